@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared by setup.sh, run.sh and test.sh: installs Twinloop's Debian packages when missing.
+
+TWIN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Build and run dependencies (Debian 12 package names).
+TWIN_PACKAGES_RUN="build-essential cmake pkg-config libpaho-mqtt-dev libhiredis-dev
+  libprotobuf-c-dev protobuf-c-compiler libcjson-dev libssl-dev mosquitto mosquitto-clients redis-server
+  redis-tools protobuf-compiler curl procps"
+# Test-only dependencies: cmocka, clang for sanitizers and libFuzzer, Python for the harness.
+TWIN_PACKAGES_TEST="libcmocka-dev clang libclang-rt-14-dev python3 python3-paho-mqtt
+  python3-redis python3-protobuf"
+
+twin_log() { printf '%s twinloop: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# Installs the named packages that are not installed yet (apt-get update first, as root).
+twin_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  twin_log "installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}
+
+# Configures and builds into $1 with the remaining arguments passed to cmake.
+twin_build() {
+  local dir="$1"; shift
+  cmake -S "$TWIN_ROOT" -B "$TWIN_ROOT/$dir" "$@" >/dev/null
+  cmake --build "$TWIN_ROOT/$dir" -j"$(nproc)" 2>&1 | grep -E 'error|warning|Error' || true
+  test "${PIPESTATUS[0]}" -eq 0
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Runs the whole Twinloop stack natively in the foreground: mosquitto and redis-server with
+# the configs from deploy/, then every service that exists. Ctrl-C stops everything cleanly.
+# Data lives in var/ (override with TWIN_DATA_DIR); ports with TWIN_MQTT_PORT/TWIN_REDIS_PORT.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+"$TWIN_ROOT/scripts/setup.sh"
+
+DATA="${TWIN_DATA_DIR:-$TWIN_ROOT/var}"
+MQTT_PORT="${TWIN_MQTT_PORT:-1883}"
+REDIS_PORT="${TWIN_REDIS_PORT:-6379}"
+BIN="$TWIN_ROOT/build/bin"
+mkdir -p "$DATA/mosquitto" "$DATA/redis" "$DATA/log"
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  twin_log "stopping"
+  # Services first (they finish in-flight work), then the broker and Redis.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; wait "${pids[$i]}" 2>/dev/null || true; done
+  twin_log "stopped"
+}
+trap stop_all INT TERM EXIT
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() {
+  for _ in $(seq 1 100); do port_busy "$1" && return 0; sleep 0.1; done
+  twin_log "nothing listens on port $1 after 10 s; see $DATA/log"; exit 1
+}
+for p in "$MQTT_PORT" "$REDIS_PORT"; do
+  if port_busy "$p"; then
+    twin_log "port $p is already in use (a system mosquitto or redis-server?); stop it, or set TWIN_MQTT_PORT / TWIN_REDIS_PORT"
+    exit 1
+  fi
+done
+
+{ cat "$TWIN_ROOT/deploy/mosquitto.conf"
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence_location %s/\n' "$MQTT_PORT" "$DATA/mosquitto"
+  [ "$(id -u)" -eq 0 ] && printf 'user root\n'
+} > "$DATA/mosquitto.conf"
+mosquitto -c "$DATA/mosquitto.conf" 2>>"$DATA/log/mosquitto.log" & pids+=($!)
+redis-server "$TWIN_ROOT/deploy/redis.conf" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA/redis" \
+  >>"$DATA/log/redis.log" 2>&1 & pids+=($!)
+wait_port "$MQTT_PORT"; wait_port "$REDIS_PORT"
+
+export TWIN_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT" TWIN_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+export TWIN_INSTANCE="${TWIN_INSTANCE:-local}"
+TWIN_METRICS_PORT="${TWIN_INGEST_METRICS_PORT:-9101}" "$BIN/twin-ingest" & pids+=($!)
+
+cat >&2 <<EOT
+
+Twinloop is running (Ctrl-C stops it).
+  broker   mqtt://127.0.0.1:$MQTT_PORT      logs: $DATA/log/
+  redis    redis://127.0.0.1:$REDIS_PORT
+  ingest   metrics http://127.0.0.1:${TWIN_INGEST_METRICS_PORT:-9101}/metrics
+
+Send telemetry for asset press-1:
+  echo 'seq: 1 samples {signal: "temp" value: 71.5}' \\
+    | protoc --encode=twin.v1.Telemetry -I proto proto/twin/v1/twin.proto \\
+    | mosquitto_pub -p $MQTT_PORT -q 1 -t twin/v1/asset/press-1/telemetry -s
+Read it back:
+  redis-cli -p $REDIS_PORT HGETALL 'twin:{press-1}:state'
+  mosquitto_sub -p $MQTT_PORT -C 1 -N -t twin/v1/asset/press-1/state \\
+    | protoc --decode=twin.v1.TwinState -I proto proto/twin/v1/twin.proto
+
+EOT
+# Any process ending ends the stack: a broken stack should not look alive.
+wait -n "${pids[@]}" || true
+twin_log "a process exited; see $DATA/log"

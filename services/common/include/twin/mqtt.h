@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* MQTT v5 client for services: persistent session, Last-Will status topic, automatic
+ * reconnect, and delivery that acknowledges a message only after the handler returns. */
+#ifndef TWIN_MQTT_H
+#define TWIN_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tw_mqtt;
+
+struct tw_mqtt_msg {
+    const char *topic; /* NUL-terminated */
+    const void *payload;
+    size_t len;
+    int qos;
+    bool retained;
+    bool dup;
+};
+
+/* Called on the client library's receive thread, one message at a time, in arrival order.
+ * For a QoS 1 message the PUBACK goes to the broker only after this returns: the handler
+ * must finish (or durably hand off) its work before returning. Nothing is queued inside
+ * the library, so there is never an acknowledged message that the service has not seen.
+ * The message and its buffers are only valid during the call. */
+typedef void (*tw_mqtt_handler)(void *ctx, const struct tw_mqtt_msg *msg);
+
+struct tw_mqtt_config {
+    const char *url;       /* mqtt://, mqtts://, tcp://, ssl:// */
+    const char *client_id; /* stable: names the persistent session */
+    const char *user;      /* may be NULL */
+    const char *password;  /* may be NULL */
+    const char *ca_file;   /* mqtts: CA bundle; NULL: the system's default paths */
+    const char *status_topic; /* retained "online"; Last Will "offline"; NULL: none */
+    int keepalive_s;
+    uint32_t session_expiry_s; /* 0 with clean_start: a throwaway session */
+    bool clean_start;
+    int max_inflight; /* QoS 1/2 publishes of ours in flight at once */
+};
+
+/* Creates a client; nothing is sent until tw_mqtt_start. The handler may be NULL for a
+ * publish-only client. Returns 0 and *out (owned by the caller, free with tw_mqtt_destroy). */
+int tw_mqtt_create(const struct tw_mqtt_config *cfg, tw_mqtt_handler handler, void *ctx,
+                   struct tw_mqtt **out);
+
+/* Adds a subscription, made on every (re)connect. Call before tw_mqtt_start. `filter` may be
+ * a shared subscription ("$share/group/…"). */
+int tw_mqtt_subscribe(struct tw_mqtt *c, const char *filter, int qos);
+
+/* Starts connecting in the background; failed attempts are retried with capped backoff
+ * forever (each failure logged). Returns 0 or a setup error. */
+int tw_mqtt_start(struct tw_mqtt *c);
+
+/* Waits until connected and subscribed, up to timeout_ms. 0 or TW_ETIMEDOUT. */
+int tw_mqtt_wait_ready(struct tw_mqtt *c, int timeout_ms);
+
+bool tw_mqtt_is_connected(struct tw_mqtt *c);
+
+/* Queues a publish. QoS 1/2 messages are retransmitted by the library after a reconnect.
+ * Returns 0, TW_EAGAIN when the client cannot take it now (not connected and its buffer is
+ * full), or TW_EINVAL. Any thread, including from inside the handler. */
+int tw_mqtt_publish(struct tw_mqtt *c, const char *topic, const void *payload, size_t len,
+                    int qos, bool retain);
+
+/* Publishes QoS 1 messages still waiting for PUBACK (ours). */
+int tw_mqtt_pending(struct tw_mqtt *c);
+
+/* Waits up to timeout_ms for our in-flight publishes to complete. 0 or TW_ETIMEDOUT. */
+int tw_mqtt_flush(struct tw_mqtt *c, int timeout_ms);
+
+/* Publishes "offline" on the status topic, disconnects cleanly (the session stays on the
+ * broker) and frees the client. NULL is fine. Not from inside the handler. */
+void tw_mqtt_destroy(struct tw_mqtt *c, int timeout_ms);
+
+/* Counts kept by the client, for metrics. */
+struct tw_mqtt_stats {
+    uint64_t connects;
+    uint64_t connection_lost;
+    uint64_t published;
+    uint64_t publish_failed;
+};
+void tw_mqtt_get_stats(struct tw_mqtt *c, struct tw_mqtt_stats *out);
+
+#endif

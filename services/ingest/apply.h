@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* twin-ingest's apply step without I/O: the EVALSHA arguments for a Telemetry and the
+ * parsing of the Lua script's answer. */
+#ifndef INGEST_APPLY_H
+#define INGEST_APPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "twin/codec.h"
+#include "twin/store.h"
+#include "twin/validate.h"
+
+/* The Lua source of apply.lua, embedded at build time. */
+extern const char ingest_apply_lua[];
+
+enum ingest_outcome {
+    INGEST_APPLIED = 1,   /* state changed (and history appended) */
+    INGEST_LATE = 2,      /* history only */
+    INGEST_DUPLICATE = 3, /* seen before: dropped */
+    INGEST_STALE = 4,     /* below the replay window: dropped */
+};
+
+const char *ingest_outcome_word(enum ingest_outcome o);
+
+#define INGEST_KEYS 3
+#define INGEST_FIXED_ARGS 5
+#define INGEST_VALUE_TEXT 32
+
+/* Storage for one apply command; sized once for max_samples, reused for every message. */
+struct ingest_cmd {
+    size_t max_samples;
+    int argc;
+    const char **argv;
+    size_t *argvlen;
+    char (*values)[INGEST_VALUE_TEXT];
+    char keys[INGEST_KEYS][TW_NAME_MAX + 16];
+    char fixed[INGEST_FIXED_ARGS][24];
+    char numkeys[4];
+};
+
+int ingest_cmd_init(struct ingest_cmd *c, size_t max_samples);
+void ingest_cmd_free(struct ingest_cmd *c);
+
+struct ingest_apply_params {
+    uint64_t window;         /* replay window W, a power of two */
+    uint64_t history_maxlen; /* MAXLEN ~ of the history stream */
+};
+
+/* Fills c with "3 <state> <history> <replay> <seq> <ts_ms> <ingest_ms> <W> <maxlen>
+ * <signal> <value> …" for t (values as %.17g, which round-trips every double).
+ * t->n_samples must be <= c->max_samples. */
+void ingest_cmd_build(struct ingest_cmd *c, const struct tw_telemetry *t, int64_t ingest_ms,
+                      const struct ingest_apply_params *p);
+
+/* The merged state the script returned with INGEST_APPLIED. Signal names point into the
+ * reply, so the reply must outlive it. */
+struct ingest_state {
+    uint64_t seq;
+    int64_t ts_ms;
+    int64_t ingest_ms;
+    size_t n_samples;
+    size_t cap;
+    struct tw_sample *samples;
+    size_t n_bad; /* fields whose value was not a finite number (edited by hand?) */
+};
+
+int ingest_state_init(struct ingest_state *st, size_t cap);
+void ingest_state_free(struct ingest_state *st);
+
+/* Parses the script's reply. Returns 0 with *outcome (and, for INGEST_APPLIED, *st filled),
+ * or TW_EPROTO for a reply of the wrong shape (an error reply included). */
+int ingest_parse_reply(const struct tw_reply *r, enum ingest_outcome *outcome,
+                       struct ingest_state *st);
+
+#endif

@@ -1,0 +1,101 @@
+-- SPDX-License-Identifier: Apache-2.0
+-- twin-ingest's apply: one Telemetry into one asset's state, history and replay window, atomically.
+--
+-- KEYS[1] twin:{a}:state   hash: signal -> value text, _seq, _ts_ms, _ingest_ms
+-- KEYS[2] twin:{a}:history stream, capped with MAXLEN ~
+-- KEYS[3] twin:{a}:replay  string used as a ring bitmap of the last W sequence numbers:
+--                          bit (seq mod W) is set when seq was applied (as update or late).
+-- ARGV[1] seq (decimal uint64; "0" = unsequenced)   ARGV[2] ts_ms   ARGV[3] ingest_ms
+-- ARGV[4] W (a power of two, at most 2^20)           ARGV[5] history MAXLEN
+-- ARGV[6..] signal, value pairs (values already formatted with %.17g)
+--
+-- Returns {1, <HGETALL state>} when the state changed, {2} late (history only),
+-- {3} duplicate, {4} stale. Lua numbers are doubles, so a uint64 seq is handled as two
+-- 32-bit halves (hi, lo): exact for every uint64, where a plain tonumber() would round
+-- sequence numbers above 2^53 together.
+
+local state, history, replay = KEYS[1], KEYS[2], KEYS[3]
+local seq_text, ts, ingest_ms = ARGV[1], ARGV[2], ARGV[3]
+local window, maxlen = tonumber(ARGV[4]), ARGV[5]
+local TWO32 = 4294967296
+
+local function u64(text)
+    local hi, lo = 0, 0
+    for i = 1, #text do
+        lo = lo * 10 + (string.byte(text, i) - 48)
+        local carry = math.floor(lo / TWO32)
+        lo = lo - carry * TWO32
+        hi = hi * 10 + carry
+    end
+    return hi, lo
+end
+
+-- a - b for a >= b; exact while it is below 2^53, and far above any window otherwise.
+local function diff(ahi, alo, bhi, blo)
+    return (ahi - bhi) * TWO32 + (alo - blo)
+end
+
+local function append_history()
+    local entry = {'XADD', history, 'MAXLEN', '~', maxlen, '*', 'ts_ms', ts, 'seq', seq_text}
+    for i = 6, #ARGV do
+        entry[#entry + 1] = ARGV[i]
+    end
+    redis.call(unpack(entry))
+end
+
+local function update_state(set_seq)
+    local fields = {'HSET', state}
+    for i = 6, #ARGV do
+        fields[#fields + 1] = ARGV[i]
+    end
+    if set_seq then
+        fields[#fields + 1] = '_seq'
+        fields[#fields + 1] = seq_text
+    end
+    fields[#fields + 1] = '_ts_ms'
+    fields[#fields + 1] = ts
+    fields[#fields + 1] = '_ingest_ms'
+    fields[#fields + 1] = ingest_ms
+    redis.call(unpack(fields))
+    append_history()
+    return {1, redis.call('HGETALL', state)}
+end
+
+if seq_text == '0' then
+    local stored = redis.call('HGET', state, '_ts_ms')
+    if stored and tonumber(ts) < tonumber(stored) then
+        append_history()
+        return {2}
+    end
+    return update_state(false)
+end
+
+local hi, lo = u64(seq_text)
+local pos = lo % window
+local top_text = redis.call('HGET', state, '_seq') or '0'
+local top_hi, top_lo = u64(top_text)
+
+if hi > top_hi or (hi == top_hi and lo > top_lo) then
+    local ahead = diff(hi, lo, top_hi, top_lo)
+    if ahead >= window then
+        redis.call('DEL', replay)
+    else
+        -- Positions between the old top and the new one now stand for sequence numbers
+        -- that have not been seen yet.
+        for k = 1, ahead - 1 do
+            redis.call('SETBIT', replay, (top_lo + k) % window, 0)
+        end
+    end
+    redis.call('SETBIT', replay, pos, 1)
+    return update_state(true)
+end
+
+if diff(top_hi, top_lo, hi, lo) >= window then
+    return {4}
+end
+if redis.call('GETBIT', replay, pos) == 1 then
+    return {3}
+end
+redis.call('SETBIT', replay, pos, 1)
+append_history()
+return {2}

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One twin-ingest worker process: one MQTT session, one Redis connection, and the
+ * validate → apply → publish path for every telemetry message it is given. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "ingest.h"
+#include "twin/clock.h"
+#include "twin/err.h"
+#include "twin/log.h"
+#include "twin/mqtt.h"
+#include "twin/store.h"
+
+#define WORKER_TOPIC_MAX 256
+
+struct worker {
+    const struct ingest_config *cfg;
+    int index;
+    struct ingest_metrics *m;
+    volatile sig_atomic_t *stop;
+    struct tw_mqtt *mqtt;
+    struct tw_store *store;
+    struct tw_script script;
+    struct tw_limits limits;
+    struct ingest_apply_params params;
+    struct ingest_cmd cmd;
+    struct ingest_state state;
+    const char **changed;
+    uint8_t *out_buf;
+    size_t out_cap;
+    struct tw_ratelimit reject_log;
+    struct tw_ratelimit redis_log;
+    char rejected_topic[WORKER_TOPIC_MAX];
+};
+
+static void worker_set_redis_up(struct worker *w, bool up)
+{
+    tw_gauge_set(w->m->redis_up[w->index], up ? 1 : 0);
+}
+
+static void worker_reject(struct worker *w, const struct tw_mqtt_msg *msg,
+                          const struct tw_parse_result *res)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    uint32_t suppressed = 0;
+    tw_counter_add(w->m->rejected[res->reject], 1);
+    if (tw_ratelimit_allow(&w->reject_log, tw_mono_ms(), &suppressed))
+        tw_log(TW_LOG_WARN, "telemetry_rejected",
+               "topic=\"%.*s\" reason=%s detail=\"%s\" suppressed=%" PRIu32, 200, msg->topic,
+               tw_reject_word(res->reject), res->detail, suppressed);
+    if (tw_codec_encode_rejected(msg->topic, tw_reject_word(res->reject), res->detail,
+                                 msg->payload, msg->len, &buf, &len) == 0)
+        tw_mqtt_publish(w->mqtt, w->rejected_topic, buf, len, 0, false);
+    free(buf);
+}
+
+/* Runs the apply until Redis answers it. A message is never dropped for a Redis fault: this
+ * blocks the session (back-pressure: the broker keeps queueing for it) and retries with
+ * capped backoff. The apply is idempotent for sequenced telemetry, so a retry after an
+ * unknown outcome (timeout) is counted as a duplicate, never applied twice. */
+static struct tw_reply *worker_apply(struct worker *w, const char *asset)
+{
+    const char *sadd[] = {"SADD", "twin:assets", asset};
+    struct tw_cmd cmds[2] = {
+        {.script = NULL, .argc = 3, .argv = sadd, .argvlen = NULL},
+        {.script = &w->script, .argc = w->cmd.argc, .argv = w->cmd.argv,
+         .argvlen = w->cmd.argvlen},
+    };
+    struct tw_backoff backoff = {.initial_ms = 10, .max_ms = 2000};
+    for (;;) {
+        struct tw_reply *replies = NULL;
+        int64_t t0 = tw_mono_ns();
+        int rc = tw_store_pipeline(w->store, cmds, 2, &replies);
+        tw_histogram_observe(w->m->apply_seconds, (double)(tw_mono_ns() - t0) / 1e9);
+        if (rc == 0 && replies[1].type != TW_REPLY_ERROR) {
+            worker_set_redis_up(w, true);
+            return replies;
+        }
+        uint32_t suppressed = 0;
+        tw_counter_add(w->m->redis_errors, 1);
+        worker_set_redis_up(w, false);
+        int64_t delay = tw_backoff_next(&backoff);
+        if (tw_ratelimit_allow(&w->redis_log, tw_mono_ms(), &suppressed))
+            tw_log(TW_LOG_WARN, "redis_apply_failed",
+                   "worker=%d asset=%s error=\"%s\" retry_ms=%" PRId64 " suppressed=%" PRIu32,
+                   w->index, asset,
+                   rc == 0 ? replies[1].str : tw_store_last_error(w->store), delay,
+                   suppressed);
+        tw_store_replies_free(replies, 2);
+        tw_sleep_ms(delay, NULL);
+    }
+}
+
+static void worker_publish_state(struct worker *w, const char *asset,
+                                 const struct tw_telemetry *t)
+{
+    char topic[WORKER_TOPIC_MAX];
+    for (size_t i = 0; i < t->n_samples; i++)
+        w->changed[i] = t->samples[i].signal;
+    struct tw_twin_state s = {
+        .asset_id = asset,
+        .ts_ms = w->state.ts_ms,
+        .seq = w->state.seq,
+        .ingest_ms = w->state.ingest_ms,
+        .n_samples = w->state.n_samples,
+        .samples = w->state.samples,
+        .n_changed = t->n_samples,
+        .changed = w->changed,
+    };
+    size_t len = 0;
+    int rc = tw_codec_encode_twin_state(&s, w->out_buf, w->out_cap, &len);
+    if (rc == TW_ENOMEM && len > w->out_cap) {
+        uint8_t *grown = realloc(w->out_buf, len);
+        if (grown) {
+            w->out_buf = grown;
+            w->out_cap = len;
+            rc = tw_codec_encode_twin_state(&s, w->out_buf, w->out_cap, &len);
+        }
+    }
+    snprintf(topic, sizeof(topic), "%s/asset/%s/state", w->cfg->common.topic_root, asset);
+    if (rc == 0)
+        rc = tw_mqtt_publish(w->mqtt, topic, w->out_buf, len, 1, true);
+    tw_counter_add(rc == 0 ? w->m->state_published : w->m->state_publish_failed, 1);
+}
+
+static void worker_apply_and_publish(struct worker *w, struct tw_parse_result *res)
+{
+    enum ingest_outcome outcome;
+    ingest_cmd_build(&w->cmd, &res->msg, tw_now_ms(), &w->params);
+    struct tw_reply *replies = worker_apply(w, res->asset);
+    int rc = ingest_parse_reply(&replies[1], &outcome, &w->state);
+    if (rc < 0) {
+        /* The script ran (Redis answered), so retrying would not help: say so loudly. */
+        tw_counter_add(w->m->redis_errors, 1);
+        tw_log(TW_LOG_ERROR, "apply_reply_invalid", "asset=%s error=%s", res->asset,
+               tw_strerror(rc));
+    } else {
+        tw_counter_add(w->m->outcome[outcome], 1);
+        if (outcome == INGEST_APPLIED)
+            worker_publish_state(w, res->asset, &res->msg);
+    }
+    tw_store_replies_free(replies, 2);
+}
+
+/* The MQTT handler, on the client library's receive thread: the PUBACK for this message is
+ * sent when it returns, so it returns only once the message is applied or rejected. */
+static void worker_on_message(void *ctx, const struct tw_mqtt_msg *msg)
+{
+    struct worker *w = ctx;
+    struct tw_parse_result res;
+    int64_t t0 = tw_mono_ns();
+    tw_counter_add(w->m->received, 1);
+    int rc = tw_telemetry_parse(msg->topic, w->cfg->common.topic_root, msg->payload, msg->len,
+                                &w->limits, tw_now_ms(), &res);
+    while (rc == TW_ENOMEM) { /* never drop for a transient lack of memory */
+        tw_log(TW_LOG_ERROR, "out_of_memory", "worker=%d retry_ms=100", w->index);
+        tw_sleep_ms(100, NULL);
+        rc = tw_telemetry_parse(msg->topic, w->cfg->common.topic_root, msg->payload, msg->len,
+                                &w->limits, tw_now_ms(), &res);
+    }
+    if (res.reject != TW_REJECT_NONE) {
+        worker_reject(w, msg, &res);
+    } else {
+        worker_apply_and_publish(w, &res);
+        tw_codec_telemetry_free(&res.msg);
+    }
+    tw_histogram_observe(w->m->handle_seconds, (double)(tw_mono_ns() - t0) / 1e9);
+}
+
+static int worker_init(struct worker *w)
+{
+    const struct ingest_config *cfg = w->cfg;
+    tw_limits_default(&w->limits);
+    w->limits.max_payload = (size_t)cfg->max_payload;
+    w->limits.max_samples = (size_t)cfg->max_samples;
+    w->limits.max_past_ms = cfg->max_past_ms;
+    w->limits.max_future_ms = cfg->max_future_ms;
+    w->params.window = (uint64_t)cfg->replay_window;
+    w->params.history_maxlen = (uint64_t)cfg->history_maxlen;
+    w->reject_log = (struct tw_ratelimit){.burst = 10, .interval_ms = 10000};
+    w->redis_log = (struct tw_ratelimit){.burst = 5, .interval_ms = 10000};
+    w->script = (struct tw_script){.name = "apply", .source = ingest_apply_lua};
+    snprintf(w->rejected_topic, sizeof(w->rejected_topic), "%s/rejected/ingest",
+             cfg->common.topic_root);
+    w->out_cap = 4096;
+    w->out_buf = malloc(w->out_cap);
+    w->changed = calloc((size_t)cfg->max_samples + 1, sizeof(*w->changed));
+    if (!w->out_buf || !w->changed)
+        return TW_ENOMEM;
+    int rc = ingest_cmd_init(&w->cmd, (size_t)cfg->max_samples);
+    if (rc == 0)
+        rc = ingest_state_init(&w->state, 64);
+    return rc;
+}
+
+/* Waits for Redis before taking any message: a message taken now could not be applied. */
+static int worker_wait_redis(struct worker *w)
+{
+    struct tw_backoff backoff = {.initial_ms = 100, .max_ms = 5000};
+    while (!*w->stop) {
+        if (tw_store_connect(w->store) == 0) {
+            worker_set_redis_up(w, true);
+            return 0;
+        }
+        int64_t delay = tw_backoff_next(&backoff);
+        tw_log(TW_LOG_WARN, "redis_unreachable", "worker=%d error=\"%s\" retry_ms=%" PRId64,
+               w->index, tw_store_last_error(w->store), delay);
+        tw_sleep_ms(delay, w->stop);
+    }
+    return TW_ESHUTDOWN;
+}
+
+static int worker_connect(struct worker *w)
+{
+    const struct ingest_config *cfg = w->cfg;
+    char client_id[128], status[WORKER_TOPIC_MAX], filter[WORKER_TOPIC_MAX];
+    struct tw_script *scripts[] = {&w->script};
+    struct tw_store_config scfg = {.url = cfg->common.redis_url,
+                                   .connect_timeout_ms = 2000,
+                                   .command_timeout_ms = (int)cfg->redis_timeout_ms};
+    int rc = tw_store_create(&scfg, scripts, 1, &w->store);
+    if (rc < 0)
+        return rc;
+    snprintf(client_id, sizeof(client_id), "twin-ingest-%s-w%d", cfg->common.instance, w->index);
+    /* Worker 0 carries the instance's status topic and its Last Will. */
+    snprintf(status, sizeof(status), "%s/service/ingest/%s/status", cfg->common.topic_root,
+             cfg->common.instance);
+    struct tw_mqtt_config mcfg = {
+        .url = cfg->common.mqtt_url,
+        .client_id = client_id,
+        .user = cfg->common.mqtt_user,
+        .password = cfg->common.mqtt_password,
+        .ca_file = cfg->common.mqtt_ca_file,
+        .status_topic = w->index == 0 ? status : NULL,
+        .keepalive_s = (int)cfg->common.mqtt_keepalive_s,
+        .session_expiry_s = (uint32_t)cfg->common.mqtt_session_expiry_s,
+        .clean_start = false,
+        .max_inflight = 256,
+    };
+    rc = tw_mqtt_create(&mcfg, worker_on_message, w, &w->mqtt);
+    if (rc < 0)
+        return rc;
+    snprintf(filter, sizeof(filter), "$share/%s/%s/asset/+/telemetry", cfg->group,
+             cfg->common.topic_root);
+    rc = tw_mqtt_subscribe(w->mqtt, filter, 1);
+    if (rc == 0)
+        rc = worker_wait_redis(w);
+    if (rc == 0)
+        rc = tw_mqtt_start(w->mqtt);
+    return rc;
+}
+
+static void worker_free(struct worker *w)
+{
+    tw_store_destroy(w->store);
+    ingest_cmd_free(&w->cmd);
+    ingest_state_free(&w->state);
+    free(w->changed);
+    free(w->out_buf);
+}
+
+int ingest_worker_run(const struct ingest_config *cfg, int index, struct ingest_metrics *m,
+                      volatile sig_atomic_t *stop)
+{
+    struct worker w = {.cfg = cfg, .index = index, .m = m, .stop = stop};
+    int rc = worker_init(&w);
+    if (rc == 0)
+        rc = worker_connect(&w);
+    if (rc == TW_ESHUTDOWN) {
+        tw_mqtt_destroy(w.mqtt, 0);
+        worker_free(&w);
+        return 0;
+    }
+    if (rc < 0) {
+        tw_log(TW_LOG_ERROR, "worker_failed", "worker=%d error=%s", index, tw_strerror(rc));
+        tw_mqtt_destroy(w.mqtt, 0);
+        worker_free(&w);
+        return 1;
+    }
+    tw_log(TW_LOG_INFO, "worker_started", "worker=%d pid=%d", index, (int)getpid());
+    while (!*stop) {
+        tw_gauge_set(m->mqtt_up[index], tw_mqtt_is_connected(w.mqtt) ? 1 : 0);
+        tw_sleep_ms(100, stop);
+    }
+    /* Disconnecting lets a handler in progress finish and be acknowledged; the parent's
+     * grace timer ends us without acknowledging anything if Redis never answers. */
+    tw_mqtt_destroy(w.mqtt, (int)cfg->shutdown_grace_ms);
+    tw_gauge_set(m->mqtt_up[index], 0);
+    tw_gauge_set(m->redis_up[index], 0);
+    worker_free(&w);
+    tw_log(TW_LOG_INFO, "worker_stopped", "worker=%d", index);
+    return 0;
+}
