@@ -152,6 +152,9 @@ static void worker_process(struct supervisor *sup, int i, pid_t parent)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(1);
+    /* Inherited descriptors (the metrics listener above all) belong to the parent: a
+     * worker holding the listening socket would keep the port bound after the parent died. */
+    close_range(3, ~0U, 0);
     signal(SIGCHLD, SIG_DFL);
     stop_requested = 0;
     exit(ingest_worker_run(sup->cfg, i, sup->m, &stop_requested));

@@ -92,9 +92,11 @@ static int scan_sample(struct wire s, enum tw_scan_fault *fault)
 
 int tw_codec_scan_telemetry(const uint8_t *buf, size_t len, struct tw_telemetry_scan *out)
 {
-    struct wire w = {buf, buf + len};
     out->n_samples = 0;
     out->fault = TW_SCAN_OK;
+    if (len == 0)
+        return 0; /* an empty message is a valid, empty Telemetry */
+    struct wire w = {buf, buf + len};
     while (w.p < w.end) {
         uint32_t field;
         struct wire body;

@@ -17,7 +17,8 @@ enum tw_opt_kind {
 };
 
 /* Option flags. */
-#define TW_OPT_SECRET 0x1u /* a credential: no --flag (it would show in ps), never logged */
+#define TW_OPT_SECRET 0x1u        /* a credential: no --flag (it would show in ps), never logged */
+#define TW_OPT_SECRET_IN_URL 0x2u /* a URL that may carry a password: logged with it masked */
 
 struct tw_option {
     const char *flag; /* "mqtt-url" is --mqtt-url; NULL for environment-only settings */
@@ -101,9 +102,6 @@ int tw_check_log_level(const char *text, char *err, size_t errlen);
         {"metrics-port", "TWIN_METRICS_PORT", "0",                                                 \
          "HTTP port for /metrics and /healthz (0: off)", TW_OPT_INT,                               \
          TW_OPT_(type, field.metrics_port), 0, 65535, 0, NULL}
-
-/* A URL may carry a password: the text is shown with the password masked. */
-#define TW_OPT_SECRET_IN_URL 0x2u
 
 enum tw_config_action {
     TW_CONFIG_RUN,   /* start the program */

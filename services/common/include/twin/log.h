@@ -30,8 +30,9 @@ void tw_log_write(enum tw_log_level level, const char *event, const char *fmt, .
             tw_log_write(level, event, __VA_ARGS__);                                               \
     } while (0)
 
-/* A token bucket for log lines a device can trigger: at most `burst` lines per `interval_ms`.
- * Zero-initialise, then set burst and interval_ms. Not thread-safe: one per thread. */
+/* A fixed-window limit for log lines a device can trigger: at most `burst` lines per window of
+ * `interval_ms`. Zero-initialise, then set burst and interval_ms. Not thread-safe: one per
+ * thread. */
 struct tw_ratelimit {
     uint32_t burst;
     int64_t interval_ms;
