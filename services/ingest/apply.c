@@ -66,6 +66,8 @@ void ingest_cmd_build(struct ingest_cmd *c, const struct tw_telemetry *t, int64_
     for (int k = 0; k < INGEST_KEYS; k++) {
         /* {asset} is the Redis Cluster hash tag: all three keys share one slot. */
         int n = snprintf(c->keys[k], sizeof(c->keys[k]), "twin:{%s}:%s", t->asset_id, suffix[k]);
+        if (n >= (int)sizeof(c->keys[k])) /* callers pass validated ids; never read past */
+            n = (int)sizeof(c->keys[k]) - 1;
         cmd_push(c, c->keys[k], n);
     }
     int n0 = snprintf(c->fixed[0], sizeof(c->fixed[0]), "%" PRIu64, t->seq);
@@ -112,10 +114,14 @@ static int state_reserve(struct ingest_state *st, size_t n)
     return 0;
 }
 
+/* strtoll/strtoull skip blanks and take a sign (strtoull wraps "-1" silently), so the first
+ * character is checked by hand: meta fields are written by the script as plain digits. */
 static int parse_i64(const char *s, int64_t *out)
 {
     char *end;
     errno = 0;
+    if (!((s[0] >= '0' && s[0] <= '9') || (s[0] == '-' && s[1] >= '0' && s[1] <= '9')))
+        return TW_EPROTO;
     long long v = strtoll(s, &end, 10);
     if (errno || end == s || *end)
         return TW_EPROTO;
@@ -128,8 +134,10 @@ static int parse_meta(struct ingest_state *st, const char *name, const char *val
     if (strcmp(name, "_seq") == 0) {
         char *end;
         errno = 0;
+        if (value[0] < '0' || value[0] > '9')
+            return TW_EPROTO;
         unsigned long long v = strtoull(value, &end, 10);
-        if (errno || end == value || *end || value[0] == '-')
+        if (errno || end == value || *end)
             return TW_EPROTO;
         st->seq = v;
         return 0;
@@ -154,6 +162,10 @@ static int parse_state(const struct tw_reply *h, struct ingest_state *st)
         const struct tw_reply *k = &h->elem[i], *v = &h->elem[i + 1];
         if (k->type != TW_REPLY_STR || v->type != TW_REPLY_STR)
             return TW_EPROTO;
+        if (k->len == 0 || strlen(k->str) != k->len || strlen(v->str) != v->len) {
+            st->n_bad++; /* only a hand-edited hash holds such fields */
+            continue;
+        }
         if (k->str[0] == '_') {
             if (parse_meta(st, k->str, v->str) < 0)
                 return TW_EPROTO;

@@ -49,7 +49,7 @@ struct ingest_apply_params {
 
 /* Fills c with "3 <state> <history> <replay> <seq> <ts_ms> <ingest_ms> <W> <maxlen>
  * <signal> <value> …" for t (values as %.17g, which round-trips every double).
- * t->n_samples must be <= c->max_samples. */
+ * t->asset_id must be a validated asset id and t->n_samples <= c->max_samples. */
 void ingest_cmd_build(struct ingest_cmd *c, const struct tw_telemetry *t, int64_t ingest_ms,
                       const struct ingest_apply_params *p);
 

@@ -2,6 +2,7 @@
 /* The only file that includes the generated protobuf-c code: twin.v1 messages in and out. */
 #include "twin/codec.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,6 +155,13 @@ void tw_codec_telemetry_free(struct tw_telemetry *t)
     memset(t, 0, sizeof(*t));
 }
 
+/* protobuf-c leaves out a proto3 double that compares equal to 0, so -0.0 would arrive as
+ * +0.0. Other implementations write it (its bits are not zero); so do we, as an "unknown"
+ * field 2 carrying the exact 8 bytes, which every decoder reads as the value. */
+static uint8_t negative_zero_bytes[8] = {0, 0, 0, 0, 0, 0, 0, 0x80};
+static ProtobufCMessageUnknownField negative_zero_value = {
+    .tag = 2, .wire_type = PROTOBUF_C_WIRE_TYPE_64BIT, .len = 8, .data = negative_zero_bytes};
+
 /* Points pbs[i] at samples[i] (converted into items[i]). */
 static void codec_fill_samples(Twin__V1__Sample *items, Twin__V1__Sample **pbs,
                                const struct tw_sample *samples, size_t n)
@@ -162,6 +170,10 @@ static void codec_fill_samples(Twin__V1__Sample *items, Twin__V1__Sample **pbs,
         twin__v1__sample__init(&items[i]);
         items[i].signal = (char *)samples[i].signal;
         items[i].value = samples[i].value;
+        if (samples[i].value == 0 && signbit(samples[i].value)) {
+            items[i].base.n_unknown_fields = 1;
+            items[i].base.unknown_fields = &negative_zero_value;
+        }
         pbs[i] = &items[i];
     }
 }
