@@ -149,13 +149,13 @@ static int parse_meta(struct ingest_state *st, const char *name, const char *val
     return 0; /* a meta field of a later version: not ours to publish */
 }
 
-static int parse_state(const struct tw_reply *h, struct ingest_state *st)
+int ingest_parse_state(const struct tw_reply *h, struct ingest_state *st)
 {
     if (h->type != TW_REPLY_ARRAY || h->n % 2)
         return TW_EPROTO;
     st->n_samples = st->n_bad = 0;
     st->seq = 0;
-    st->ts_ms = st->ingest_ms = 0;
+    st->ts_ms = st->ingest_ms = st->previous_ingest_ms = 0;
     if (state_reserve(st, h->n / 2) < 0)
         return TW_ENOMEM;
     for (size_t i = 0; i < h->n; i += 2) {
@@ -193,9 +193,11 @@ int ingest_parse_reply(const struct tw_reply *r, enum ingest_outcome *outcome,
     if (code < INGEST_APPLIED || code > INGEST_STALE)
         return TW_EPROTO;
     if (code == INGEST_APPLIED) {
-        if (r->n != 2)
+        if (r->n != 3 || r->elem[2].type != TW_REPLY_STR)
             return TW_EPROTO;
-        int rc = parse_state(&r->elem[1], st);
+        int rc = ingest_parse_state(&r->elem[1], st);
+        if (rc == 0)
+            rc = parse_i64(r->elem[2].str, &st->previous_ingest_ms);
         if (rc < 0)
             return rc;
     } else if (r->n != 1) {

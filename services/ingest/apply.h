@@ -59,6 +59,7 @@ struct ingest_state {
     uint64_t seq;
     int64_t ts_ms;
     int64_t ingest_ms;
+    int64_t previous_ingest_ms; /* when the state had changed before this apply (0: never) */
     size_t n_samples;
     size_t cap;
     struct tw_sample *samples;
@@ -68,9 +69,13 @@ struct ingest_state {
 int ingest_state_init(struct ingest_state *st, size_t cap);
 void ingest_state_free(struct ingest_state *st);
 
-/* Parses the script's reply. Returns 0 with *outcome (and, for INGEST_APPLIED, *st filled),
- * or TW_EPROTO for a reply of the wrong shape (an error reply included). */
+/* Parses the script's reply ({1, hash, previous _ingest_ms}, {2}, {3} or {4}). Returns 0 with
+ * *outcome (and, for INGEST_APPLIED, *st filled), or TW_EPROTO for a reply of the wrong shape
+ * (an error reply included). */
 int ingest_parse_reply(const struct tw_reply *r, enum ingest_outcome *outcome,
                        struct ingest_state *st);
+
+/* Parses an HGETALL of twin:{a}:state into *st (meta fields and signals). 0 or TW_EPROTO. */
+int ingest_parse_state(const struct tw_reply *hash, struct ingest_state *st);
 
 #endif

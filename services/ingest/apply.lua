@@ -9,7 +9,7 @@
 -- ARGV[4] W (a power of two, at most 2^20)           ARGV[5] history MAXLEN
 -- ARGV[6..] signal, value pairs (values already formatted with %.17g)
 --
--- Returns {1, <HGETALL state>} when the state changed, {2} late (history only),
+-- Returns {1, <HGETALL state>, <previous _ingest_ms>} when the state changed, {2} late (history only),
 -- {3} duplicate, {4} stale. Lua numbers are doubles, so a uint64 seq is handled as two
 -- 32-bit halves (hi, lo): exact for every uint64, where a plain tonumber() would round
 -- sequence numbers above 2^53 together.
@@ -44,6 +44,8 @@ local function append_history()
 end
 
 local function update_state(set_seq)
+    -- When the state changed last tells ingest whether another session may be racing it.
+    local previous = redis.call('HGET', state, '_ingest_ms') or '0'
     local fields = {'HSET', state}
     for i = 6, #ARGV do
         fields[#fields + 1] = ARGV[i]
@@ -58,7 +60,7 @@ local function update_state(set_seq)
     fields[#fields + 1] = ingest_ms
     redis.call(unpack(fields))
     append_history()
-    return {1, redis.call('HGETALL', state)}
+    return {1, redis.call('HGETALL', state), previous}
 end
 
 if seq_text == '0' then

@@ -9,6 +9,7 @@
 
 #include "apply.h"
 #include "ingest.h"
+#include "settle.h"
 #include "twin/clock.h"
 #include "twin/err.h"
 #include "twin/log.h"
@@ -16,6 +17,12 @@
 #include "twin/store.h"
 
 #define WORKER_TOPIC_MAX 256
+/* Two updates of one asset closer than this may have raced over two sessions. */
+#define SETTLE_RACE_WINDOW_MS 1000
+/* How long after an asset's last racing update its state is republished. */
+#define SETTLE_DELAY_MS 200
+#define SETTLE_CAPACITY 4096
+#define SETTLE_BATCH 64
 
 struct worker {
     const struct ingest_config *cfg;
@@ -25,13 +32,19 @@ struct worker {
     struct tw_mqtt *mqtt;
     struct tw_store *store;
     struct tw_script script;
+    struct tw_script *scripts[1]; /* the store keeps this array: it must live as long */
     struct tw_limits limits;
     struct ingest_apply_params params;
     struct ingest_cmd cmd;
     struct ingest_state state;
+    struct ingest_settle *settle;
+    struct tw_store *settle_store; /* the main thread's own connection, for republishing */
+    struct ingest_state settle_state;
     const char **changed;
-    uint8_t *out_buf;
+    uint8_t *out_buf; /* the handler's encode buffer */
     size_t out_cap;
+    uint8_t *settle_buf; /* the main thread's */
+    size_t settle_cap;
     struct tw_ratelimit reject_log;
     struct tw_ratelimit redis_log;
     char rejected_topic[WORKER_TOPIC_MAX];
@@ -96,35 +109,37 @@ static struct tw_reply *worker_apply(struct worker *w, const char *asset)
     }
 }
 
+/* Publishes st as the asset's retained TwinState; `changed` names the signals the update
+ * carried (none for a settle republish). Any thread: the MQTT client is thread-safe, and
+ * each caller passes its own state. */
 static void worker_publish_state(struct worker *w, const char *asset,
-                                 const struct tw_telemetry *t)
+                                 const struct ingest_state *st, const char *const *changed,
+                                 size_t n_changed, uint8_t **buf, size_t *cap)
 {
     char topic[WORKER_TOPIC_MAX];
-    for (size_t i = 0; i < t->n_samples; i++)
-        w->changed[i] = t->samples[i].signal;
     struct tw_twin_state s = {
         .asset_id = asset,
-        .ts_ms = w->state.ts_ms,
-        .seq = w->state.seq,
-        .ingest_ms = w->state.ingest_ms,
-        .n_samples = w->state.n_samples,
-        .samples = w->state.samples,
-        .n_changed = t->n_samples,
-        .changed = w->changed,
+        .ts_ms = st->ts_ms,
+        .seq = st->seq,
+        .ingest_ms = st->ingest_ms,
+        .n_samples = st->n_samples,
+        .samples = st->samples,
+        .n_changed = n_changed,
+        .changed = changed,
     };
     size_t len = 0;
-    int rc = tw_codec_encode_twin_state(&s, w->out_buf, w->out_cap, &len);
-    if (rc == TW_ENOMEM && len > w->out_cap) {
-        uint8_t *grown = realloc(w->out_buf, len);
+    int rc = tw_codec_encode_twin_state(&s, *buf, *cap, &len);
+    if (rc == TW_ENOMEM && len > *cap) {
+        uint8_t *grown = realloc(*buf, len);
         if (grown) {
-            w->out_buf = grown;
-            w->out_cap = len;
-            rc = tw_codec_encode_twin_state(&s, w->out_buf, w->out_cap, &len);
+            *buf = grown;
+            *cap = len;
+            rc = tw_codec_encode_twin_state(&s, *buf, *cap, &len);
         }
     }
     snprintf(topic, sizeof(topic), "%s/asset/%s/state", w->cfg->common.topic_root, asset);
     if (rc == 0)
-        rc = tw_mqtt_publish(w->mqtt, topic, w->out_buf, len, 1, true);
+        rc = tw_mqtt_publish(w->mqtt, topic, *buf, len, 1, true);
     tw_counter_add(rc == 0 ? w->m->state_published : w->m->state_publish_failed, 1);
 }
 
@@ -141,8 +156,16 @@ static void worker_apply_and_publish(struct worker *w, struct tw_parse_result *r
                tw_strerror(rc));
     } else {
         tw_counter_add(w->m->outcome[outcome], 1);
-        if (outcome == INGEST_APPLIED)
-            worker_publish_state(w, res->asset, &res->msg);
+        if (outcome == INGEST_APPLIED) {
+            const struct tw_telemetry *t = &res->msg;
+            for (size_t i = 0; i < t->n_samples; i++)
+                w->changed[i] = t->samples[i].signal;
+            worker_publish_state(w, res->asset, &w->state, w->changed, t->n_samples,
+                                 &w->out_buf, &w->out_cap);
+            if (w->state.previous_ingest_ms > 0 &&
+                w->state.ingest_ms - w->state.previous_ingest_ms < SETTLE_RACE_WINDOW_MS)
+                ingest_settle_note(w->settle, res->asset, tw_mono_ms() + SETTLE_DELAY_MS);
+        }
     }
     tw_store_replies_free(replies, 2);
 }
@@ -195,6 +218,10 @@ static int worker_init(struct worker *w)
     int rc = ingest_cmd_init(&w->cmd, (size_t)cfg->max_samples);
     if (rc == 0)
         rc = ingest_state_init(&w->state, 64);
+    if (rc == 0)
+        rc = ingest_state_init(&w->settle_state, 64);
+    if (rc == 0)
+        rc = ingest_settle_create(SETTLE_CAPACITY, &w->settle);
     return rc;
 }
 
@@ -219,11 +246,13 @@ static int worker_connect(struct worker *w)
 {
     const struct ingest_config *cfg = w->cfg;
     char client_id[128], status[WORKER_TOPIC_MAX], filter[WORKER_TOPIC_MAX];
-    struct tw_script *scripts[] = {&w->script};
     struct tw_store_config scfg = {.url = cfg->common.redis_url,
                                    .connect_timeout_ms = 2000,
                                    .command_timeout_ms = (int)cfg->redis_timeout_ms};
-    int rc = tw_store_create(&scfg, scripts, 1, &w->store);
+    w->scripts[0] = &w->script;
+    int rc = tw_store_create(&scfg, w->scripts, 1, &w->store);
+    if (rc == 0)
+        rc = tw_store_create(&scfg, NULL, 0, &w->settle_store);
     if (rc < 0)
         return rc;
     snprintf(client_id, sizeof(client_id), "twin-ingest-%s-w%d", cfg->common.instance, w->index);
@@ -240,7 +269,7 @@ static int worker_connect(struct worker *w)
         .keepalive_s = (int)cfg->common.mqtt_keepalive_s,
         .session_expiry_s = (uint32_t)cfg->common.mqtt_session_expiry_s,
         .clean_start = false,
-        .max_inflight = 256,
+        .max_inflight = 65535,
     };
     rc = tw_mqtt_create(&mcfg, worker_on_message, w, &w->mqtt);
     if (rc < 0)
@@ -258,10 +287,33 @@ static int worker_connect(struct worker *w)
 static void worker_free(struct worker *w)
 {
     tw_store_destroy(w->store);
+    tw_store_destroy(w->settle_store);
+    ingest_settle_destroy(w->settle);
     ingest_cmd_free(&w->cmd);
     ingest_state_free(&w->state);
+    ingest_state_free(&w->settle_state);
+    free(w->settle_buf);
     free(w->changed);
     free(w->out_buf);
+}
+
+/* Republishes the current state of the assets whose settle time has come (settle.h). A
+ * Redis failure here only delays the republish to the next update: nothing is lost. */
+static void worker_settle(struct worker *w)
+{
+    char assets[SETTLE_BATCH][TW_NAME_MAX + 1];
+    size_t n = ingest_settle_take_due(w->settle, tw_mono_ms(), assets, SETTLE_BATCH);
+    for (size_t i = 0; i < n; i++) {
+        char key[TW_NAME_MAX + 16];
+        struct tw_reply *r = NULL;
+        snprintf(key, sizeof(key), "twin:{%s}:state", assets[i]);
+        const char *argv[] = {"HGETALL", key};
+        if (tw_store_command(w->settle_store, &r, 2, argv, NULL) == 0 &&
+            ingest_parse_state(r, &w->settle_state) == 0 && w->settle_state.n_samples > 0)
+            worker_publish_state(w, assets[i], &w->settle_state, NULL, 0, &w->settle_buf,
+                                 &w->settle_cap);
+        tw_store_replies_free(r, 1);
+    }
 }
 
 int ingest_worker_run(const struct ingest_config *cfg, int index, struct ingest_metrics *m,
@@ -285,7 +337,8 @@ int ingest_worker_run(const struct ingest_config *cfg, int index, struct ingest_
     tw_log(TW_LOG_INFO, "worker_started", "worker=%d pid=%d", index, (int)getpid());
     while (!*stop) {
         tw_gauge_set(m->mqtt_up[index], tw_mqtt_is_connected(w.mqtt) ? 1 : 0);
-        tw_sleep_ms(100, stop);
+        worker_settle(&w);
+        tw_sleep_ms(50, stop);
     }
     /* Disconnecting lets a handler in progress finish and be acknowledged; the parent's
      * grace timer ends us without acknowledging anything if Redis never answers. */

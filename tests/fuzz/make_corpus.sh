@@ -104,14 +104,14 @@ hash() { # name value ... -> array of strings
 }
 rseed() { bin "$2" >"$rep/$1"; }
 
-rseed applied "$(rarr 2 "$(rint 1)" "$(hash temp 21.5 _seq 18446744073709551615 line:1/rpm -0 \
-    _ts_ms 1700000000000 _ingest_ms 1700000000005)")"
+rseed applied "$(rarr 3 "$(rint 1)" "$(hash temp 21.5 _seq 18446744073709551615 line:1/rpm -0 \
+    _ts_ms 1700000000000 _ingest_ms 1700000000005)" "$(rstr 1700000000000)")"
 big=()
 for ((i = 0; i < 40; i++)); do big+=("sig$i" "$i.25"); done
-rseed applied_grows "$(rarr 2 "$(rint 1)" "$(hash _seq 7 "${big[@]}")")"
-rseed applied_bad_values "$(rarr 2 "$(rint 1)" "$(hash a inf b nan c abc d 1e999 e '' f 4.9406564584124654e-324)")"
-rseed applied_future_meta "$(rarr 2 "$(rint 1)" "$(hash _future x _seq 1 t 1)")"
-rseed applied_empty_hash "$(rarr 2 "$(rint 1)" "$(rarr 0)")"
+rseed applied_grows "$(rarr 3 "$(rint 1)" "$(hash _seq 7 "${big[@]}")" "$(rstr 1700000000000)")"
+rseed applied_bad_values "$(rarr 3 "$(rint 1)" "$(hash a inf b nan c abc d 1e999 e '' f 4.9406564584124654e-324)" "$(rstr 1700000000000)")"
+rseed applied_future_meta "$(rarr 3 "$(rint 1)" "$(hash _future x _seq 1 t 1)" "$(rstr 1700000000000)")"
+rseed applied_empty_hash "$(rarr 3 "$(rint 1)" "$(rarr 0)" "$(rstr 1700000000000)")"
 rseed late "$(rarr 1 "$(rint 2)")"
 rseed duplicate "$(rarr 1 "$(rint 3)")"
 rseed stale "$(rarr 1 "$(rint 4)")"
@@ -125,14 +125,15 @@ rseed nil_reply "$(rnil)"
 rseed empty_array "$(rarr 0)"
 rseed nested_error "$(rarr 1 "$(rerr 'ERR user_script:1: boom')")"
 rseed applied_without_hash "$(rarr 1 "$(rint 1)")"
-rseed applied_extra "$(rarr 3 "$(rint 1)" "$(hash a 1)" "$(rint 0)")"
+rseed applied_extra "$(rarr 4 "$(rint 1)" "$(hash a 1)" "$(rstr 0)" "$(rint 0)")"
+rseed applied_previous_not_text "$(rarr 3 "$(rint 1)" "$(hash a 1)" "$(rint 0)")"
 rseed late_extra "$(rarr 2 "$(rint 2)" "$(rint 0)")"
-rseed odd_hash "$(rarr 2 "$(rint 1)" "$(rarr 3 "$(rstr a)" "$(rstr 1)" "$(rstr b)")")"
-rseed int_field "$(rarr 2 "$(rint 1)" "$(rarr 2 "$(rstr a)" "$(rint 1)")")"
-rseed nested_array_field "$(rarr 2 "$(rint 1)" "$(rarr 2 "$(rstr a)" "$(hash b 1)")")"
-rseed bad_seq_negative "$(rarr 2 "$(rint 1)" "$(hash _seq -1)")"
-rseed bad_seq_blank_negative "$(rarr 2 "$(rint 1)" "$(hash _seq ' -1')")"
-rseed bad_seq_overflow "$(rarr 2 "$(rint 1)" "$(hash _seq 18446744073709551616)")"
-rseed bad_ts "$(rarr 2 "$(rint 1)" "$(hash _ts_ms 9223372036854775808)")"
+rseed odd_hash "$(rarr 3 "$(rint 1)" "$(rarr 3 "$(rstr a)" "$(rstr 1)" "$(rstr b)")" "$(rstr 1700000000000)")"
+rseed int_field "$(rarr 3 "$(rint 1)" "$(rarr 2 "$(rstr a)" "$(rint 1)")" "$(rstr 1700000000000)")"
+rseed nested_array_field "$(rarr 3 "$(rint 1)" "$(rarr 2 "$(rstr a)" "$(hash b 1)")" "$(rstr 1700000000000)")"
+rseed bad_seq_negative "$(rarr 3 "$(rint 1)" "$(hash _seq -1)" "$(rstr 1700000000000)")"
+rseed bad_seq_blank_negative "$(rarr 3 "$(rint 1)" "$(hash _seq ' -1')" "$(rstr 1700000000000)")"
+rseed bad_seq_overflow "$(rarr 3 "$(rint 1)" "$(hash _seq 18446744073709551616)" "$(rstr 1700000000000)")"
+rseed bad_ts "$(rarr 3 "$(rint 1)" "$(hash _ts_ms 9223372036854775808)" "$(rstr 1700000000000)")"
 
 echo "wrote $(ls "$tel" | wc -l) telemetry and $(ls "$rep" | wc -l) lua_reply seeds"

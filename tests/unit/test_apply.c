@@ -262,7 +262,8 @@ static struct tw_reply reply_arr(const struct tw_reply *elem, size_t n)
     return (struct tw_reply){.type = TW_REPLY_ARRAY, .elem = elem, .n = n};
 }
 
-/* Parses {1, hash} where hash holds the n_fields strings of fields (name, value, …). */
+/* Parses {1, hash, "1700000000000"} where hash holds the n_fields strings of fields (name,
+ * value, …) and the last element is the previous _ingest_ms. */
 static int parse_applied(const char *const *fields, size_t n_fields, struct ingest_state *st,
                          enum ingest_outcome *outcome)
 {
@@ -270,8 +271,8 @@ static int parse_applied(const char *const *fields, size_t n_fields, struct inge
     assert_non_null(h);
     for (size_t i = 0; i < n_fields; i++)
         h[i] = reply_str(fields[i]);
-    struct tw_reply top[2] = {reply_int(1), reply_arr(h, n_fields)};
-    struct tw_reply r = reply_arr(top, 2);
+    struct tw_reply top[3] = {reply_int(1), reply_arr(h, n_fields), reply_str("1700000000000")};
+    struct tw_reply r = reply_arr(top, 3);
     int rc = ingest_parse_reply(&r, outcome, st);
     free(h);
     return rc;
@@ -305,6 +306,7 @@ static void apply_reply_applied_fills_meta_and_signals(void **state)
     assert_true(st.seq == UINT64_MAX);
     assert_true(st.ts_ms == -1700000000123);
     assert_true(st.ingest_ms == 1700000000456);
+    assert_true(st.previous_ingest_ms == 1700000000000);
     assert_int_equal(st.n_samples, 3);
     assert_int_equal(st.n_bad, 0);
     assert_string_equal(st.samples[0].signal, "temp");

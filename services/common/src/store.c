@@ -13,9 +13,6 @@
 #include "twin/log.h"
 #include "twin/url.h"
 
-/* A pipeline longer than this is a programming error, not a runtime condition. */
-#define STORE_MAX_ARGS 1100
-
 struct tw_store {
     struct tw_redis_url url;
     int connect_timeout_ms;
@@ -242,27 +239,44 @@ void tw_store_replies_free(struct tw_reply *replies, size_t n)
 
 /* ---- commands ----------------------------------------------------------------------------- */
 
+/* Arrays for up to this many arguments live on the stack; longer commands allocate. */
+#define STORE_STACK_ARGS 64
+
 static int store_append(struct tw_store *s, const struct tw_cmd *cmd)
 {
-    const char *argv[STORE_MAX_ARGS];
-    size_t argvlen[STORE_MAX_ARGS];
-    int argc = 0;
-    if (cmd->argc < 0 || cmd->argc + 2 > STORE_MAX_ARGS)
+    const char *stack_argv[STORE_STACK_ARGS];
+    size_t stack_len[STORE_STACK_ARGS];
+    const char **argv = stack_argv;
+    size_t *argvlen = stack_len;
+    int argc = 0, rc = 0;
+    if (cmd->argc < 0 || cmd->argc > INT32_MAX - 2)
         return TW_EINVAL;
+    if (cmd->argc + 2 > STORE_STACK_ARGS) {
+        argv = malloc((size_t)(cmd->argc + 2) * sizeof(*argv));
+        argvlen = malloc((size_t)(cmd->argc + 2) * sizeof(*argvlen));
+        if (!argv || !argvlen) {
+            rc = TW_ENOMEM;
+            goto out;
+        }
+    }
     if (cmd->script) {
-        argv[0] = "EVALSHA";
-        argvlen[0] = 7;
-        argv[1] = cmd->script->sha;
-        argvlen[1] = 40;
-        argc = 2;
+        argv[argc] = "EVALSHA";
+        argvlen[argc++] = 7;
+        argv[argc] = cmd->script->sha;
+        argvlen[argc++] = 40;
     }
     for (int i = 0; i < cmd->argc; i++, argc++) {
         argv[argc] = cmd->argv[i];
         argvlen[argc] = cmd->argvlen ? cmd->argvlen[i] : strlen(cmd->argv[i]);
     }
     if (redisAppendCommandArgv(s->ctx, argc, argv, argvlen) != REDIS_OK)
-        return store_fail(s, "append");
-    return 0;
+        rc = store_fail(s, "append");
+out:
+    if (argv != stack_argv) {
+        free(argv);
+        free(argvlen);
+    }
+    return rc;
 }
 
 static int store_read(struct tw_store *s, struct tw_reply *out)
