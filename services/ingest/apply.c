@@ -98,7 +98,34 @@ int ingest_state_init(struct ingest_state *st, size_t cap)
 void ingest_state_free(struct ingest_state *st)
 {
     free(st->samples);
+    free(st->changed);
+    free(st->changed_buf);
     memset(st, 0, sizeof(*st));
+}
+
+/* Splits "a,b,c" into st->changed. A malformed list only loses the list, not the state. */
+static int parse_changed(struct ingest_state *st, const char *text)
+{
+    size_t len = strlen(text), n = len ? 1 : 0;
+    for (size_t i = 0; i < len; i++)
+        n += text[i] == ',';
+    char *buf = malloc(len + 1);
+    const char **list = calloc(n + 1, sizeof(*list));
+    if (!buf || !list) {
+        free(buf);
+        free(list);
+        return TW_ENOMEM;
+    }
+    memcpy(buf, text, len + 1);
+    free(st->changed);
+    free(st->changed_buf);
+    st->changed = list;
+    st->changed_buf = buf;
+    st->n_changed = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save))
+        list[st->n_changed++] = tok;
+    return 0;
 }
 
 /* Grows the samples array: an asset's state can hold more signals than one message. */
@@ -146,6 +173,8 @@ static int parse_meta(struct ingest_state *st, const char *name, const char *val
         return parse_i64(value, &st->ts_ms);
     if (strcmp(name, "_ingest_ms") == 0)
         return parse_i64(value, &st->ingest_ms);
+    if (strcmp(name, "_changed") == 0)
+        return parse_changed(st, value) == TW_ENOMEM ? TW_ENOMEM : 0;
     return 0; /* a meta field of a later version: not ours to publish */
 }
 
@@ -153,7 +182,7 @@ int ingest_parse_state(const struct tw_reply *h, struct ingest_state *st)
 {
     if (h->type != TW_REPLY_ARRAY || h->n % 2)
         return TW_EPROTO;
-    st->n_samples = st->n_bad = 0;
+    st->n_samples = st->n_bad = st->n_changed = 0;
     st->seq = 0;
     st->ts_ms = st->ingest_ms = st->previous_ingest_ms = 0;
     if (state_reserve(st, h->n / 2) < 0)

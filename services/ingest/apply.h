@@ -64,6 +64,10 @@ struct ingest_state {
     size_t cap;
     struct tw_sample *samples;
     size_t n_bad; /* fields whose value was not a finite number (edited by hand?) */
+    /* _changed: the signals the last update carried (pointers into changed_buf). */
+    size_t n_changed;
+    const char **changed;
+    char *changed_buf;
 };
 
 int ingest_state_init(struct ingest_state *st, size_t cap);

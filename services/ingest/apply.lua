@@ -1,7 +1,7 @@
 -- SPDX-License-Identifier: Apache-2.0
 -- twin-ingest's apply: one Telemetry into one asset's state, history and replay window, atomically.
 --
--- KEYS[1] twin:{a}:state   hash: signal -> value text, _seq, _ts_ms, _ingest_ms
+-- KEYS[1] twin:{a}:state   hash: signal -> value text, _seq, _ts_ms, _ingest_ms, _changed
 -- KEYS[2] twin:{a}:history stream, capped with MAXLEN ~
 -- KEYS[3] twin:{a}:replay  string used as a ring bitmap of the last W sequence numbers:
 --                          bit (seq mod W) is set when seq was applied (as update or late).
@@ -58,6 +58,14 @@ local function update_state(set_seq)
     fields[#fields + 1] = ts
     fields[#fields + 1] = '_ingest_ms'
     fields[#fields + 1] = ingest_ms
+    -- The signals this update carried, so the state can be republished exactly as it was
+    -- first published (signal names cannot hold a comma).
+    local changed = {}
+    for i = 6, #ARGV, 2 do
+        changed[#changed + 1] = ARGV[i]
+    end
+    fields[#fields + 1] = '_changed'
+    fields[#fields + 1] = table.concat(changed, ',')
     redis.call(unpack(fields))
     append_history()
     return {1, redis.call('HGETALL', state), previous}

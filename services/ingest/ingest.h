@@ -33,6 +33,7 @@ struct ingest_metrics {
     struct tw_counter *rejected[TW_REJECT__COUNT];
     struct tw_counter *redis_errors;
     struct tw_counter *state_published;
+    struct tw_counter *state_republished;
     struct tw_counter *state_publish_failed;
     struct tw_counter *worker_restarts;
     struct tw_histogram *apply_seconds;
@@ -47,5 +48,11 @@ int ingest_metrics_register(struct tw_metrics *reg, struct ingest_metrics *m, in
 /* Runs worker `index` until SIGTERM/SIGINT sets *stop; returns the process exit status. */
 int ingest_worker_run(const struct ingest_config *cfg, int index, struct ingest_metrics *m,
                       volatile sig_atomic_t *stop);
+
+/* Sessions of worker numbers at or above cfg->workers belong to an earlier run with more
+ * workers; the broker keeps queueing their share of telemetry. This takes each one over,
+ * applies its queue, and ends it. Returns the process exit status. */
+int ingest_drain_run(const struct ingest_config *cfg, struct ingest_metrics *m,
+                     volatile sig_atomic_t *stop);
 
 #endif

@@ -116,6 +116,9 @@ int ingest_metrics_register(struct tw_metrics *reg, struct ingest_metrics *m, in
                                          "failed Redis round trips (each retried)");
     m->state_published = tw_metrics_counter(reg, "twin_ingest_state_published_total", NULL,
                                             "TwinState messages published");
+    m->state_republished = tw_metrics_counter(
+        reg, "twin_ingest_state_republished_total", NULL,
+        "TwinStates republished after sessions raced on an asset (retained state settles)");
     m->state_publish_failed = tw_metrics_counter(
         reg, "twin_ingest_state_publish_failed_total", NULL, "TwinState publishes refused");
     m->worker_restarts = tw_metrics_counter(reg, "twin_ingest_worker_restarts_total", NULL,
@@ -142,10 +145,12 @@ struct supervisor {
     struct ingest_metrics *m;
     int n;
     pid_t pid[INGEST_MAX_WORKERS];
+    pid_t drainer; /* takes over sessions left by a run with more workers */
     int64_t restart_at_ms[INGEST_MAX_WORKERS];
     struct tw_backoff backoff[INGEST_MAX_WORKERS];
 };
 
+/* i < 0: the drainer. */
 static void worker_process(struct supervisor *sup, int i, pid_t parent)
 {
     /* A worker must not outlive its parent (kill -9 of the parent ends the instance). */
@@ -157,6 +162,12 @@ static void worker_process(struct supervisor *sup, int i, pid_t parent)
     close_range(3, ~0U, 0);
     signal(SIGCHLD, SIG_DFL);
     stop_requested = 0;
+    /* Names that ps and top show, and tests tell apart. */
+    char name[16];
+    snprintf(name, sizeof(name), i < 0 ? "ingest-drain" : "ingest-w%d", i);
+    prctl(PR_SET_NAME, name);
+    if (i < 0)
+        exit(ingest_drain_run(sup->cfg, sup->m, &stop_requested));
     exit(ingest_worker_run(sup->cfg, i, sup->m, &stop_requested));
 }
 
@@ -179,6 +190,8 @@ static void reap_workers(struct supervisor *sup)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == sup->drainer)
+            sup->drainer = 0;
         for (int i = 0; i < sup->n; i++) {
             if (sup->pid[i] != pid)
                 continue;
@@ -195,6 +208,15 @@ static void reap_workers(struct supervisor *sup)
                    WIFSIGNALED(status) ? WTERMSIG(status) : 0, (long long)delay);
         }
     }
+}
+
+static void spawn_drainer(struct supervisor *sup)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        worker_process(sup, -1, parent);
+    sup->drainer = pid > 0 ? pid : 0;
 }
 
 static int live_workers(const struct supervisor *sup)
@@ -232,6 +254,8 @@ static int shutdown_workers(struct supervisor *sup)
     for (int i = 0; i < sup->n; i++)
         if (sup->pid[i] > 0)
             kill(sup->pid[i], SIGTERM);
+    if (sup->drainer > 0)
+        kill(sup->drainer, SIGTERM); /* ends between sessions; reaped below or by init */
     int64_t deadline = tw_mono_ms() + sup->cfg->shutdown_grace_ms + 1000;
     while (live_workers(sup) > 0) {
         int status;
@@ -318,6 +342,7 @@ int main(int argc, char **argv)
         return 1;
     }
     tw_log(TW_LOG_INFO, "started", "workers=%d instance=%s", sup.n, cfg.common.instance);
+    spawn_drainer(&sup);
     supervise(&sup);
     tw_log(TW_LOG_INFO, "stopping", "workers=%d", live_workers(&sup));
     int clean = shutdown_workers(&sup);

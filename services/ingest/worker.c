@@ -17,8 +17,9 @@
 #include "twin/store.h"
 
 #define WORKER_TOPIC_MAX 256
-/* Two updates of one asset closer than this may have raced over two sessions. */
-#define SETTLE_RACE_WINDOW_MS 1000
+/* Two updates of one asset closer than this may have raced over two sessions (publish
+ * latency is well below it); a device sending at up to ~10 Hz never triggers a republish. */
+#define SETTLE_RACE_WINDOW_MS 100
 /* How long after an asset's last racing update its state is republished. */
 #define SETTLE_DELAY_MS 200
 #define SETTLE_CAPACITY 4096
@@ -45,6 +46,7 @@ struct worker {
     size_t out_cap;
     uint8_t *settle_buf; /* the main thread's */
     size_t settle_cap;
+    int64_t last_message_ms; /* monotonic; atomic: written by the handler, read by main */
     struct tw_ratelimit reject_log;
     struct tw_ratelimit redis_log;
     char rejected_topic[WORKER_TOPIC_MAX];
@@ -110,11 +112,12 @@ static struct tw_reply *worker_apply(struct worker *w, const char *asset)
 }
 
 /* Publishes st as the asset's retained TwinState; `changed` names the signals the update
- * carried (none for a settle republish). Any thread: the MQTT client is thread-safe, and
+ * carried; `published` is the counter to count it in. Any thread: the MQTT client is thread-safe, and
  * each caller passes its own state. */
 static void worker_publish_state(struct worker *w, const char *asset,
                                  const struct ingest_state *st, const char *const *changed,
-                                 size_t n_changed, uint8_t **buf, size_t *cap)
+                                 size_t n_changed, uint8_t **buf, size_t *cap,
+                                 struct tw_counter *published)
 {
     char topic[WORKER_TOPIC_MAX];
     struct tw_twin_state s = {
@@ -140,7 +143,7 @@ static void worker_publish_state(struct worker *w, const char *asset,
     snprintf(topic, sizeof(topic), "%s/asset/%s/state", w->cfg->common.topic_root, asset);
     if (rc == 0)
         rc = tw_mqtt_publish(w->mqtt, topic, *buf, len, 1, true);
-    tw_counter_add(rc == 0 ? w->m->state_published : w->m->state_publish_failed, 1);
+    tw_counter_add(rc == 0 ? published : w->m->state_publish_failed, 1);
 }
 
 static void worker_apply_and_publish(struct worker *w, struct tw_parse_result *res)
@@ -161,7 +164,7 @@ static void worker_apply_and_publish(struct worker *w, struct tw_parse_result *r
             for (size_t i = 0; i < t->n_samples; i++)
                 w->changed[i] = t->samples[i].signal;
             worker_publish_state(w, res->asset, &w->state, w->changed, t->n_samples,
-                                 &w->out_buf, &w->out_cap);
+                                 &w->out_buf, &w->out_cap, w->m->state_published);
             if (w->state.previous_ingest_ms > 0 &&
                 w->state.ingest_ms - w->state.previous_ingest_ms < SETTLE_RACE_WINDOW_MS)
                 ingest_settle_note(w->settle, res->asset, tw_mono_ms() + SETTLE_DELAY_MS);
@@ -177,6 +180,7 @@ static void worker_on_message(void *ctx, const struct tw_mqtt_msg *msg)
     struct worker *w = ctx;
     struct tw_parse_result res;
     int64_t t0 = tw_mono_ns();
+    __atomic_store_n(&w->last_message_ms, t0 / 1000000, __ATOMIC_RELAXED);
     tw_counter_add(w->m->received, 1);
     int rc = tw_telemetry_parse(msg->topic, w->cfg->common.topic_root, msg->payload, msg->len,
                                 &w->limits, tw_now_ms(), &res);
@@ -242,7 +246,9 @@ static int worker_wait_redis(struct worker *w)
     return TW_ESHUTDOWN;
 }
 
-static int worker_connect(struct worker *w)
+/* Connects the worker's session; a drainer (drain) takes over an existing session as it is:
+ * no status topic, no subscription of its own. */
+static int worker_connect(struct worker *w, bool drain)
 {
     const struct ingest_config *cfg = w->cfg;
     char client_id[128], status[WORKER_TOPIC_MAX], filter[WORKER_TOPIC_MAX];
@@ -265,7 +271,7 @@ static int worker_connect(struct worker *w)
         .user = cfg->common.mqtt_user,
         .password = cfg->common.mqtt_password,
         .ca_file = cfg->common.mqtt_ca_file,
-        .status_topic = w->index == 0 ? status : NULL,
+        .status_topic = w->index == 0 && !drain ? status : NULL,
         .keepalive_s = (int)cfg->common.mqtt_keepalive_s,
         .session_expiry_s = (uint32_t)cfg->common.mqtt_session_expiry_s,
         .clean_start = false,
@@ -276,7 +282,8 @@ static int worker_connect(struct worker *w)
         return rc;
     snprintf(filter, sizeof(filter), "$share/%s/%s/asset/+/telemetry", cfg->group,
              cfg->common.topic_root);
-    rc = tw_mqtt_subscribe(w->mqtt, filter, 1);
+    if (!drain)
+        rc = tw_mqtt_subscribe(w->mqtt, filter, 1);
     if (rc == 0)
         rc = worker_wait_redis(w);
     if (rc == 0)
@@ -310,8 +317,9 @@ static void worker_settle(struct worker *w)
         const char *argv[] = {"HGETALL", key};
         if (tw_store_command(w->settle_store, &r, 2, argv, NULL) == 0 &&
             ingest_parse_state(r, &w->settle_state) == 0 && w->settle_state.n_samples > 0)
-            worker_publish_state(w, assets[i], &w->settle_state, NULL, 0, &w->settle_buf,
-                                 &w->settle_cap);
+            worker_publish_state(w, assets[i], &w->settle_state, w->settle_state.changed,
+                                 w->settle_state.n_changed, &w->settle_buf, &w->settle_cap,
+                                 w->m->state_republished);
         tw_store_replies_free(r, 1);
     }
 }
@@ -322,7 +330,7 @@ int ingest_worker_run(const struct ingest_config *cfg, int index, struct ingest_
     struct worker w = {.cfg = cfg, .index = index, .m = m, .stop = stop};
     int rc = worker_init(&w);
     if (rc == 0)
-        rc = worker_connect(&w);
+        rc = worker_connect(&w, false);
     if (rc == TW_ESHUTDOWN) {
         tw_mqtt_destroy(w.mqtt, 0);
         worker_free(&w);
@@ -347,5 +355,56 @@ int ingest_worker_run(const struct ingest_config *cfg, int index, struct ingest_
     tw_gauge_set(m->redis_up[index], 0);
     worker_free(&w);
     tw_log(TW_LOG_INFO, "worker_stopped", "worker=%d", index);
+    return 0;
+}
+
+/* Waits until the session has been quiet for quiet_ms (or max_ms passed, or stop). */
+static void drain_wait_quiet(struct worker *w, int64_t quiet_ms, int64_t max_ms)
+{
+    int64_t start = tw_mono_ms();
+    __atomic_store_n(&w->last_message_ms, start, __ATOMIC_RELAXED);
+    while (!*w->stop && tw_mono_ms() - start < max_ms &&
+           tw_mono_ms() - __atomic_load_n(&w->last_message_ms, __ATOMIC_RELAXED) < quiet_ms)
+        tw_sleep_ms(50, w->stop);
+}
+
+/* Takes over the session of worker `index` if the broker still holds one, applies what was
+ * queued for it, and ends it. Returns 1 when there was a session. */
+static int drain_one(const struct ingest_config *cfg, int index, struct ingest_metrics *m,
+                     volatile sig_atomic_t *stop)
+{
+    struct worker w = {.cfg = cfg, .index = index, .m = m, .stop = stop};
+    char filter[WORKER_TOPIC_MAX];
+    int present = 0;
+    int rc = worker_init(&w);
+    if (rc == 0)
+        rc = worker_connect(&w, true);
+    if (rc == 0 && tw_mqtt_wait_ready(w.mqtt, 10000) == 0) {
+        present = tw_mqtt_session_present(w.mqtt);
+        if (present) {
+            tw_log(TW_LOG_INFO, "session_drain", "worker=%d state=started", index);
+            drain_wait_quiet(&w, 1000, 600000);
+            snprintf(filter, sizeof(filter), "$share/%s/%s/asset/+/telemetry", cfg->group,
+                     cfg->common.topic_root);
+            tw_mqtt_unsubscribe(w.mqtt, filter, 5000);
+            drain_wait_quiet(&w, 500, 60000);
+        }
+        if (!*stop)
+            tw_mqtt_end_session(w.mqtt);
+    }
+    tw_mqtt_destroy(w.mqtt, (int)cfg->shutdown_grace_ms);
+    worker_free(&w);
+    if (present && !*stop)
+        tw_log(TW_LOG_INFO, "session_drain", "worker=%d state=ended", index);
+    return present;
+}
+
+int ingest_drain_run(const struct ingest_config *cfg, struct ingest_metrics *m,
+                     volatile sig_atomic_t *stop)
+{
+    int drained = 0;
+    for (int k = (int)cfg->workers; k < INGEST_MAX_WORKERS && !*stop; k++)
+        drained += drain_one(cfg, k, m, stop);
+    tw_log(TW_LOG_INFO, "session_drain_done", "sessions=%d", drained);
     return 0;
 }

@@ -297,16 +297,20 @@ static void apply_reply_applied_fills_meta_and_signals(void **state)
         "tiny",       "4.9406564584124654e-324",
         "_ingest_ms", "1700000000456",
         "_future",    "whatever", /* a later version's meta field: ignored */
+        "_changed",   "temp,line:1/rpm",
     };
     struct ingest_state st;
     assert_int_equal(ingest_state_init(&st, 8), 0);
     enum ingest_outcome outcome = 0;
-    assert_int_equal(parse_applied(fields, 14, &st, &outcome), 0);
+    assert_int_equal(parse_applied(fields, 16, &st, &outcome), 0);
     assert_int_equal(outcome, INGEST_APPLIED);
     assert_true(st.seq == UINT64_MAX);
     assert_true(st.ts_ms == -1700000000123);
     assert_true(st.ingest_ms == 1700000000456);
     assert_true(st.previous_ingest_ms == 1700000000000);
+    assert_int_equal(st.n_changed, 2);
+    assert_string_equal(st.changed[0], "temp");
+    assert_string_equal(st.changed[1], "line:1/rpm");
     assert_int_equal(st.n_samples, 3);
     assert_int_equal(st.n_bad, 0);
     assert_string_equal(st.samples[0].signal, "temp");

@@ -41,6 +41,8 @@ struct tw_mqtt {
     pthread_cond_t cond;
     enum mqtt_link link;
     int subs_acked;
+    bool session_present; /* as the broker said in the last CONNACK */
+    int unsubs_pending;
     bool stopping;
     int pending; /* our QoS>0 publishes awaiting completion */
     int64_t next_attempt_ms;
@@ -48,6 +50,7 @@ struct tw_mqtt {
     struct tw_mqtt_stats stats;
     pthread_t connector;
     bool connector_started;
+    bool end_session; /* tw_mqtt_end_session was called */
 };
 
 static char *dup_or_null(const char *s)
@@ -178,6 +181,7 @@ static void on_connected(void *ctx, MQTTAsync_successData5 *r)
     mqtt_set_nodelay(c->url.port);
     pthread_mutex_lock(&c->lock);
     c->link = LINK_UP;
+    c->session_present = session != 0;
     c->stats.connects++;
     tw_backoff_reset(&c->backoff);
     pthread_cond_broadcast(&c->cond);
@@ -474,11 +478,56 @@ int tw_mqtt_publish(struct tw_mqtt *c, const char *topic, const void *payload, s
                                                                                  : TW_EINVAL;
 }
 
+bool tw_mqtt_session_present(struct tw_mqtt *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool present = c->session_present;
+    pthread_mutex_unlock(&c->lock);
+    return present;
+}
+
+static void on_unsubscribed(void *ctx, MQTTAsync_successData5 *r)
+{
+    struct tw_mqtt *c = ctx;
+    (void)r;
+    pthread_mutex_lock(&c->lock);
+    c->unsubs_pending--;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static bool is_unsubscribed(const struct tw_mqtt *c)
+{
+    return c->unsubs_pending <= 0;
+}
+
+int tw_mqtt_unsubscribe(struct tw_mqtt *c, const char *filter, int timeout_ms)
+{
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    opts.onSuccess5 = on_unsubscribed;
+    opts.context = c;
+    pthread_mutex_lock(&c->lock);
+    c->unsubs_pending++;
+    pthread_mutex_unlock(&c->lock);
+    if (MQTTAsync_unsubscribe(c->client, filter, &opts) != MQTTASYNC_SUCCESS) {
+        pthread_mutex_lock(&c->lock);
+        c->unsubs_pending--;
+        pthread_mutex_unlock(&c->lock);
+        return TW_EIO;
+    }
+    return mqtt_wait(c, timeout_ms, is_unsubscribed);
+}
+
 void tw_mqtt_get_stats(struct tw_mqtt *c, struct tw_mqtt_stats *out)
 {
     pthread_mutex_lock(&c->lock);
     *out = c->stats;
     pthread_mutex_unlock(&c->lock);
+}
+
+void tw_mqtt_end_session(struct tw_mqtt *c)
+{
+    c->end_session = true;
 }
 
 void tw_mqtt_destroy(struct tw_mqtt *c, int timeout_ms)
@@ -496,8 +545,16 @@ void tw_mqtt_destroy(struct tw_mqtt *c, int timeout_ms)
             tw_mqtt_publish(c, c->status_topic, "offline", 7, 1, true);
         tw_mqtt_flush(c, timeout_ms);
         MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+        MQTTProperties props = MQTTProperties_initializer;
+        MQTTProperty expiry = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
         d.timeout = timeout_ms;
+        if (c->end_session) { /* the broker deletes the session with this disconnect */
+            expiry.value.integer4 = 0;
+            MQTTProperties_add(&props, &expiry);
+            d.properties = props;
+        }
         MQTTAsync_disconnect(c->client, &d);
+        MQTTProperties_free(&props);
         /* disconnect is asynchronous; give it its timeout to finish the handshake */
         for (int i = 0; i < timeout_ms / 10 && MQTTAsync_isConnected(c->client); i++)
             usleep(10000);

@@ -69,6 +69,18 @@ int tw_mqtt_pending(struct tw_mqtt *c);
 /* Waits up to timeout_ms for our in-flight publishes to complete. 0 or TW_ETIMEDOUT. */
 int tw_mqtt_flush(struct tw_mqtt *c, int timeout_ms);
 
+/* Whether the broker still had this client's session at the last connect. */
+bool tw_mqtt_session_present(struct tw_mqtt *c);
+
+/* Removes a subscription from the session now; meant for a filter the session already holds
+ * but this client did not add with tw_mqtt_subscribe (which would make it again on the next
+ * reconnect). Waits up to timeout_ms for the broker's answer: 0, TW_EIO or TW_ETIMEDOUT. */
+int tw_mqtt_unsubscribe(struct tw_mqtt *c, const char *filter, int timeout_ms);
+
+/* Makes tw_mqtt_destroy end the session on the broker (Session Expiry 0 on DISCONNECT), so
+ * nothing more is queued for this client id. */
+void tw_mqtt_end_session(struct tw_mqtt *c);
+
 /* Publishes "offline" on the status topic, disconnects cleanly (the session stays on the
  * broker) and frees the client. NULL is fine. Not from inside the handler. */
 void tw_mqtt_destroy(struct tw_mqtt *c, int timeout_ms);
