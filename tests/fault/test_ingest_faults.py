@@ -156,6 +156,34 @@ class IngestFaultTest(TwinTestCase):
               f"missing={rep['missing']}", flush=True)
         self.assertEqual((rep["entries"], rep["duplicates"], rep["missing"], rep["extra"],
                           rep["bad_state"]), (len(assets) * 41, 0, 0, 0, 0), rep["examples"])
+    def test_message_handed_over_while_redis_is_down_survives_kill9(self):
+        # The PUBACK to the broker must follow the apply, not the hand-over: with Redis down,
+        # each worker holds a message it cannot apply; kill -9 then loses it unless the
+        # broker was never told it was delivered.
+        s = self.s
+        svc = s.ingest
+        assets = self.assets[:8]
+        for a in assets:
+            s.send(a, {"t": 0.0}, seq=1)
+        s.redis.stop()
+        for a in assets:
+            s.pub.publish(ik.telemetry_topic(a), th.telemetry({"t": 2.0}, seq=2))
+        s.pub.wait_acked(30)
+        wait_until(lambda: ik.totals(svc.metrics())["received"] >= len(assets) + 4, 15,
+                   what="every worker to hold a message it cannot apply")
+        svc.kill9()
+        s.redis.start()
+        self.assertEqual(ik.total_history(s, assets), len(assets), "nothing applied while down")
+        svc.start()
+        wait_until(lambda: ik.total_history(s, assets) >= 2 * len(assets), 30,
+                   what="the held messages applied after the restart")
+        rep = ik.history_seq_report(s, assets, {a: 2 for a in assets})
+        print(f"\n[held while redis down, kill -9] sent={len(assets)} "
+              f"history_entries={rep['entries']} duplicates={rep['duplicates']} "
+              f"missing={rep['missing']}", flush=True)
+        self.assertEqual((rep["entries"], rep["duplicates"], rep["missing"], rep["extra"],
+                          rep["bad_state"]), (2 * len(assets), 0, 0, 0, 0), rep["examples"])
+
     def test_restart_with_fewer_workers_does_not_strand_queued_messages(self):
         # Each worker has its own persistent session; what the broker queued for sessions
         # that no longer run (w2, w3 here) must not be stranded until the session expires.
