@@ -122,8 +122,7 @@ static int parse_changed(struct ingest_state *st, const char *text)
     st->changed = list;
     st->changed_buf = buf;
     st->n_changed = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save))
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
         list[st->n_changed++] = tok;
     return 0;
 }

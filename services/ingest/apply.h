@@ -23,7 +23,7 @@ enum ingest_outcome {
 
 const char *ingest_outcome_word(enum ingest_outcome o);
 
-#define INGEST_KEYS 3
+#define INGEST_KEYS       3
 #define INGEST_FIXED_ARGS 5
 #define INGEST_VALUE_TEXT 32
 

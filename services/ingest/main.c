@@ -33,8 +33,8 @@ static const struct tw_option ingest_options[] = {
      "worker processes, each with its own MQTT session and Redis connection", TW_OPT_INT,
      OPT(workers), 1, INGEST_MAX_WORKERS, 0, NULL},
     {"group", "TWIN_INGEST_GROUP", "twin-ingest",
-     "shared-subscription group; instances with the same group split the telemetry",
-     TW_OPT_STR, OPT(group), 0, 0, 0, tw_check_instance},
+     "shared-subscription group; instances with the same group split the telemetry", TW_OPT_STR,
+     OPT(group), 0, 0, 0, tw_check_instance},
     {"max-payload", "TWIN_INGEST_MAX_PAYLOAD", "65536", "largest telemetry payload, bytes",
      TW_OPT_INT, OPT(max_payload), 16, 16 * 1024 * 1024, 0, NULL},
     {"max-samples", "TWIN_INGEST_MAX_SAMPLES", "256", "most samples in one message", TW_OPT_INT,
@@ -43,8 +43,8 @@ static const struct tw_option ingest_options[] = {
      "oldest device time accepted, ms before now (0: no limit)", TW_OPT_INT, OPT(max_past_ms), 0,
      INT64_MAX / 4, 0, NULL},
     {"max-future-ms", "TWIN_INGEST_MAX_FUTURE_MS", "600000",
-     "newest device time accepted, ms after now (0: no limit)", TW_OPT_INT, OPT(max_future_ms),
-     0, INT64_MAX / 4, 0, NULL},
+     "newest device time accepted, ms after now (0: no limit)", TW_OPT_INT, OPT(max_future_ms), 0,
+     INT64_MAX / 4, 0, NULL},
     {"replay-window", "TWIN_INGEST_REPLAY_WINDOW", "1024",
      "sequence numbers remembered below the highest, for late and duplicate detection (a "
      "power of two)",
@@ -52,8 +52,8 @@ static const struct tw_option ingest_options[] = {
     {"history-maxlen", "TWIN_INGEST_HISTORY_MAXLEN", "10000",
      "history stream entries kept per asset (approximate, MAXLEN ~)", TW_OPT_INT,
      OPT(history_maxlen), 1, 1000000000, 0, NULL},
-    {"redis-timeout-ms", "TWIN_REDIS_TIMEOUT_MS", "5000", "Redis command timeout, ms",
-     TW_OPT_INT, OPT(redis_timeout_ms), 10, 600000, 0, NULL},
+    {"redis-timeout-ms", "TWIN_REDIS_TIMEOUT_MS", "5000", "Redis command timeout, ms", TW_OPT_INT,
+     OPT(redis_timeout_ms), 10, 600000, 0, NULL},
     {"shutdown-grace-ms", "TWIN_INGEST_SHUTDOWN_GRACE_MS", "10000",
      "on SIGTERM, how long in-flight work may take before workers are killed (unacknowledged "
      "messages stay with the broker)",
@@ -96,12 +96,12 @@ static void install_signals(void)
 
 int ingest_metrics_register(struct tw_metrics *reg, struct ingest_metrics *m, int workers)
 {
-    static const double latency[] = {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005,
-                                      0.01,   0.025,   0.05,   0.1,   0.25,  1,     5};
+    static const double latency[] = {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01,
+                                     0.025,  0.05,    0.1,    0.25,  1,     5};
     char labels[64];
     memset(m, 0, sizeof(*m));
-    m->received = tw_metrics_counter(reg, "twin_ingest_received_total", NULL,
-                                     "telemetry messages received");
+    m->received =
+        tw_metrics_counter(reg, "twin_ingest_received_total", NULL, "telemetry messages received");
     for (int o = INGEST_APPLIED; o <= INGEST_STALE; o++) {
         char name[64];
         snprintf(name, sizeof(name), "twin_ingest_%s_total", ingest_outcome_word(o));
@@ -119,8 +119,8 @@ int ingest_metrics_register(struct tw_metrics *reg, struct ingest_metrics *m, in
     m->state_republished = tw_metrics_counter(
         reg, "twin_ingest_state_republished_total", NULL,
         "TwinStates republished after sessions raced on an asset (retained state settles)");
-    m->state_publish_failed = tw_metrics_counter(
-        reg, "twin_ingest_state_publish_failed_total", NULL, "TwinState publishes refused");
+    m->state_publish_failed = tw_metrics_counter(reg, "twin_ingest_state_publish_failed_total",
+                                                 NULL, "TwinState publishes refused");
     m->worker_restarts = tw_metrics_counter(reg, "twin_ingest_worker_restarts_total", NULL,
                                             "worker processes restarted after dying");
     m->apply_seconds = tw_metrics_histogram(reg, "twin_ingest_apply_seconds", NULL,
@@ -203,8 +203,9 @@ static void reap_workers(struct supervisor *sup)
             int64_t delay = tw_backoff_next(&sup->backoff[i]);
             sup->restart_at_ms[i] = tw_mono_ms() + delay;
             tw_counter_add(sup->m->worker_restarts, 1);
-            tw_log(TW_LOG_ERROR, "worker_died", "worker=%d pid=%d status=%d signal=%d restart_ms=%lld",
-                   i, (int)pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+            tw_log(TW_LOG_ERROR, "worker_died",
+                   "worker=%d pid=%d status=%d signal=%d restart_ms=%lld", i, (int)pid,
+                   WIFEXITED(status) ? WEXITSTATUS(status) : -1,
                    WIFSIGNALED(status) ? WTERMSIG(status) : 0, (long long)delay);
         }
     }
@@ -273,7 +274,8 @@ static int shutdown_workers(struct supervisor *sup)
             for (int i = 0; i < sup->n; i++) {
                 if (sup->pid[i] <= 0)
                     continue;
-                tw_log(TW_LOG_ERROR, "worker_killed", "worker=%d reason=shutdown_grace_exceeded", i);
+                tw_log(TW_LOG_ERROR, "worker_killed", "worker=%d reason=shutdown_grace_exceeded",
+                       i);
                 kill(sup->pid[i], SIGKILL);
             }
             clean = 0;
@@ -284,12 +286,11 @@ static int shutdown_workers(struct supervisor *sup)
     return clean;
 }
 
-
 static bool ingest_health(void *ctx, char *detail, size_t len)
 {
     const struct supervisor *sup = ctx;
     for (int i = 0; i < sup->n; i++) {
-        const char *why = sup->pid[i] <= 0                           ? "not running"
+        const char *why = sup->pid[i] <= 0                         ? "not running"
                           : tw_gauge_get(sup->m->mqtt_up[i]) != 1  ? "mqtt disconnected"
                           : tw_gauge_get(sup->m->redis_up[i]) != 1 ? "redis unreachable"
                                                                    : NULL;
@@ -313,8 +314,8 @@ int main(int argc, char **argv)
     char err[256];
 
     tw_log_init("ingest", TW_LOG_INFO);
-    if (tw_config_load(&ingest_program, argc, argv, &cfg, &cfg.common, &action, err,
-                       sizeof(err)) < 0) {
+    if (tw_config_load(&ingest_program, argc, argv, &cfg, &cfg.common, &action, err, sizeof(err)) <
+        0) {
         fprintf(stderr, "twin-ingest: %s\n", err);
         return 2;
     }
@@ -327,7 +328,8 @@ int main(int argc, char **argv)
     tw_log_init("ingest", cfg.common.log_level);
     tw_config_log(&ingest_program, &cfg);
     install_signals();
-    if (tw_metrics_create(&reg) < 0 || ingest_metrics_register(reg, &metrics, (int)cfg.workers) < 0) {
+    if (tw_metrics_create(&reg) < 0 ||
+        ingest_metrics_register(reg, &metrics, (int)cfg.workers) < 0) {
         tw_log(TW_LOG_ERROR, "metrics_failed", "error=%s", tw_strerror(TW_ENOMEM));
         return 1;
     }
@@ -336,8 +338,8 @@ int main(int argc, char **argv)
         sup.backoff[i] = (struct tw_backoff){.initial_ms = 500, .max_ms = 30000};
     if (tw_http_start(reg, cfg.common.metrics_addr, (int)cfg.common.metrics_port, ingest_health,
                       &sup, &http) < 0) {
-        tw_log(TW_LOG_ERROR, "metrics_listen_failed", "addr=%s port=%lld",
-               cfg.common.metrics_addr, (long long)cfg.common.metrics_port);
+        tw_log(TW_LOG_ERROR, "metrics_listen_failed", "addr=%s port=%lld", cfg.common.metrics_addr,
+               (long long)cfg.common.metrics_port);
         tw_metrics_destroy(reg);
         return 1;
     }

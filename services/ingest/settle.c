@@ -66,8 +66,8 @@ int ingest_settle_note(struct ingest_settle *s, const char *asset, int64_t due_m
     return noted;
 }
 
-size_t ingest_settle_take_due(struct ingest_settle *s, int64_t now_ms,
-                              char (*out)[TW_NAME_MAX + 1], size_t max)
+size_t ingest_settle_take_due(struct ingest_settle *s, int64_t now_ms, char (*out)[TW_NAME_MAX + 1],
+                              size_t max)
 {
     size_t taken = 0, kept = 0;
     pthread_mutex_lock(&s->lock);

@@ -25,7 +25,7 @@ void ingest_settle_destroy(struct ingest_settle *s);
 int ingest_settle_note(struct ingest_settle *s, const char *asset, int64_t due_ms);
 
 /* Moves up to max assets whose time has come into out and forgets them. Any thread. */
-size_t ingest_settle_take_due(struct ingest_settle *s, int64_t now_ms,
-                              char (*out)[TW_NAME_MAX + 1], size_t max);
+size_t ingest_settle_take_due(struct ingest_settle *s, int64_t now_ms, char (*out)[TW_NAME_MAX + 1],
+                              size_t max);
 
 #endif

@@ -23,7 +23,7 @@
 /* How long after an asset's last racing update its state is republished. */
 #define SETTLE_DELAY_MS 200
 #define SETTLE_CAPACITY 4096
-#define SETTLE_BATCH 64
+#define SETTLE_BATCH    64
 
 struct worker {
     const struct ingest_config *cfg;
@@ -68,8 +68,8 @@ static void worker_reject(struct worker *w, const struct tw_mqtt_msg *msg,
         tw_log(TW_LOG_WARN, "telemetry_rejected",
                "topic=\"%.*s\" reason=%s detail=\"%s\" suppressed=%" PRIu32, 200, msg->topic,
                tw_reject_word(res->reject), res->detail, suppressed);
-    if (tw_codec_encode_rejected(msg->topic, tw_reject_word(res->reject), res->detail,
-                                 msg->payload, msg->len, &buf, &len) == 0)
+    if (tw_codec_encode_rejected(msg->topic, tw_reject_word(res->reject), res->detail, msg->payload,
+                                 msg->len, &buf, &len) == 0)
         tw_mqtt_publish(w->mqtt, w->rejected_topic, buf, len, 0, false);
     free(buf);
 }
@@ -83,8 +83,7 @@ static struct tw_reply *worker_apply(struct worker *w, const char *asset)
     const char *sadd[] = {"SADD", "twin:assets", asset};
     struct tw_cmd cmds[2] = {
         {.script = NULL, .argc = 3, .argv = sadd, .argvlen = NULL},
-        {.script = &w->script, .argc = w->cmd.argc, .argv = w->cmd.argv,
-         .argvlen = w->cmd.argvlen},
+        {.script = &w->script, .argc = w->cmd.argc, .argv = w->cmd.argv, .argvlen = w->cmd.argvlen},
     };
     struct tw_backoff backoff = {.initial_ms = 10, .max_ms = 2000};
     for (;;) {
@@ -103,8 +102,7 @@ static struct tw_reply *worker_apply(struct worker *w, const char *asset)
         if (tw_ratelimit_allow(&w->redis_log, tw_mono_ms(), &suppressed))
             tw_log(TW_LOG_WARN, "redis_apply_failed",
                    "worker=%d asset=%s error=\"%s\" retry_ms=%" PRId64 " suppressed=%" PRIu32,
-                   w->index, asset,
-                   rc == 0 ? replies[1].str : tw_store_last_error(w->store), delay,
+                   w->index, asset, rc == 0 ? replies[1].str : tw_store_last_error(w->store), delay,
                    suppressed);
         tw_store_replies_free(replies, 2);
         tw_sleep_ms(delay, NULL);
@@ -112,12 +110,11 @@ static struct tw_reply *worker_apply(struct worker *w, const char *asset)
 }
 
 /* Publishes st as the asset's retained TwinState; `changed` names the signals the update
- * carried; `published` is the counter to count it in. Any thread: the MQTT client is thread-safe, and
- * each caller passes its own state. */
-static void worker_publish_state(struct worker *w, const char *asset,
-                                 const struct ingest_state *st, const char *const *changed,
-                                 size_t n_changed, uint8_t **buf, size_t *cap,
-                                 struct tw_counter *published)
+ * carried; `published` is the counter to count it in. Any thread: the MQTT client is thread-safe,
+ * and each caller passes its own state. */
+static void worker_publish_state(struct worker *w, const char *asset, const struct ingest_state *st,
+                                 const char *const *changed, size_t n_changed, uint8_t **buf,
+                                 size_t *cap, struct tw_counter *published)
 {
     char topic[WORKER_TOPIC_MAX];
     struct tw_twin_state s = {
@@ -163,8 +160,8 @@ static void worker_apply_and_publish(struct worker *w, struct tw_parse_result *r
             const struct tw_telemetry *t = &res->msg;
             for (size_t i = 0; i < t->n_samples; i++)
                 w->changed[i] = t->samples[i].signal;
-            worker_publish_state(w, res->asset, &w->state, w->changed, t->n_samples,
-                                 &w->out_buf, &w->out_cap, w->m->state_published);
+            worker_publish_state(w, res->asset, &w->state, w->changed, t->n_samples, &w->out_buf,
+                                 &w->out_cap, w->m->state_published);
             if (w->state.previous_ingest_ms > 0 &&
                 w->state.ingest_ms - w->state.previous_ingest_ms < SETTLE_RACE_WINDOW_MS)
                 ingest_settle_note(w->settle, res->asset, tw_mono_ms() + SETTLE_DELAY_MS);

@@ -226,8 +226,7 @@ static int codec_pack_twin_state(const struct tw_twin_state *s, Twin__V1__Sample
     return 0;
 }
 
-int tw_codec_encode_twin_state(const struct tw_twin_state *s, uint8_t *buf, size_t cap,
-                               size_t *len)
+int tw_codec_encode_twin_state(const struct tw_twin_state *s, uint8_t *buf, size_t cap, size_t *len)
 {
     if (s->n_samples <= CODEC_STACK_ITEMS) {
         Twin__V1__Sample items[CODEC_STACK_ITEMS];
@@ -283,16 +282,15 @@ void tw_codec_twin_state_free(struct tw_twin_state_msg *msg)
 /* ---- Rejected ----------------------------------------------------------------------------- */
 
 int tw_codec_encode_rejected(const char *topic, const char *reason, const char *detail,
-                             const uint8_t *payload, size_t payload_len, uint8_t **buf,
-                             size_t *len)
+                             const uint8_t *payload, size_t payload_len, uint8_t **buf, size_t *len)
 {
     Twin__V1__Rejected m = TWIN__V1__REJECTED__INIT;
     m.topic = (char *)(topic ? topic : "");
     m.reason = (char *)(reason ? reason : "");
     m.detail = (char *)(detail ? detail : "");
     m.payload_head.data = (uint8_t *)payload;
-    m.payload_head.len = payload_len < TW_REJECTED_HEAD_BYTES ? payload_len
-                                                               : TW_REJECTED_HEAD_BYTES;
+    m.payload_head.len =
+        payload_len < TW_REJECTED_HEAD_BYTES ? payload_len : TW_REJECTED_HEAD_BYTES;
     if (!payload)
         m.payload_head.len = 0;
     *len = twin__v1__rejected__get_packed_size(&m);

@@ -36,19 +36,6 @@ struct cfg_value {
     enum cfg_source source;
 };
 
-__attribute__((format(printf, 3, 4))) static int cfg_fail(char *err, size_t errlen, const char *fmt,
-                                                          ...)
-{
-    va_list ap;
-
-    if (err && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return TW_EINVAL;
-}
-
 /* Copies user input for quoting in a one-line message: capped, control characters and quotes
  * replaced, so the message stays one readable line. */
 static const char *cfg_echo(const char *text, char *buf, size_t len)
@@ -107,11 +94,11 @@ static int cfg_parse_int(const struct tw_option *opt, const char *text, int64_t 
     errno = 0;
     long long value = isdigit((unsigned char)digits[0]) ? strtoll(text, &end, 10) : 0;
     if (!end || *end != '\0')
-        return cfg_fail(reason, len, "\"%s\" is not an integer", shown);
+        return tw_fail(reason, len, "\"%s\" is not an integer", shown);
     if ((errno == ERANGE && value < 0) || value < opt->min)
-        return cfg_fail(reason, len, "%s is below the minimum %" PRId64, shown, opt->min);
+        return tw_fail(reason, len, "%s is below the minimum %" PRId64, shown, opt->min);
     if (errno == ERANGE || value > opt->max)
-        return cfg_fail(reason, len, "%s is above the maximum %" PRId64, shown, opt->max);
+        return tw_fail(reason, len, "%s is above the maximum %" PRId64, shown, opt->max);
     *out = value;
     return 0;
 }
@@ -136,15 +123,15 @@ static int cfg_store(const struct tw_option *opt, const char *text, void *cfg, c
         return 0;
     case TW_OPT_BOOL:
         if (text && !cfg_parse_bool(text, &flag))
-            return cfg_fail(reason, len,
-                            "\"%s\" is not a boolean (use true/false, yes/no, on/off "
-                            "or 1/0)",
-                            opt->flags & TW_OPT_SECRET ? "the value"
-                                                       : cfg_echo(text, echo, sizeof(echo)));
+            return tw_fail(reason, len,
+                           "\"%s\" is not a boolean (use true/false, yes/no, on/off "
+                           "or 1/0)",
+                           opt->flags & TW_OPT_SECRET ? "the value"
+                                                      : cfg_echo(text, echo, sizeof(echo)));
         memcpy(field, &flag, sizeof(flag));
         return 0;
     }
-    return cfg_fail(reason, len, "unknown option kind %d", (int)opt->kind);
+    return tw_fail(reason, len, "unknown option kind %d", (int)opt->kind);
 }
 
 static int cfg_apply(const struct tw_option *opt, const struct cfg_value *v, void *cfg, char *err,
@@ -159,7 +146,7 @@ static int cfg_apply(const struct tw_option *opt, const struct cfg_value *v, voi
     if (rc == 0)
         return 0;
     cfg_source_name(opt, v->source, where, sizeof(where));
-    return cfg_fail(err, errlen, "%s: %s", where, reason[0] ? reason : "invalid value");
+    return tw_fail(err, errlen, "%s: %s", where, reason[0] ? reason : "invalid value");
 }
 
 /* True when name[0, len) looks like the flag an environment-only option would have had:
@@ -200,16 +187,16 @@ static int cfg_refuse_flag(const struct tw_program *prog, const char *name, size
         if (!cfg_flag_is(opt, name, len) && (opt->flag || !cfg_env_matches(opt->env, name, len)))
             continue;
         if (opt->flags & TW_OPT_SECRET)
-            return cfg_fail(err, errlen,
-                            "--%s: secrets are not accepted as flags (other users could read them "
-                            "in ps); set %s instead",
-                            cfg_echo(flag, echo, sizeof(echo)),
-                            opt->env ? opt->env : "its variable");
-        return cfg_fail(err, errlen, "--%s: this setting has no flag; set %s instead",
-                        cfg_echo(flag, echo, sizeof(echo)), opt->env ? opt->env : "its variable");
+            return tw_fail(err, errlen,
+                           "--%s: secrets are not accepted as flags (other users could read them "
+                           "in ps); set %s instead",
+                           cfg_echo(flag, echo, sizeof(echo)),
+                           opt->env ? opt->env : "its variable");
+        return tw_fail(err, errlen, "--%s: this setting has no flag; set %s instead",
+                       cfg_echo(flag, echo, sizeof(echo)), opt->env ? opt->env : "its variable");
     }
-    return cfg_fail(err, errlen, "unknown flag --%s (see --help)",
-                    cfg_echo(flag, echo, sizeof(echo)));
+    return tw_fail(err, errlen, "unknown flag --%s (see --help)",
+                   cfg_echo(flag, echo, sizeof(echo)));
 }
 
 static const struct tw_option *cfg_find_flag(const struct tw_program *prog, const char *name,
@@ -247,7 +234,7 @@ static int cfg_parse_flag(const struct tw_program *prog, int argc, char **argv, 
     } else if (!value) {
         /* "--a --b" is a forgotten value, not the value "--b". */
         if (!next || strncmp(next, "--", 2) == 0)
-            return cfg_fail(err, errlen, "--%s: missing value", opt->flag);
+            return tw_fail(err, errlen, "--%s: missing value", opt->flag);
         value = next;
         (*i)++;
     }
@@ -271,12 +258,12 @@ static int cfg_parse_argv(const struct tw_program *prog, int argc, char **argv,
         else if (strncmp(arg, "--", 2) == 0 && arg[2] != '\0')
             rc = cfg_parse_flag(prog, argc, argv, &i, vals, err, errlen);
         else if (arg[0] == '-' && arg[1] != '\0' && arg[1] != '-')
-            rc = cfg_fail(err, errlen, "unknown flag %s (see --help)",
-                          cfg_echo(arg, echo, sizeof(echo)));
+            rc = tw_fail(err, errlen, "unknown flag %s (see --help)",
+                         cfg_echo(arg, echo, sizeof(echo)));
         else
-            rc = cfg_fail(err, errlen,
-                          "unexpected argument \"%s\" (settings are --flag value or --flag=value)",
-                          cfg_echo(strcmp(arg, "--") == 0 ? argv[i + 1] : arg, echo, sizeof(echo)));
+            rc = tw_fail(err, errlen,
+                         "unexpected argument \"%s\" (settings are --flag value or --flag=value)",
+                         cfg_echo(strcmp(arg, "--") == 0 ? argv[i + 1] : arg, echo, sizeof(echo)));
         if (rc < 0)
             return rc;
     }
@@ -320,8 +307,8 @@ static int cfg_default_instance(char *buf, size_t len, char *err, size_t errlen)
     size_t n = 0;
 
     if (gethostname(host, sizeof(host)) < 0)
-        return cfg_fail(err, errlen, "cannot read the hostname (%s); set TWIN_INSTANCE",
-                        strerror(errno));
+        return tw_fail(err, errlen, "cannot read the hostname (%s); set TWIN_INSTANCE",
+                       strerror(errno));
     host[sizeof(host) - 1] = '\0';
     for (size_t i = 0; host[i] && n < CFG_INSTANCE_MAX && n + 1 < len; i++) {
         unsigned char c = (unsigned char)host[i];
@@ -329,7 +316,7 @@ static int cfg_default_instance(char *buf, size_t len, char *err, size_t errlen)
     }
     buf[n] = '\0';
     if (n == 0)
-        return cfg_fail(err, errlen, "the hostname is empty; set TWIN_INSTANCE");
+        return tw_fail(err, errlen, "the hostname is empty; set TWIN_INSTANCE");
     return 0;
 }
 
@@ -338,7 +325,7 @@ static int cfg_fill_common(struct tw_common_config *common, char *err, size_t er
     enum tw_log_level level = TW_LOG_INFO;
 
     if (common->log_level_text && tw_log_parse_level(common->log_level_text, &level) < 0)
-        return cfg_fail(err, errlen, "--log-level: not one of debug, info, warn, error or off");
+        return tw_fail(err, errlen, "--log-level: not one of debug, info, warn, error or off");
     common->log_level = level;
     if (common->instance && common->instance[0])
         return 0;
@@ -364,7 +351,7 @@ int tw_config_load(const struct tw_program *prog, int argc, char **argv, void *c
     }
     vals = calloc(prog->n_options ? prog->n_options : 1, sizeof(*vals));
     if (!vals) {
-        cfg_fail(err, errlen, "out of memory reading the settings");
+        tw_fail(err, errlen, "out of memory reading the settings");
         return TW_ENOMEM;
     }
     cfg_read_env(prog, vals);
@@ -551,20 +538,20 @@ int tw_check_topic_root(const char *text, char *err, size_t errlen)
     size_t len = text ? strlen(text) : 0;
 
     if (len == 0)
-        return cfg_fail(err, errlen, "the topic root is empty");
+        return tw_fail(err, errlen, "the topic root is empty");
     if (len > CFG_TOPIC_ROOT_MAX)
-        return cfg_fail(err, errlen, "the topic root is longer than %d characters",
-                        CFG_TOPIC_ROOT_MAX);
+        return tw_fail(err, errlen, "the topic root is longer than %d characters",
+                       CFG_TOPIC_ROOT_MAX);
     if (strpbrk(text, "+#"))
-        return cfg_fail(err, errlen, "the topic root must not contain the wildcards + or #");
+        return tw_fail(err, errlen, "the topic root must not contain the wildcards + or #");
     if (text[0] == '/' || text[len - 1] == '/')
-        return cfg_fail(err, errlen, "the topic root must not start or end with /");
+        return tw_fail(err, errlen, "the topic root must not start or end with /");
     /* MQTT reserves topics starting with $ for the broker ($SYS, $share). */
     if (text[0] == '$')
-        return cfg_fail(err, errlen, "the topic root must not start with $");
+        return tw_fail(err, errlen, "the topic root must not start with $");
     for (size_t i = 0; i < len; i++) {
         if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
-            return cfg_fail(err, errlen, "the topic root must not contain control characters");
+            return tw_fail(err, errlen, "the topic root must not contain control characters");
     }
     return 0;
 }
@@ -574,11 +561,11 @@ int tw_check_instance(const char *text, char *err, size_t errlen)
     size_t len = text ? strlen(text) : 0;
 
     if (len == 0 || len > CFG_INSTANCE_MAX)
-        return cfg_fail(err, errlen, "must have 1 to %d characters", CFG_INSTANCE_MAX);
+        return tw_fail(err, errlen, "must have 1 to %d characters", CFG_INSTANCE_MAX);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)text[i];
         if (!isalnum(c) && c != '.' && c != '_' && c != '-')
-            return cfg_fail(err, errlen, "may only contain letters, digits, '.', '_' and '-'");
+            return tw_fail(err, errlen, "may only contain letters, digits, '.', '_' and '-'");
     }
     return 0;
 }
@@ -590,6 +577,6 @@ int tw_check_log_level(const char *text, char *err, size_t errlen)
 
     if (text && tw_log_parse_level(text, &level) == 0)
         return 0;
-    return cfg_fail(err, errlen, "\"%s\" is not a log level (use debug, info, warn, error or off)",
-                    cfg_echo(text ? text : "", echo, sizeof(echo)));
+    return tw_fail(err, errlen, "\"%s\" is not a log level (use debug, info, warn, error or off)",
+                   cfg_echo(text ? text : "", echo, sizeof(echo)));
 }

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Text for the shared error codes of enum tw_err. */
+/* Text for the shared error codes of enum tw_err, and the one-line failure helper. */
 #include "twin/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 const char *tw_strerror(int err)
 {
@@ -26,4 +29,16 @@ const char *tw_strerror(int err)
     default:
         return "unknown error";
     }
+}
+
+int tw_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return TW_EINVAL;
 }

@@ -21,7 +21,7 @@
 #include "twin/log.h"
 #include "twin/url.h"
 
-#define MQTT_MAX_SUBS 8
+#define MQTT_MAX_SUBS     8
 #define MQTT_BUFFERED_MAX 10000 /* publishes buffered while disconnected */
 
 enum mqtt_link { LINK_DOWN, LINK_CONNECTING, LINK_UP };
@@ -78,11 +78,10 @@ static void mqtt_set_nodelay(int port)
             continue;
         if (getpeername(fd, (struct sockaddr *)&peer, &len) != 0)
             continue;
-        int peer_port = peer.ss_family == AF_INET
-                            ? ntohs(((struct sockaddr_in *)&peer)->sin_port)
-                            : peer.ss_family == AF_INET6
-                                  ? ntohs(((struct sockaddr_in6 *)&peer)->sin6_port)
-                                  : -1;
+        int peer_port = peer.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&peer)->sin_port)
+                        : peer.ss_family == AF_INET6
+                            ? ntohs(((struct sockaddr_in6 *)&peer)->sin6_port)
+                            : -1;
         int one = 1;
         if (peer_port == port)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -199,8 +198,9 @@ static void on_connect_failed(void *ctx, MQTTAsync_failureData5 *r)
     pthread_mutex_lock(&c->lock);
     int64_t delay = tw_backoff_next(&c->backoff);
     pthread_mutex_unlock(&c->lock);
-    tw_log(TW_LOG_WARN, "mqtt_connect_failed", "client=%s broker=%s code=%d reason=%d \"%s\" retry_ms=%lld",
-           c->client_id, c->url.server_uri, r ? r->code : 0, r ? (int)r->reasonCode : 0,
+    tw_log(TW_LOG_WARN, "mqtt_connect_failed",
+           "client=%s broker=%s code=%d reason=%d \"%s\" retry_ms=%lld", c->client_id,
+           c->url.server_uri, r ? r->code : 0, r ? (int)r->reasonCode : 0,
            r && r->message ? r->message : "", (long long)delay);
     mqtt_link_down(c, delay);
 }
@@ -224,8 +224,18 @@ static void on_publish_failed(void *ctx, MQTTAsync_failureData5 *r)
     c->stats.publish_failed++;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
-    tw_log(TW_LOG_WARN, "mqtt_publish_failed", "client=%s code=%d", c->client_id,
-           r ? r->code : 0);
+    tw_log(TW_LOG_WARN, "mqtt_publish_failed", "client=%s code=%d", c->client_id, r ? r->code : 0);
+}
+
+/* Waits on c->cond (c->lock held) for at most ms milliseconds. */
+static void mqtt_cond_wait(struct tw_mqtt *c, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = ts.tv_nsec + ms * 1000000;
+    ts.tv_sec += ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 }
 
 /* ---- connecting --------------------------------------------------------------------------- */
@@ -278,12 +288,7 @@ static void *mqtt_connector(void *arg)
         int64_t now = tw_mono_ms();
         if (c->link != LINK_DOWN || now < c->next_attempt_ms) {
             int64_t wait_ms = c->link == LINK_DOWN ? c->next_attempt_ms - now : 1000;
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t ns = ts.tv_nsec + (wait_ms > 1000 ? 1000 : wait_ms) * 1000000;
-            ts.tv_sec += ns / 1000000000;
-            ts.tv_nsec = ns % 1000000000;
-            pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+            mqtt_cond_wait(c, wait_ms > 1000 ? 1000 : wait_ms);
             continue;
         }
         c->link = LINK_CONNECTING;
@@ -355,9 +360,9 @@ int tw_mqtt_create(const struct tw_mqtt_config *cfg, tw_mqtt_handler handler, vo
     MQTTAsync_createOptions copts = MQTTAsync_createOptions_initializer5;
     copts.sendWhileDisconnected = 1;
     copts.maxBufferedMessages = MQTT_BUFFERED_MAX;
-    if (rc == 0 && MQTTAsync_createWithOptions(&c->client, c->url.server_uri, c->client_id,
-                                               MQTTCLIENT_PERSISTENCE_NONE, NULL,
-                                               &copts) != MQTTASYNC_SUCCESS)
+    if (rc == 0 &&
+        MQTTAsync_createWithOptions(&c->client, c->url.server_uri, c->client_id,
+                                    MQTTCLIENT_PERSISTENCE_NONE, NULL, &copts) != MQTTASYNC_SUCCESS)
         rc = TW_EINVAL;
     if (rc == 0 && MQTTAsync_setCallbacks(c->client, c, on_connection_lost,
                                           handler ? on_message : NULL, NULL) != MQTTASYNC_SUCCESS)
@@ -399,12 +404,7 @@ static int mqtt_wait(struct tw_mqtt *c, int timeout_ms, bool (*done)(const struc
         int64_t left = deadline - tw_mono_ms();
         if (left <= 0)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = ts.tv_nsec + (left > 100 ? 100 : left) * 1000000;
-        ts.tv_sec += ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
-        pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+        mqtt_cond_wait(c, left > 100 ? 100 : left);
     }
     bool ok = done(c);
     pthread_mutex_unlock(&c->lock);
@@ -447,8 +447,8 @@ int tw_mqtt_pending(struct tw_mqtt *c)
     return n;
 }
 
-int tw_mqtt_publish(struct tw_mqtt *c, const char *topic, const void *payload, size_t len,
-                    int qos, bool retain)
+int tw_mqtt_publish(struct tw_mqtt *c, const char *topic, const void *payload, size_t len, int qos,
+                    bool retain)
 {
     MQTTAsync_message msg = MQTTAsync_message_initializer;
     MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;

@@ -28,19 +28,6 @@ struct url_parts {
     const char *path; /* from the first '/' after the host, or the empty end of the string */
 };
 
-__attribute__((format(printf, 3, 4))) static int url_fail(char *err, size_t errlen, const char *fmt,
-                                                          ...)
-{
-    va_list ap;
-
-    if (err && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return TW_EINVAL;
-}
-
 /* RFC 3986 scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ). Checking it before quoting the
  * scheme back keeps "user:secret://..." (no scheme at all) out of error messages. */
 static bool url_scheme_valid(const char *s, size_t len)
@@ -61,10 +48,10 @@ static int url_split(const char *url, const char *example, struct url_parts *p, 
 {
     memset(p, 0, sizeof(*p));
     if (!url || !url[0])
-        return url_fail(err, errlen, "the URL is empty (expected %s)", example);
+        return tw_fail(err, errlen, "the URL is empty (expected %s)", example);
     const char *sep = strstr(url, "://");
     if (!sep || !url_scheme_valid(url, (size_t)(sep - url)))
-        return url_fail(err, errlen, "the URL has no scheme (expected %s)", example);
+        return tw_fail(err, errlen, "the URL has no scheme (expected %s)", example);
     p->scheme = url;
     p->scheme_len = (size_t)(sep - url);
     const char *rest = sep + 3;
@@ -103,8 +90,8 @@ static int url_parse_port(const char *s, size_t len, int *port, char *err, size_
     *port = (int)value;
     return 0;
 bad:
-    return url_fail(err, errlen, "port '%.*s' is not a number from 1 to 65535",
-                    (int)(len < URL_ECHO_MAX ? len : URL_ECHO_MAX), s);
+    return tw_fail(err, errlen, "port '%.*s' is not a number from 1 to 65535",
+                   (int)(len < URL_ECHO_MAX ? len : URL_ECHO_MAX), s);
 }
 
 static bool url_host_valid(const char *s, size_t len, bool v6)
@@ -125,12 +112,12 @@ static int url_copy_host(const char *s, size_t len, bool v6, char *host, size_t 
                          size_t errlen)
 {
     if (len == 0)
-        return url_fail(err, errlen, "the URL has no host");
+        return tw_fail(err, errlen, "the URL has no host");
     if (len >= hostlen)
-        return url_fail(err, errlen, "the host name is longer than %zu characters", hostlen - 1);
+        return tw_fail(err, errlen, "the host name is longer than %zu characters", hostlen - 1);
     if (!url_host_valid(s, len, v6))
-        return url_fail(err, errlen, "host '%.*s' is not a valid %s", (int)len, s,
-                        v6 ? "IPv6 address" : "host name or address");
+        return tw_fail(err, errlen, "host '%.*s' is not a valid %s", (int)len, s,
+                       v6 ? "IPv6 address" : "host name or address");
     memcpy(host, s, len);
     host[len] = '\0';
     return 0;
@@ -148,15 +135,15 @@ static int url_parse_hostport(const char *s, size_t len, char *host, size_t host
     if (*v6) {
         host_end = memchr(s, ']', len);
         if (!host_end)
-            return url_fail(err, errlen, "the IPv6 address has no closing ']'");
+            return tw_fail(err, errlen, "the IPv6 address has no closing ']'");
         if (host_end + 1 < end && host_end[1] != ':')
-            return url_fail(err, errlen, "unexpected text after the IPv6 address");
+            return tw_fail(err, errlen, "unexpected text after the IPv6 address");
         port_start = host_end + 1 < end ? host_end + 2 : NULL;
         s++;
     } else {
         host_end = memchr(s, ':', len);
         if (host_end && memchr(host_end + 1, ':', (size_t)(end - host_end - 1)))
-            return url_fail(err, errlen, "IPv6 addresses must be written in brackets: [::1]");
+            return tw_fail(err, errlen, "IPv6 addresses must be written in brackets: [::1]");
         port_start = host_end ? host_end + 1 : NULL;
         host_end = host_end ? host_end : end;
     }
@@ -179,15 +166,15 @@ int tw_url_parse_mqtt(const char *url, struct tw_mqtt_url *out, char *err, size_
     if (url_scheme_is(&p, "mqtts") || url_scheme_is(&p, "ssl"))
         out->tls = true;
     else if (!url_scheme_is(&p, "mqtt") && !url_scheme_is(&p, "tcp"))
-        return url_fail(err, errlen,
-                        "unsupported scheme '%.*s' (use mqtt://, mqtts://, tcp:// or ssl://)",
-                        (int)(p.scheme_len < URL_ECHO_MAX ? p.scheme_len : URL_ECHO_MAX), p.scheme);
+        return tw_fail(err, errlen,
+                       "unsupported scheme '%.*s' (use mqtt://, mqtts://, tcp:// or ssl://)",
+                       (int)(p.scheme_len < URL_ECHO_MAX ? p.scheme_len : URL_ECHO_MAX), p.scheme);
     if (p.userinfo)
-        return url_fail(err, errlen,
-                        "credentials in the broker URL are not supported; set "
-                        "TWIN_MQTT_USER and TWIN_MQTT_PASSWORD");
+        return tw_fail(err, errlen,
+                       "credentials in the broker URL are not supported; set "
+                       "TWIN_MQTT_USER and TWIN_MQTT_PASSWORD");
     if (p.path[0] && strcmp(p.path, "/") != 0)
-        return url_fail(err, errlen, "the broker URL must not have a path");
+        return tw_fail(err, errlen, "the broker URL must not have a path");
     out->port = out->tls ? URL_MQTTS_PORT : URL_MQTT_PORT;
     rc = url_parse_hostport(p.hostport, p.hostport_len, out->host, sizeof(out->host), &out->port,
                             &v6, err, errlen);
@@ -221,12 +208,12 @@ static int url_decode(const char *s, size_t len, char *out, size_t outlen, const
             int hi = i + 2 < len ? url_hex((unsigned char)s[i + 1]) : -1;
             int lo = i + 2 < len ? url_hex((unsigned char)s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return url_fail(err, errlen, "the %s has a bad percent-escape", what);
+                return tw_fail(err, errlen, "the %s has a bad percent-escape", what);
             c = hi * 16 + lo;
             i += 2;
         }
         if (n + 1 >= outlen)
-            return url_fail(err, errlen, "the %s is longer than %zu bytes", what, outlen - 1);
+            return tw_fail(err, errlen, "the %s is longer than %zu bytes", what, outlen - 1);
         out[n++] = (char)c;
     }
     out[n] = '\0';
@@ -239,7 +226,7 @@ static int url_parse_userinfo(const struct url_parts *p, struct tw_redis_url *ou
     const char *colon = memchr(p->userinfo, ':', p->userinfo_len);
 
     if (!colon)
-        return url_fail(err, errlen, "credentials must be written user:password@ or :password@");
+        return tw_fail(err, errlen, "credentials must be written user:password@ or :password@");
     size_t user_len = (size_t)(colon - p->userinfo);
     size_t pass_len = p->userinfo_len - user_len - 1;
     int rc =
@@ -248,7 +235,7 @@ static int url_parse_userinfo(const struct url_parts *p, struct tw_redis_url *ou
         rc = url_decode(colon + 1, pass_len, out->password, sizeof(out->password), "password", err,
                         errlen);
     if (rc == 0 && out->password[0] == '\0')
-        rc = url_fail(err, errlen, "the credentials have an empty password");
+        rc = tw_fail(err, errlen, "the credentials have an empty password");
     return rc;
 }
 
@@ -261,13 +248,13 @@ static int url_parse_db(const char *path, int *db, char *err, size_t errlen)
 
     for (size_t i = 0; i < len; i++) {
         if (!isdigit((unsigned char)digits[i]) || value > INT_MAX)
-            return url_fail(err, errlen, "database '%.*s' is not a number from 0 to %d",
-                            (int)(len < URL_ECHO_MAX ? len : URL_ECHO_MAX), digits, INT_MAX);
+            return tw_fail(err, errlen, "database '%.*s' is not a number from 0 to %d",
+                           (int)(len < URL_ECHO_MAX ? len : URL_ECHO_MAX), digits, INT_MAX);
         value = value * 10 + (digits[i] - '0');
     }
     if (value > INT_MAX)
-        return url_fail(err, errlen, "database '%.*s' is not a number from 0 to %d",
-                        (int)(len < URL_ECHO_MAX ? len : URL_ECHO_MAX), digits, INT_MAX);
+        return tw_fail(err, errlen, "database '%.*s' is not a number from 0 to %d",
+                       (int)(len < URL_ECHO_MAX ? len : URL_ECHO_MAX), digits, INT_MAX);
     *db = (int)value;
     return 0;
 }
@@ -278,13 +265,13 @@ static int url_parse_redis_parts(const struct url_parts *p, struct tw_redis_url 
     bool v6;
 
     if (url_scheme_is(p, "rediss"))
-        return url_fail(err, errlen,
-                        "rediss:// (TLS) is not supported; use redis://, "
-                        "through a TLS tunnel if the link needs encryption");
+        return tw_fail(err, errlen,
+                       "rediss:// (TLS) is not supported; use redis://, "
+                       "through a TLS tunnel if the link needs encryption");
     if (!url_scheme_is(p, "redis"))
-        return url_fail(err, errlen, "unsupported scheme '%.*s' (use redis://)",
-                        (int)(p->scheme_len < URL_ECHO_MAX ? p->scheme_len : URL_ECHO_MAX),
-                        p->scheme);
+        return tw_fail(err, errlen, "unsupported scheme '%.*s' (use redis://)",
+                       (int)(p->scheme_len < URL_ECHO_MAX ? p->scheme_len : URL_ECHO_MAX),
+                       p->scheme);
     if (p->userinfo) {
         int rc = url_parse_userinfo(p, out, err, errlen);
         if (rc < 0)

@@ -125,8 +125,8 @@ static enum tw_reject check_samples(struct tw_parse_result *res)
             return reject(res, TW_REJECT_NON_FINITE, "signal \"", sig, "\" is NaN or infinite");
         for (size_t j = 0; j < i; j++)
             if (strcmp(t->samples[j].signal, sig) == 0)
-                return reject(res, TW_REJECT_DUPLICATE_SIGNAL,
-                              "signal \"", sig, "\" appears twice in one message");
+                return reject(res, TW_REJECT_DUPLICATE_SIGNAL, "signal \"", sig,
+                              "\" appears twice in one message");
     }
     return TW_REJECT_NONE;
 }
@@ -144,9 +144,8 @@ static enum tw_reject check_time(struct tw_parse_result *res, const struct tw_li
     if (t->ts_ms < 0 || too_old || too_new) {
         res->reject = TW_REJECT_TS_OUT_OF_WINDOW;
         snprintf(res->detail, sizeof(res->detail),
-                 "ts_ms %lld is outside [now-%lld ms, now+%lld ms] (now %lld)",
-                 (long long)t->ts_ms, (long long)lim->max_past_ms, (long long)lim->max_future_ms,
-                 (long long)now_ms);
+                 "ts_ms %lld is outside [now-%lld ms, now+%lld ms] (now %lld)", (long long)t->ts_ms,
+                 (long long)lim->max_past_ms, (long long)lim->max_future_ms, (long long)now_ms);
     }
     return res->reject;
 }
@@ -196,7 +195,8 @@ int tw_telemetry_parse(const char *topic, const char *root, const uint8_t *paylo
         return reject(res, TW_REJECT_UNDECODABLE, "not a twin.v1.Telemetry", NULL, NULL), 0;
     const char *id = res->msg.asset_id;
     if (id[0] != '\0' && strcmp(id, res->asset) != 0) {
-        reject(res, TW_REJECT_ASSET_MISMATCH, "asset_id \"", id, "\" differs from the topic's asset");
+        reject(res, TW_REJECT_ASSET_MISMATCH, "asset_id \"", id,
+               "\" differs from the topic's asset");
     } else if (check_samples(res) == TW_REJECT_NONE) {
         check_time(res, lim, now_ms);
     }

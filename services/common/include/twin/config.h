@@ -17,7 +17,7 @@ enum tw_opt_kind {
 };
 
 /* Option flags. */
-#define TW_OPT_SECRET 0x1u        /* a credential: no --flag (it would show in ps), never logged */
+#define TW_OPT_SECRET        0x1u /* a credential: no --flag (it would show in ps), never logged */
 #define TW_OPT_SECRET_IN_URL 0x2u /* a URL that may carry a password: logged with it masked */
 
 struct tw_option {
@@ -69,39 +69,110 @@ int tw_check_log_level(const char *text, char *err, size_t errlen);
  * struct tw_common_config member. */
 #define TW_OPT_(type, member) offsetof(type, member)
 #define TW_COMMON_OPTIONS(type, field)                                                             \
-    {"mqtt-url", "TWIN_MQTT_URL", "mqtt://127.0.0.1:1883",                                         \
-     "broker URL: mqtt://, mqtts:// (TLS), tcp:// or ssl://", TW_OPT_STR,                          \
-     TW_OPT_(type, field.mqtt_url), 0, 0, 0, tw_check_mqtt_url},                                   \
-        {"mqtt-user", "TWIN_MQTT_USER", NULL, "broker user name", TW_OPT_STR,                      \
-         TW_OPT_(type, field.mqtt_user), 0, 0, 0, NULL},                                           \
-        {NULL, "TWIN_MQTT_PASSWORD", NULL, "broker password (environment only)", TW_OPT_STR,       \
-         TW_OPT_(type, field.mqtt_password), 0, 0, TW_OPT_SECRET, NULL},                           \
-        {"mqtt-ca-file", "TWIN_MQTT_CA_FILE", NULL,                                                \
-         "CA certificates for mqtts:// (default: the system's)", TW_OPT_STR,                       \
-         TW_OPT_(type, field.mqtt_ca_file), 0, 0, 0, NULL},                                        \
-        {"mqtt-keepalive", "TWIN_MQTT_KEEPALIVE_S", "10", "MQTT keepalive, seconds", TW_OPT_INT,   \
-         TW_OPT_(type, field.mqtt_keepalive_s), 2, 3600, 0, NULL},                                 \
-        {"mqtt-session-expiry", "TWIN_MQTT_SESSION_EXPIRY_S", "604800",                            \
+    {"mqtt-url",                                                                                   \
+     "TWIN_MQTT_URL",                                                                              \
+     "mqtt://127.0.0.1:1883",                                                                      \
+     "broker URL: mqtt://, mqtts:// (TLS), tcp:// or ssl://",                                      \
+     TW_OPT_STR,                                                                                   \
+     TW_OPT_(type, field.mqtt_url),                                                                \
+     0,                                                                                            \
+     0,                                                                                            \
+     0,                                                                                            \
+     tw_check_mqtt_url},                                                                           \
+        {"mqtt-user", "TWIN_MQTT_USER",                                                            \
+         NULL,        "broker user name",                                                          \
+         TW_OPT_STR,  TW_OPT_(type, field.mqtt_user),                                              \
+         0,           0,                                                                           \
+         0,           NULL},                                                                       \
+        {NULL,                                                                                     \
+         "TWIN_MQTT_PASSWORD",                                                                     \
+         NULL,                                                                                     \
+         "broker password (environment only)",                                                     \
+         TW_OPT_STR,                                                                               \
+         TW_OPT_(type, field.mqtt_password),                                                       \
+         0,                                                                                        \
+         0,                                                                                        \
+         TW_OPT_SECRET,                                                                            \
+         NULL},                                                                                    \
+        {"mqtt-ca-file",                                                                           \
+         "TWIN_MQTT_CA_FILE",                                                                      \
+         NULL,                                                                                     \
+         "CA certificates for mqtts:// (default: the system's)",                                   \
+         TW_OPT_STR,                                                                               \
+         TW_OPT_(type, field.mqtt_ca_file),                                                        \
+         0,                                                                                        \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"mqtt-keepalive",                                                                         \
+         "TWIN_MQTT_KEEPALIVE_S",                                                                  \
+         "10",                                                                                     \
+         "MQTT keepalive, seconds",                                                                \
+         TW_OPT_INT,                                                                               \
+         TW_OPT_(type, field.mqtt_keepalive_s),                                                    \
+         2,                                                                                        \
+         3600,                                                                                     \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"mqtt-session-expiry",                                                                    \
+         "TWIN_MQTT_SESSION_EXPIRY_S",                                                             \
+         "604800",                                                                                 \
          "how long the broker keeps this service's session while it is away, seconds",             \
-         TW_OPT_INT, TW_OPT_(type, field.mqtt_session_expiry_s), 0, 4294967295LL, 0, NULL},        \
-        {"redis-url", "TWIN_REDIS_URL", "redis://127.0.0.1:6379",                                  \
-         "Redis URL: redis://[user:password@]host:port[/db]", TW_OPT_STR,                          \
-         TW_OPT_(type, field.redis_url), 0, 0, TW_OPT_SECRET_IN_URL, tw_check_redis_url},          \
-        {"topic-root", "TWIN_TOPIC_ROOT", "twin/v1", "root of every topic", TW_OPT_STR,            \
-         TW_OPT_(type, field.topic_root), 0, 0, 0, tw_check_topic_root},                           \
-        {"model", "TWIN_MODEL", NULL, "plant model file (JSON)", TW_OPT_STR,                       \
-         TW_OPT_(type, field.model_path), 0, 0, 0, NULL},                                          \
-        {"instance", "TWIN_INSTANCE", NULL,                                                        \
-         "instance name; names the persistent MQTT session (default: the hostname)", TW_OPT_STR,   \
-         TW_OPT_(type, field.instance), 0, 0, 0, tw_check_instance},                               \
-        {"log-level", "TWIN_LOG_LEVEL", "info", "debug, info, warn, error or off", TW_OPT_STR,     \
-         TW_OPT_(type, field.log_level_text), 0, 0, 0, tw_check_log_level},                        \
-        {"metrics-addr", "TWIN_METRICS_ADDR", "127.0.0.1",                                         \
-         "address the /metrics and /healthz endpoint listens on", TW_OPT_STR,                      \
-         TW_OPT_(type, field.metrics_addr), 0, 0, 0, NULL},                                        \
-        {"metrics-port", "TWIN_METRICS_PORT", "0",                                                 \
-         "HTTP port for /metrics and /healthz (0: off)", TW_OPT_INT,                               \
-         TW_OPT_(type, field.metrics_port), 0, 65535, 0, NULL}
+         TW_OPT_INT,                                                                               \
+         TW_OPT_(type, field.mqtt_session_expiry_s),                                               \
+         0,                                                                                        \
+         4294967295LL,                                                                             \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"redis-url",                                                                              \
+         "TWIN_REDIS_URL",                                                                         \
+         "redis://127.0.0.1:6379",                                                                 \
+         "Redis URL: redis://[user:password@]host:port[/db]",                                      \
+         TW_OPT_STR,                                                                               \
+         TW_OPT_(type, field.redis_url),                                                           \
+         0,                                                                                        \
+         0,                                                                                        \
+         TW_OPT_SECRET_IN_URL,                                                                     \
+         tw_check_redis_url},                                                                      \
+        {"topic-root",                                                                             \
+         "TWIN_TOPIC_ROOT",                                                                        \
+         "twin/v1",                                                                                \
+         "root of every topic",                                                                    \
+         TW_OPT_STR,                                                                               \
+         TW_OPT_(type, field.topic_root),                                                          \
+         0,                                                                                        \
+         0,                                                                                        \
+         0,                                                                                        \
+         tw_check_topic_root},                                                                     \
+        {"model",    "TWIN_MODEL",                                                                 \
+         NULL,       "plant model file (JSON)",                                                    \
+         TW_OPT_STR, TW_OPT_(type, field.model_path),                                              \
+         0,          0,                                                                            \
+         0,          NULL},                                                                        \
+        {"instance", "TWIN_INSTANCE",                                                              \
+         NULL,       "instance name; names the persistent MQTT session (default: the hostname)",   \
+         TW_OPT_STR, TW_OPT_(type, field.instance),                                                \
+         0,          0,                                                                            \
+         0,          tw_check_instance},                                                           \
+        {"log-level", "TWIN_LOG_LEVEL",                                                            \
+         "info",      "debug, info, warn, error or off",                                           \
+         TW_OPT_STR,  TW_OPT_(type, field.log_level_text),                                         \
+         0,           0,                                                                           \
+         0,           tw_check_log_level},                                                         \
+        {"metrics-addr",                                                                           \
+         "TWIN_METRICS_ADDR",                                                                      \
+         "127.0.0.1",                                                                              \
+         "address the /metrics and /healthz endpoint listens on",                                  \
+         TW_OPT_STR,                                                                               \
+         TW_OPT_(type, field.metrics_addr),                                                        \
+         0,                                                                                        \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+    {                                                                                              \
+        "metrics-port", "TWIN_METRICS_PORT", "0", "HTTP port for /metrics and /healthz (0: off)",  \
+            TW_OPT_INT, TW_OPT_(type, field.metrics_port), 0, 65535, 0, NULL                       \
+    }
 
 enum tw_config_action {
     TW_CONFIG_RUN,   /* start the program */

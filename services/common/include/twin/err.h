@@ -18,4 +18,10 @@ enum tw_err {
 /* Static text for an enum tw_err value; never NULL. Any thread. */
 const char *tw_strerror(int err);
 
+#include <stddef.h>
+
+/* Writes a one-line reason into err (when err is not NULL) and returns TW_EINVAL: the usual
+ * ending of a validation that failed. */
+int tw_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -27,11 +27,11 @@ struct tw_mqtt_msg {
 typedef void (*tw_mqtt_handler)(void *ctx, const struct tw_mqtt_msg *msg);
 
 struct tw_mqtt_config {
-    const char *url;       /* mqtt://, mqtts://, tcp://, ssl:// */
-    const char *client_id; /* stable: names the persistent session */
-    const char *user;      /* may be NULL */
-    const char *password;  /* may be NULL */
-    const char *ca_file;   /* mqtts: CA bundle; NULL: the system's default paths */
+    const char *url;          /* mqtt://, mqtts://, tcp://, ssl:// */
+    const char *client_id;    /* stable: names the persistent session */
+    const char *user;         /* may be NULL */
+    const char *password;     /* may be NULL */
+    const char *ca_file;      /* mqtts: CA bundle; NULL: the system's default paths */
     const char *status_topic; /* retained "online"; Last Will "offline"; NULL: none */
     int keepalive_s;
     uint32_t session_expiry_s; /* 0 with clean_start: a throwaway session */
@@ -60,8 +60,8 @@ bool tw_mqtt_is_connected(struct tw_mqtt *c);
 /* Queues a publish. QoS 1/2 messages are retransmitted by the library after a reconnect.
  * Returns 0, TW_EAGAIN when the client cannot take it now (not connected and its buffer is
  * full), or TW_EINVAL. Any thread, including from inside the handler. */
-int tw_mqtt_publish(struct tw_mqtt *c, const char *topic, const void *payload, size_t len,
-                    int qos, bool retain);
+int tw_mqtt_publish(struct tw_mqtt *c, const char *topic, const void *payload, size_t len, int qos,
+                    bool retain);
 
 /* Publishes QoS 1 messages still waiting for PUBACK (ours). */
 int tw_mqtt_pending(struct tw_mqtt *c);

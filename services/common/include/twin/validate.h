@@ -51,8 +51,7 @@ void tw_limits_default(struct tw_limits *l);
 
 /* Extracts {asset} from "<root>/asset/{asset}/telemetry" into out (TW_NAME_MAX + 1 bytes).
  * Returns TW_REJECT_NONE, TW_REJECT_BAD_TOPIC (not that shape) or TW_REJECT_BAD_ASSET_ID. */
-enum tw_reject tw_topic_asset(const char *topic, const char *root, const char *leaf,
-                              char *out);
+enum tw_reject tw_topic_asset(const char *topic, const char *root, const char *leaf, char *out);
 
 /* The outcome of tw_telemetry_parse. On success `msg` holds the decoded message (release
  * with tw_codec_telemetry_free) with asset_id set to the topic's asset and ts_ms filled in
