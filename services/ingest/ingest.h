@@ -4,6 +4,7 @@
 #define INGEST_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "twin/config.h"
@@ -24,6 +25,7 @@ struct ingest_config {
     int64_t history_maxlen;
     int64_t redis_timeout_ms;
     int64_t shutdown_grace_ms;
+    bool retire; /* drain every session of this instance, end them, exit */
 };
 
 /* Handles into the shared registry; registered by the parent before any worker is forked. */
@@ -49,10 +51,11 @@ int ingest_metrics_register(struct tw_metrics *reg, struct ingest_metrics *m, in
 int ingest_worker_run(const struct ingest_config *cfg, int index, struct ingest_metrics *m,
                       volatile sig_atomic_t *stop);
 
-/* Sessions of worker numbers at or above cfg->workers belong to an earlier run with more
- * workers; the broker keeps queueing their share of telemetry. This takes each one over,
- * applies its queue, and ends it. Returns the process exit status. */
-int ingest_drain_run(const struct ingest_config *cfg, struct ingest_metrics *m,
+/* Sessions of worker numbers from `first` up belong to an earlier run with more workers (or,
+ * with first 0, to an instance being retired); the broker keeps queueing their share of
+ * telemetry. This takes each one over, applies its queue, and ends it. Returns the process
+ * exit status. */
+int ingest_drain_run(const struct ingest_config *cfg, int first, struct ingest_metrics *m,
                      volatile sig_atomic_t *stop);
 
 #endif

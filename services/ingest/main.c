@@ -58,6 +58,10 @@ static const struct tw_option ingest_options[] = {
      "on SIGTERM, how long in-flight work may take before workers are killed (unacknowledged "
      "messages stay with the broker)",
      TW_OPT_INT, OPT(shutdown_grace_ms), 100, 600000, 0, NULL},
+    {"retire", "TWIN_INGEST_RETIRE", "false",
+     "retire this instance name: apply what the broker still holds for every one of its "
+     "sessions, end them, and exit (run once when an instance is removed for good)",
+     TW_OPT_BOOL, OPT(retire), 0, 0, 0, NULL},
 };
 
 static const struct tw_program ingest_program = {
@@ -167,7 +171,7 @@ static void worker_process(struct supervisor *sup, int i, pid_t parent)
     snprintf(name, sizeof(name), i < 0 ? "ingest-drain" : "ingest-w%d", i);
     prctl(PR_SET_NAME, name);
     if (i < 0)
-        exit(ingest_drain_run(sup->cfg, sup->m, &stop_requested));
+        exit(ingest_drain_run(sup->cfg, (int)sup->cfg->workers, sup->m, &stop_requested));
     exit(ingest_worker_run(sup->cfg, i, sup->m, &stop_requested));
 }
 
@@ -332,6 +336,12 @@ int main(int argc, char **argv)
         ingest_metrics_register(reg, &metrics, (int)cfg.workers) < 0) {
         tw_log(TW_LOG_ERROR, "metrics_failed", "error=%s", tw_strerror(TW_ENOMEM));
         return 1;
+    }
+    if (cfg.retire) {
+        tw_log(TW_LOG_INFO, "retiring", "instance=%s", cfg.common.instance);
+        int status = ingest_drain_run(&cfg, 0, &metrics, &stop_requested);
+        tw_metrics_destroy(reg);
+        return status;
     }
     sup = (struct supervisor){.cfg = &cfg, .m = &metrics, .n = (int)cfg.workers};
     for (int i = 0; i < sup.n; i++)

@@ -2,6 +2,7 @@
 # twin-ingest under faults during a sequenced QoS 1 stream: kill -9, Redis paused past the keepalive, Redis restarted; nothing lost, nothing applied twice.
 import os
 import signal
+import subprocess
 import time
 
 import ingestkit as ik
@@ -183,6 +184,34 @@ class IngestFaultTest(TwinTestCase):
               f"missing={rep['missing']}", flush=True)
         self.assertEqual((rep["entries"], rep["duplicates"], rep["missing"], rep["extra"],
                           rep["bad_state"]), (2 * len(assets), 0, 0, 0, 0), rep["examples"])
+
+    def test_retiring_an_instance_applies_its_queued_share_and_ends_its_sessions(self):
+        # Offline sessions in the shared group keep taking their share of telemetry; an
+        # instance removed for good is retired with --retire, which applies that share.
+        s = self.s
+        svc = s.ingest
+        assets = self.assets[:4]
+        for a in assets:
+            s.send(a, {"t": 0.0}, seq=1)
+        self.assertEqual(svc.stop(), 0)
+        for seq in range(2, 52):
+            for a in assets:
+                s.pub.publish(ik.telemetry_topic(a), th.telemetry({"t": float(seq)}, seq=seq))
+        s.pub.wait_acked(30)
+        retire = subprocess.run(svc.argv + ["--retire"], env=svc.env, timeout=120,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.assertEqual(retire.returncode, 0, retire.stdout[-2000:])
+        self.assertIn("event=session_drain_done sessions=4", retire.stdout)
+        rep = ik.history_seq_report(s, assets, {a: 51 for a in assets})
+        print(f"\n[retire] queued={50 * len(assets)} history_entries={rep['entries']} "
+              f"duplicates={rep['duplicates']} missing={rep['missing']}", flush=True)
+        self.assertEqual((rep["entries"], rep["duplicates"], rep["missing"]),
+                         (51 * len(assets), 0, 0), rep["examples"])
+        # The retired sessions are gone: new telemetry waits for no one but live members.
+        s.add_ingest(env={"TWIN_INGEST_WORKERS": 1})
+        s.send(assets[0], {"t": 99.0}, seq=52, settle=False)
+        wait_until(lambda: s.state(assets[0]).get("_seq") == "52", 15,
+                   what="the new instance to apply new telemetry")
 
     def test_restart_with_fewer_workers_does_not_strand_queued_messages(self):
         # Each worker has its own persistent session; what the broker queued for sessions

@@ -99,7 +99,7 @@ class IngestContractTest(TwinTestCase):
         self.assertEqual(str(second.ingest_ms), self.s.state("press-1")["_ingest_ms"])
         self.assertEqual(values2, {"temp": 20.5, "rpm": 1200.0})
         self.assertEqual(list(second.changed), ["rpm"])
-        # One TwinState per applied message; a settle republish (two updates within 100 ms)
+        # One TwinState per applied message; a settle republish (two updates within 25 ms)
         # repeats the newest exactly, so count distinct updates.
         updates = {(st.seq, st.ingest_ms) for st in
                    (self.twin_state(m)[0] for m in sub.messages(topic))}
