@@ -11,7 +11,7 @@
 #include "twin/metrics.h"
 #include "twin/validate.h"
 
-#define INGEST_MAX_WORKERS 64
+#define INGEST_MAX_WORKERS 16 /* per instance; run more instances for more */
 
 struct ingest_config {
     struct tw_common_config common;

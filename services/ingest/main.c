@@ -149,7 +149,8 @@ struct supervisor {
     struct ingest_metrics *m;
     int n;
     pid_t pid[INGEST_MAX_WORKERS];
-    pid_t drainer; /* takes over sessions left by a run with more workers */
+    pid_t drainer;        /* takes over sessions left by a run with more workers */
+    struct tw_http *http; /* held idle across fork() */
     int64_t restart_at_ms[INGEST_MAX_WORKERS];
     struct tw_backoff backoff[INGEST_MAX_WORKERS];
 };
@@ -175,10 +176,20 @@ static void worker_process(struct supervisor *sup, int i, pid_t parent)
     exit(ingest_worker_run(sup->cfg, i, sup->m, &stop_requested));
 }
 
+/* fork() with the metrics thread held idle: the child must not inherit a lock it held. */
+static pid_t fork_quietly(struct supervisor *sup)
+{
+    tw_http_hold(sup->http);
+    pid_t pid = fork();
+    if (pid != 0)
+        tw_http_release(sup->http);
+    return pid;
+}
+
 static void spawn_worker(struct supervisor *sup, int i)
 {
     pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = fork_quietly(sup);
     if (pid == 0)
         worker_process(sup, i, parent);
     if (pid < 0) {
@@ -218,7 +229,7 @@ static void reap_workers(struct supervisor *sup)
 static void spawn_drainer(struct supervisor *sup)
 {
     pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = fork_quietly(sup);
     if (pid == 0)
         worker_process(sup, -1, parent);
     sup->drainer = pid > 0 ? pid : 0;
@@ -353,6 +364,7 @@ int main(int argc, char **argv)
         tw_metrics_destroy(reg);
         return 1;
     }
+    sup.http = http;
     tw_log(TW_LOG_INFO, "started", "workers=%d instance=%s", sup.n, cfg.common.instance);
     spawn_drainer(&sup);
     supervise(&sup);

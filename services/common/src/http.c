@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,13 @@ struct tw_http {
     int port;
     pthread_t thread;
     struct tw_ratelimit log_limit; /* used by the HTTP thread only */
+    /* Held by the thread whenever it does anything but wait (its start included), and by
+     * tw_http_hold: a process that forks holds it, so no lock of the C library or the
+     * sanitizer runtime is taken by this thread at the moment of fork (the child would
+     * inherit it locked and deadlock). */
+    pthread_mutex_t busy;
+    pthread_cond_t started_cond;
+    bool started;
 };
 
 /* What a request gets back; body points into small or into heap (owned, freed after send). */
@@ -310,33 +318,46 @@ out:
     http_close(fd);
 }
 
+static void http_handle_ready(struct tw_http *h, int rc);
+
 /* Waits for connections or the stop byte. The listening socket is non-blocking, so a
  * connection reset between poll and accept costs EAGAIN, not a stuck thread. */
 static void *http_thread(void *arg)
 {
     struct tw_http *h = arg;
 
+    pthread_mutex_lock(&h->busy);
+    h->started = true;
+    pthread_cond_signal(&h->started_cond);
+    pthread_mutex_unlock(&h->busy);
     for (;;) {
         /* No timeout needed: tw_http_stop ends the wait through the self-pipe. */
         struct pollfd pfd[2] = {{h->listen_fd, POLLIN, 0}, {h->wake_fds[0], POLLIN, 0}};
         int rc = poll(pfd, 2, -1);
-        int fd;
 
         if (rc < 0 && errno == EINTR)
             continue;
         if (rc > 0 && pfd[1].revents)
             break;
-        fd = rc > 0 ? accept4(h->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC) : -1;
-        if (fd >= 0) {
-            http_serve(h, fd);
-        } else if (rc < 0 || (errno != EAGAIN && errno != ECONNABORTED && errno != EINTR)) {
-            /* EMFILE and friends leave the connection queued; back off instead of spinning. */
-            http_log_errno(h, rc < 0 ? "http_poll_failed" : "http_accept_failed", errno);
-            if (http_wait(h, -1, 0, tw_mono_ms() + HTTP_BACKOFF_MS) == TW_ESHUTDOWN)
-                break;
-        }
+        pthread_mutex_lock(&h->busy);
+        http_handle_ready(h, rc);
+        pthread_mutex_unlock(&h->busy);
     }
     return NULL;
+}
+
+/* One turn of the loop after poll: accept and serve a connection, or back off. */
+static void http_handle_ready(struct tw_http *h, int rc)
+{
+    int fd = rc > 0 ? accept4(h->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC) : -1;
+    if (fd >= 0) {
+        http_serve(h, fd);
+    } else if (rc < 0 || (errno != EAGAIN && errno != ECONNABORTED && errno != EINTR)) {
+        /* EMFILE and friends leave the connection queued; back off instead of spinning
+         * (a stop during the backoff is seen by the next poll). */
+        http_log_errno(h, rc < 0 ? "http_poll_failed" : "http_accept_failed", errno);
+        http_wait(h, -1, 0, tw_mono_ms() + HTTP_BACKOFF_MS);
+    }
 }
 
 /* Binds a listening socket to an IPv4 or IPv6 literal ("[::1]" works too); port -1 asks the
@@ -420,9 +441,16 @@ int tw_http_start(struct tw_metrics *m, const char *addr, int port, tw_health_fn
     rc = TW_EIO;
     if (pipe2(h->wake_fds, O_CLOEXEC | O_NONBLOCK) != 0)
         goto fail_listen;
+    pthread_mutex_init(&h->busy, NULL);
+    pthread_cond_init(&h->started_cond, NULL);
     rc = http_spawn(h);
     if (rc != 0)
         goto fail_pipe;
+    /* Return only once the thread runs, so a fork right after this sees it idle in poll. */
+    pthread_mutex_lock(&h->busy);
+    while (!h->started)
+        pthread_cond_wait(&h->started_cond, &h->busy);
+    pthread_mutex_unlock(&h->busy);
     tw_log(TW_LOG_INFO, "http_listening", "addr=%s port=%d", addr && addr[0] ? addr : "0.0.0.0",
            h->port);
     *out = h;
@@ -438,6 +466,18 @@ fail:
     return rc;
 }
 
+void tw_http_hold(struct tw_http *h)
+{
+    if (h)
+        pthread_mutex_lock(&h->busy);
+}
+
+void tw_http_release(struct tw_http *h)
+{
+    if (h)
+        pthread_mutex_unlock(&h->busy);
+}
+
 int tw_http_port(const struct tw_http *h)
 {
     return h ? h->port : 0;
@@ -450,6 +490,8 @@ void tw_http_stop(struct tw_http *h)
     while (write(h->wake_fds[1], "x", 1) < 0 && errno == EINTR)
         ;
     pthread_join(h->thread, NULL);
+    pthread_mutex_destroy(&h->busy);
+    pthread_cond_destroy(&h->started_cond);
     close(h->wake_fds[0]);
     close(h->wake_fds[1]);
     close(h->listen_fd);

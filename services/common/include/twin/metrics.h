@@ -63,6 +63,12 @@ int tw_http_start(struct tw_metrics *m, const char *addr, int port, tw_health_fn
 /* The port actually bound (useful when a test asked for an ephemeral one via port -1). */
 int tw_http_port(const struct tw_http *h);
 
+/* A process that forks while the HTTP thread runs brackets fork() with these: hold waits
+ * until the thread is idle (in poll) and keeps it there, so the child inherits no lock that
+ * the thread held. NULL is fine. */
+void tw_http_hold(struct tw_http *h);
+void tw_http_release(struct tw_http *h);
+
 /* Stops the thread and closes the socket. NULL is fine. */
 void tw_http_stop(struct tw_http *h);
 
