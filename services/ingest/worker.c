@@ -274,6 +274,7 @@ static int worker_connect(struct worker *w, bool drain)
         .session_expiry_s = (uint32_t)cfg->common.mqtt_session_expiry_s,
         .clean_start = false,
         .max_inflight = 65535,
+        .quiet = drain,
     };
     rc = tw_mqtt_create(&mcfg, worker_on_message, w, &w->mqtt);
     if (rc < 0)

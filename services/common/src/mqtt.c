@@ -185,8 +185,8 @@ static void on_connected(void *ctx, MQTTAsync_successData5 *r)
     tw_backoff_reset(&c->backoff);
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
-    tw_log(TW_LOG_INFO, "mqtt_connected", "client=%s broker=%s session_present=%d", c->client_id,
-           c->url.server_uri, session);
+    tw_log(c->cfg.quiet ? TW_LOG_DEBUG : TW_LOG_INFO, "mqtt_connected",
+           "client=%s broker=%s session_present=%d", c->client_id, c->url.server_uri, session);
     mqtt_subscribe_all(c);
     if (c->status_topic)
         tw_mqtt_publish(c, c->status_topic, "online", 6, 1, true);

@@ -37,6 +37,7 @@ struct tw_mqtt_config {
     uint32_t session_expiry_s; /* 0 with clean_start: a throwaway session */
     bool clean_start;
     int max_inflight; /* QoS 1/2 publishes of ours in flight at once */
+    bool quiet;       /* log connects at debug level (short-lived helper clients) */
 };
 
 /* Creates a client; nothing is sent until tw_mqtt_start. The handler may be NULL for a
