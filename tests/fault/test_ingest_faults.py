@@ -157,6 +157,18 @@ class IngestFaultTest(TwinTestCase):
               f"missing={rep['missing']}", flush=True)
         self.assertEqual((rep["entries"], rep["duplicates"], rep["missing"], rep["extra"],
                           rep["bad_state"]), (len(assets) * 41, 0, 0, 0, 0), rep["examples"])
+    def queue_while_stopped(self, assets, last_seq):
+        """Applies seq 1 of each asset, stops ingest cleanly, then publishes seq 2..last_seq
+        of each (all acknowledged by the broker, queued for ingest's sessions)."""
+        s = self.s
+        for a in assets:
+            s.send(a, {"t": 0.0}, seq=1)
+        self.assertEqual(s.ingest.stop(), 0)
+        for seq in range(2, last_seq + 1):
+            for a in assets:
+                s.pub.publish(ik.telemetry_topic(a), th.telemetry({"t": float(seq)}, seq=seq))
+        s.pub.wait_acked(30)
+
     def test_message_handed_over_while_redis_is_down_survives_kill9(self):
         # The PUBACK to the broker must follow the apply, not the hand-over: with Redis down,
         # each worker holds a message it cannot apply; kill -9 then loses it unless the
@@ -191,13 +203,7 @@ class IngestFaultTest(TwinTestCase):
         s = self.s
         svc = s.ingest
         assets = self.assets[:4]
-        for a in assets:
-            s.send(a, {"t": 0.0}, seq=1)
-        self.assertEqual(svc.stop(), 0)
-        for seq in range(2, 52):
-            for a in assets:
-                s.pub.publish(ik.telemetry_topic(a), th.telemetry({"t": float(seq)}, seq=seq))
-        s.pub.wait_acked(30)
+        self.queue_while_stopped(assets, 51)
         retire = subprocess.run(svc.argv + ["--retire"], env=svc.env, timeout=120,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.assertEqual(retire.returncode, 0, retire.stdout[-2000:])
@@ -219,13 +225,7 @@ class IngestFaultTest(TwinTestCase):
         s = self.s
         svc = s.ingest
         assets = self.assets[:4]
-        for a in assets:
-            s.send(a, {"t": 0.0}, seq=1)
-        self.assertEqual(svc.stop(), 0)
-        for seq in range(2, 102):
-            for a in assets:
-                s.pub.publish(ik.telemetry_topic(a), th.telemetry({"t": float(seq)}, seq=seq))
-        s.pub.wait_acked(30)
+        self.queue_while_stopped(assets, 101)
         s.add_ingest(env={"TWIN_INGEST_WORKERS": 2}, instance=svc.instance)
         try:
             wait_until(lambda: ik.total_history(s, assets) >= 4 * 101, 20,
