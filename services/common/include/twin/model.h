@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The plant model (TWIN_MODEL): asset kinds, their signals and limits, and the assets. */
+#ifndef TWIN_MODEL_H
+#define TWIN_MODEL_H
+
+/*
+ * One JSON file describes the plant; the schema is in README.md, "Plant model". This module
+ * reads the parts the ingest and the predictor need: "version", "plant", "ingest",
+ * "asset_kinds" and "assets". The top-level keys "stations", "buffers", "routing",
+ * "suppliers", "demand", "shifts", "actions" and "derived" belong to the scenario runner's part
+ * of the model: they are accepted and skipped here (only checked for duplicate keys) and
+ * validated by that part. Any other unknown key, anywhere, is an error, so that a typo
+ * ("alram") cannot silently switch a limit off. The values of "description" keys are free
+ * text (a string, or a DTDL-style language map such as {"en": "...", "de": "..."}) and are
+ * not checked.
+ *
+ * Loading is pure (no I/O besides reading the file in tw_model_load_file) and reports every
+ * error it finds, each with the JSON path of the offending value.
+ *
+ * Threads: a loaded model is immutable. Any number of threads may call the lookups on the same
+ * model at once; tw_model_free must not run concurrently with them. To reload, load a new
+ * model and swap the pointer the service uses (readers of the old one must be done first).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Caps that keep a hostile or mistaken file from exhausting memory. */
+#define TW_MODEL_MAX_FILE_BYTES  (16u * 1024u * 1024u)
+#define TW_MODEL_MAX_ASSETS      100000u
+#define TW_MODEL_MAX_KINDS       10000u
+#define TW_MODEL_MAX_SIGNALS     1000u /* per kind */
+#define TW_MODEL_MAX_ERRORS      200u  /* stored; more are only counted */
+#define TW_MODEL_UNIT_MAX        32u   /* bytes of "unit", UTF-8 allowed */
+#define TW_MODEL_TEXT_MAX        4096u /* bytes of "plant", "description" and "station" */
+#define TW_MODEL_SEASON_MAX_MS   (366LL * 24 * 3600 * 1000)
+#define TW_MODEL_SEASON_MAX_SAMP 1000000u
+
+/* One threshold pair of a signal ("warn" or "alarm"); each side is optional. A value is out
+ * of range when it is > above (has_above) or < below (has_below). */
+struct tw_model_limit {
+    bool has_above;
+    bool has_below;
+    double above;
+    double below;
+};
+
+/* What a kind says about one of its signals. Strings are owned by the model. */
+struct tw_model_signal {
+    const char *name; /* a valid signal name (tw_valid_signal) */
+    const char *unit; /* "degC", "mm/s", …; "" when not given (dimensionless) */
+    struct tw_model_limit warn;
+    struct tw_model_limit
+        alarm; /* per side: alarm.above >= warn.above, alarm.below <= warn.below */
+    /* Seasonality hint for the predictor, at most one of the two is non-zero: the season as a
+     * duration ("season": "1d") or as a number of samples ("season_samples": 24); both 0 when
+     * the signal has no season. */
+    int64_t season_ms;
+    uint32_t season_samples;
+};
+
+/* An asset kind, the model's equivalent of a DTDL interface. */
+struct tw_model_kind {
+    const char *name;        /* same rules as an asset id */
+    const char *description; /* NULL unless "description" is a string */
+    size_t n_signals;
+    const struct tw_model_signal *signals; /* sorted by name (strcmp) */
+};
+
+/* One asset of the plant. */
+struct tw_model_asset {
+    const char *id; /* a valid asset id (tw_valid_asset_id) */
+    const struct tw_model_kind *kind;
+    const char *description; /* NULL unless "description" is a string */
+    const char *station;     /* NULL when not given; checked against "stations" by part 2 */
+};
+
+/* One problem found in a model file: `path` is a JSONPath such as
+ * "$.asset_kinds.press.signals.temp.warn.above" (keys that are not plain words are written
+ * ['like this']), `message` says what is wrong ("must be a number"). */
+struct tw_model_error {
+    char path[320];
+    char message[192];
+};
+
+/* Every problem found by one load, in the order found. Owned by the caller: initialise with
+ * {0} (or tw_model_errors_init), release with tw_model_errors_free. */
+struct tw_model_errors {
+    size_t count; /* entries in items, at most TW_MODEL_MAX_ERRORS */
+    size_t total; /* problems found, including those not stored */
+    struct tw_model_error *items;
+};
+
+void tw_model_errors_init(struct tw_model_errors *errs);
+void tw_model_errors_free(struct tw_model_errors *errs);
+
+/* Writes error i as "path: message" into buf (always NUL-terminated when buflen > 0). */
+void tw_model_error_format(const struct tw_model_error *e, char *buf, size_t buflen);
+
+struct tw_model;
+
+/* Parses and validates a model held in memory (need not be NUL-terminated). On success returns
+ * 0 and *out is a new model the caller owns (tw_model_free). Otherwise *out is NULL and the
+ * result is TW_EINVAL (the model is invalid: every problem is listed in errs), or TW_ENOMEM.
+ * errs may be NULL; when given, it is appended to. Any thread. */
+int tw_model_load_buffer(const char *buf, size_t len, struct tw_model **out,
+                         struct tw_model_errors *errs);
+
+/* As tw_model_load_buffer, reading the file at path first. Also returns TW_ENOENT (no such
+ * file) or TW_EIO (unreadable), with one entry at path "$" saying why; a file larger than
+ * TW_MODEL_MAX_FILE_BYTES is TW_EINVAL. Any thread (blocks on the file system). */
+int tw_model_load_file(const char *path, struct tw_model **out, struct tw_model_errors *errs);
+
+/* Releases a model and everything it owns; NULL is a no-op. */
+void tw_model_free(struct tw_model *m);
+
+/* "plant" (a free-text name, "" when absent). */
+const char *tw_model_plant(const struct tw_model *m);
+
+/* "ingest": {"reject_unknown_assets": true}: ingest refuses telemetry of assets not in
+ * "assets" (reason unknown_asset). Default false. */
+bool tw_model_reject_unknown_assets(const struct tw_model *m);
+
+/* The asset with this id, or NULL. O(1): open-addressing hash table (FNV-1a, linear probing,
+ * load factor <= 1/2), because ingest calls it for every telemetry message. */
+const struct tw_model_asset *tw_model_asset(const struct tw_model *m, const char *id);
+
+/* Whether the model lists this asset. */
+bool tw_model_has_asset(const struct tw_model *m, const char *id);
+
+/* The kind with this name, or NULL. O(log n): sorted array and binary search. */
+const struct tw_model_kind *tw_model_kind(const struct tw_model *m, const char *name);
+
+/* The spec of a signal of a kind, or NULL when the kind does not declare it. O(log n). */
+const struct tw_model_signal *tw_model_signal(const struct tw_model_kind *kind, const char *name);
+
+/* Shorthand: the spec of signal `name` of the asset's kind, or NULL (unknown asset or
+ * signal). */
+const struct tw_model_signal *tw_model_asset_signal(const struct tw_model *m, const char *asset,
+                                                    const char *name);
+
+/* Iteration, for the simulator and the dashboard: assets in file order, kinds by name. */
+size_t tw_model_asset_count(const struct tw_model *m);
+const struct tw_model_asset *tw_model_asset_at(const struct tw_model *m, size_t i);
+size_t tw_model_kind_count(const struct tw_model *m);
+const struct tw_model_kind *tw_model_kind_at(const struct tw_model *m, size_t i);
+
+/* Parses a duration such as "1d", "12h", "90m", "30s", "250ms", "1w" or "1h30m" (one or more
+ * <digits><unit> groups, units ms s m h d w) into milliseconds. Returns 0, or TW_EINVAL when
+ * the text is malformed, zero, or longer than TW_MODEL_SEASON_MAX_MS. Pure; any thread. */
+int tw_model_parse_duration(const char *text, int64_t *ms);
+
+#endif
