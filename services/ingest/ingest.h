@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "twin/config.h"
+#include "twin/model.h"
 #include "twin/metrics.h"
 #include "twin/validate.h"
 
@@ -26,6 +27,7 @@ struct ingest_config {
     int64_t redis_timeout_ms;
     int64_t shutdown_grace_ms;
     bool retire; /* drain every session of this instance, end them, exit */
+    const struct tw_model *model; /* loaded from common.model_path; NULL without one */
 };
 
 /* Handles into the shared registry; registered by the parent before any worker is forked. */

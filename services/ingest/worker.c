@@ -188,6 +188,14 @@ static void worker_on_message(void *ctx, const struct tw_mqtt_msg *msg)
         rc = tw_telemetry_parse(msg->topic, w->cfg->common.topic_root, msg->payload, msg->len,
                                 &w->limits, tw_now_ms(), &res);
     }
+    const struct tw_model *model = w->cfg->model;
+    if (res.reject == TW_REJECT_NONE && model && tw_model_reject_unknown_assets(model) &&
+        !tw_model_has_asset(model, res.asset)) {
+        tw_codec_telemetry_free(&res.msg);
+        res.reject = TW_REJECT_UNKNOWN_ASSET;
+        snprintf(res.detail, sizeof(res.detail), "asset \"%s\" is not in the plant model",
+                 res.asset);
+    }
     if (res.reject != TW_REJECT_NONE) {
         worker_reject(w, msg, &res);
     } else {
