@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "apply.h"
+#include "fuzz_check.h"
 #include "twin/err.h"
 #include "twin/store.h"
 
@@ -22,13 +23,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 struct builder {
     const uint8_t *p, *end;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "apply.h"
+#include "fuzz_check.h"
 #include "twin/codec.h"
 #include "twin/err.h"
 #include "twin/validate.h"
@@ -20,13 +21,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static uint64_t bits_of(double d)
 {
