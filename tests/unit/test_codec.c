@@ -562,6 +562,258 @@ static void codec_scan_field_number_zero_is_eproto(void **state)
     assert_scan_eproto(padded0, sizeof(padded0));
 }
 
+/* ---- Prediction --------------------------------------------------------------------------- */
+
+static void assert_forecast_equal(const struct tw_signal_forecast *a,
+                                  const struct tw_signal_forecast *b)
+{
+    assert_string_equal(a->signal, b->signal);
+    assert_string_equal(a->model, b->model);
+    assert_int_equal(a->n_points, b->n_points);
+    for (size_t k = 0; k < a->n_points; k++) {
+        assert_true(a->points[k].ts_ms == b->points[k].ts_ms);
+        assert_true(bits_of(a->points[k].mean) == bits_of(b->points[k].mean));
+        assert_true(bits_of(a->points[k].lo) == bits_of(b->points[k].lo));
+        assert_true(bits_of(a->points[k].hi) == bits_of(b->points[k].hi));
+    }
+    assert_true(a->quality.n == b->quality.n);
+    assert_true(bits_of(a->quality.mae) == bits_of(b->quality.mae));
+    assert_true(bits_of(a->quality.rmse) == bits_of(b->quality.rmse));
+    assert_true(bits_of(a->quality.mase) == bits_of(b->quality.mase));
+    assert_true(bits_of(a->quality.coverage) == bits_of(b->quality.coverage));
+}
+
+static void assert_prediction_round_trip(const struct tw_prediction *p)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    struct tw_prediction_msg back;
+    assert_int_equal(tw_codec_encode_prediction(p, &buf, &len), 0);
+    assert_non_null(buf);
+    int rc = tw_codec_decode_prediction(buf, len, &back);
+    free(buf);
+    assert_int_equal(rc, 0);
+    assert_string_equal(back.p.asset_id, p->asset_id ? p->asset_id : "");
+    assert_true(back.p.basis_ts_ms == p->basis_ts_ms);
+    assert_int_equal(back.p.n_forecasts, p->n_forecasts);
+    for (size_t i = 0; i < p->n_forecasts; i++)
+        assert_forecast_equal(&back.p.forecasts[i], &p->forecasts[i]);
+    tw_codec_prediction_free(&back);
+    assert_null(back.impl_);
+}
+
+static void codec_prediction_round_trip_keeps_every_field(void **state)
+{
+    (void)state;
+    const struct tw_forecast_point temp[] = {
+        {1700000060000, 71.25, 70.0, 72.5},
+        {1700000120000, 71.5, 69.5, 73.5},
+        {1700000180000, -1e-300, -DBL_MAX, DBL_MAX},
+    };
+    const struct tw_forecast_point rpm[] = {{-5, 1500.0, 1400.0, 1600.0}};
+    const struct tw_signal_forecast forecasts[] = {
+        {"temp", 3, temp, {UINT64_MAX, 0.5, 0.75, 0.875, 0.95}, "hw_add"},
+        {"plant/line:1.rpm", 1, rpm, {1, 1e-9, 2e-9, 1.0 / 3.0, 1.0}, "ar"},
+        {"empty", 0, NULL, {0, 0, 0, 0, 0}, "naive"},
+    };
+    struct tw_prediction p = {.asset_id = "press-1",
+                              .basis_ts_ms = 1700000000000,
+                              .n_forecasts = 3,
+                              .forecasts = forecasts};
+    assert_prediction_round_trip(&p);
+}
+
+static void codec_prediction_round_trip_with_no_forecasts(void **state)
+{
+    (void)state;
+    struct tw_prediction p = {.asset_id = "a", .basis_ts_ms = INT64_MIN};
+    assert_prediction_round_trip(&p);
+    struct tw_prediction none = {.asset_id = NULL};
+    assert_prediction_round_trip(&none);
+}
+
+/* Field numbers the Python side (twin_pb2) relies on: ModelQuality.coverage is field 5. */
+static void codec_prediction_writes_coverage_as_field_5(void **state)
+{
+    (void)state;
+    const struct tw_signal_forecast f[] = {{"x", 0, NULL, {0, 0, 0, 0, 0.5}, ""}};
+    struct tw_prediction p = {.asset_id = "", .n_forecasts = 1, .forecasts = f};
+    /* 1a 0e { 0a 01 'x' | 1a 09 { 29 <0.5 as LE double> } } */
+    static const uint8_t want[] = {0x1a, 0x0e, 0x0a, 0x01, 'x',  0x1a, 0x09, 0x29,
+                                   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xe0, 0x3f};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(tw_codec_encode_prediction(&p, &buf, &len), 0);
+    assert_int_equal(len, sizeof(want));
+    assert_memory_equal(buf, want, sizeof(want));
+    free(buf);
+}
+
+static void codec_prediction_decode_of_garbage_is_eproto(void **state)
+{
+    (void)state;
+    static const uint8_t junk[] = {0x1a, 0x05, 0x0a, 0x09, 'x'}; /* signal longer than body */
+    struct tw_prediction_msg m;
+    assert_int_equal(tw_codec_decode_prediction(junk, sizeof(junk), &m), TW_EPROTO);
+    assert_null(m.impl_);
+    tw_codec_prediction_free(&m);
+}
+
+/* ---- Alert -------------------------------------------------------------------------------- */
+
+static void codec_alert_round_trip_keeps_every_field(void **state)
+{
+    (void)state;
+    for (int kind = TW_ALERT_KIND_UNSPECIFIED; kind <= TW_ALERT_CLEARED; kind++) {
+        struct tw_alert a = {.asset_id = "press-1",
+                             .signal = "bearing_temp",
+                             .kind = kind,
+                             .severity = kind % 4,
+                             .ts_ms = 1700000000123,
+                             .eta_ms = kind == TW_ALERT_THRESHOLD_FORECAST ? 1700007200000 : 0,
+                             .value = 81.5,
+                             .threshold = -80.0,
+                             .message = "crosses warn.above 80 in 2h ± 20m"};
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        struct tw_alert_msg back;
+        assert_int_equal(tw_codec_encode_alert(&a, &buf, &len), 0);
+        assert_int_equal(tw_codec_decode_alert(buf, len, &back), 0);
+        free(buf);
+        assert_string_equal(back.a.asset_id, a.asset_id);
+        assert_string_equal(back.a.signal, a.signal);
+        assert_int_equal(back.a.kind, a.kind);
+        assert_int_equal(back.a.severity, a.severity);
+        assert_true(back.a.ts_ms == a.ts_ms);
+        assert_true(back.a.eta_ms == a.eta_ms);
+        assert_true(bits_of(back.a.value) == bits_of(a.value));
+        assert_true(bits_of(back.a.threshold) == bits_of(a.threshold));
+        assert_string_equal(back.a.message, a.message);
+        tw_codec_alert_free(&back);
+        assert_null(back.impl_);
+    }
+}
+
+static void codec_alert_encodes_enums_with_wire_numbers(void **state)
+{
+    (void)state;
+    struct tw_alert a = {.kind = TW_ALERT_THRESHOLD_BREACH, .severity = TW_SEVERITY_CRITICAL};
+    /* 18 03 (kind, field 3) | 20 03 (severity, field 4); NULL strings are empty, not written */
+    static const uint8_t want[] = {0x18, 0x03, 0x20, 0x03};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(tw_codec_encode_alert(&a, &buf, &len), 0);
+    assert_int_equal(len, sizeof(want));
+    assert_memory_equal(buf, want, sizeof(want));
+    free(buf);
+}
+
+/* ---- SignalModelState --------------------------------------------------------------------- */
+
+static void codec_model_state_round_trip_keeps_values_bit_for_bit(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    static double values[N], back_values[N];
+    for (int i = 0; i < N; i++)
+        values[i] = i % 7 == 0 ? -0.0 : (double)i / 3.0 - 50.0;
+    values[1] = DBL_MAX;
+    values[2] = 5e-324;
+    struct tw_signal_model_state s = {.format = UINT32_MAX,
+                                      .saved_ms = 1700000000000,
+                                      .basis_ts_ms = -1,
+                                      .n_state = N,
+                                      .state = values};
+    size_t need = 0;
+    assert_int_equal(tw_codec_encode_signal_model_state(&s, NULL, 0, &need), TW_ENOMEM);
+    uint8_t *buf = malloc(need);
+    assert_non_null(buf);
+    size_t len = 0;
+    assert_int_equal(tw_codec_encode_signal_model_state(&s, buf, need, &len), 0);
+    assert_int_equal(len, need);
+    struct tw_signal_model_state back;
+    assert_int_equal(tw_codec_decode_signal_model_state(buf, len, back_values, N, &back), 0);
+    assert_true(back.format == s.format);
+    assert_true(back.saved_ms == s.saved_ms);
+    assert_true(back.basis_ts_ms == s.basis_ts_ms);
+    assert_int_equal(back.n_state, N);
+    assert_ptr_equal(back.state, back_values);
+    for (int i = 0; i < N; i++)
+        assert_true(bits_of(back_values[i]) == bits_of(values[i]));
+    /* One value more than the cap: refused, never written past the array. */
+    assert_int_equal(tw_codec_decode_signal_model_state(buf, len, back_values, N - 1, &back),
+                     TW_EPROTO);
+    assert_int_equal(back.n_state, 0);
+    free(buf);
+}
+
+static void codec_model_state_encodes_exact_wire_bytes(void **state)
+{
+    (void)state;
+    const double one[] = {1.0};
+    struct tw_signal_model_state s = {
+        .format = 1, .saved_ms = 2, .basis_ts_ms = 3, .n_state = 1, .state = one};
+    /* 08 01 | 10 02 | 18 03 | 22 08 <1.0>: state is packed (proto3 default) */
+    static const uint8_t want[] = {0x08, 0x01, 0x10, 0x02, 0x18, 0x03, 0x22, 0x08,
+                                   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf0, 0x3f};
+    uint8_t buf[32];
+    size_t len = 0;
+    assert_int_equal(tw_codec_encode_signal_model_state(&s, buf, sizeof(buf), &len), 0);
+    assert_int_equal(len, sizeof(want));
+    assert_memory_equal(buf, want, sizeof(want));
+}
+
+static void codec_model_state_reads_unpacked_split_runs_and_skips_unknown_fields(void **state)
+{
+    (void)state;
+    /* 21 <2.0> (unpacked) | 22 08 <1.0> (packed run) | 7d 01 02 03 04 (unknown fixed32)
+     * | 2a 01 'x' (unknown string) | 08 07 (format 7) | 21 <-2.0> */
+    static const uint8_t wire[] = {
+        0x21, 0, 0, 0, 0, 0,    0,    0x00, 0x40, 0x22, 0x08, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f,
+        0x7d, 1, 2, 3, 4, 0x2a, 0x01, 'x',  0x08, 0x07, 0x21, 0, 0, 0, 0, 0, 0, 0x00, 0xc0};
+    double v[3];
+    struct tw_signal_model_state out;
+    assert_int_equal(tw_codec_decode_signal_model_state(wire, sizeof(wire), v, 3, &out), 0);
+    assert_int_equal(out.n_state, 3);
+    assert_true(out.format == 7);
+    assert_true(v[0] == 2.0 && v[1] == 1.0 && v[2] == -2.0);
+    assert_int_equal(tw_codec_decode_signal_model_state(wire, sizeof(wire), v, 2, &out), TW_EPROTO);
+    /* Empty: a valid message with every field at its default. */
+    assert_int_equal(tw_codec_decode_signal_model_state(NULL, 0, NULL, 0, &out), 0);
+    assert_int_equal(out.n_state, 0);
+}
+
+static void codec_model_state_malformed_is_eproto(void **state)
+{
+    (void)state;
+    static const uint8_t odd_run[] = {0x22, 0x07, 0, 0, 0, 0, 0, 0, 0};     /* 7 bytes of doubles */
+    static const uint8_t run_long[] = {0x22, 0x10, 0, 0, 0, 0, 0, 0, 0, 0}; /* 16 promised */
+    static const uint8_t fixed_cut[] = {0x21, 0, 0, 0};                     /* 4 of 8 bytes */
+    static const uint8_t format_str[] = {0x0a, 0x01, 'x'};                  /* format as a string */
+    static const uint8_t state_varint[] = {0x20, 0x01};                     /* state as a varint */
+    static const uint8_t varint_cut[] = {0x10, 0xff}; /* saved_ms never ends */
+    static const uint8_t field0[] = {0x00, 0x01};     /* field number 0 */
+    static const uint8_t huge_len[] = {0x22, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+    const struct {
+        const uint8_t *p;
+        size_t n;
+    } cases[] = {{odd_run, sizeof(odd_run)},
+                 {run_long, sizeof(run_long)},
+                 {fixed_cut, sizeof(fixed_cut)},
+                 {format_str, sizeof(format_str)},
+                 {state_varint, sizeof(state_varint)},
+                 {varint_cut, sizeof(varint_cut)},
+                 {field0, sizeof(field0)},
+                 {huge_len, sizeof(huge_len)}};
+    double v[4];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tw_signal_model_state out;
+        assert_int_equal(tw_codec_decode_signal_model_state(cases[i].p, cases[i].n, v, 4, &out),
+                         TW_EPROTO);
+        assert_null(out.state);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +840,16 @@ int main(void)
         cmocka_unit_test(codec_scan_lengths_beyond_buffer_are_eproto),
         cmocka_unit_test(codec_scan_group_and_reserved_wire_types_are_eproto),
         cmocka_unit_test(codec_scan_field_number_zero_is_eproto),
+        cmocka_unit_test(codec_prediction_round_trip_keeps_every_field),
+        cmocka_unit_test(codec_prediction_round_trip_with_no_forecasts),
+        cmocka_unit_test(codec_prediction_writes_coverage_as_field_5),
+        cmocka_unit_test(codec_prediction_decode_of_garbage_is_eproto),
+        cmocka_unit_test(codec_alert_round_trip_keeps_every_field),
+        cmocka_unit_test(codec_alert_encodes_enums_with_wire_numbers),
+        cmocka_unit_test(codec_model_state_round_trip_keeps_values_bit_for_bit),
+        cmocka_unit_test(codec_model_state_encodes_exact_wire_bytes),
+        cmocka_unit_test(codec_model_state_reads_unpacked_split_runs_and_skips_unknown_fields),
+        cmocka_unit_test(codec_model_state_malformed_is_eproto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
