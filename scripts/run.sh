@@ -47,13 +47,15 @@ wait_port "$MQTT_PORT"; wait_port "$REDIS_PORT"
 export TWIN_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT" TWIN_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 export TWIN_INSTANCE="${TWIN_INSTANCE:-local}"
 TWIN_METRICS_PORT="${TWIN_INGEST_METRICS_PORT:-9101}" "$BIN/twin-ingest" & pids+=($!)
+TWIN_METRICS_PORT="${TWIN_PREDICTOR_METRICS_PORT:-9102}" "$BIN/twin-predictor" & pids+=($!)
 
 cat >&2 <<EOT
 
 Twinloop is running (Ctrl-C stops it).
-  broker   mqtt://127.0.0.1:$MQTT_PORT      logs: $DATA/log/
-  redis    redis://127.0.0.1:$REDIS_PORT
-  ingest   metrics http://127.0.0.1:${TWIN_INGEST_METRICS_PORT:-9101}/metrics
+  broker     mqtt://127.0.0.1:$MQTT_PORT      logs: $DATA/log/
+  redis      redis://127.0.0.1:$REDIS_PORT
+  ingest     metrics http://127.0.0.1:${TWIN_INGEST_METRICS_PORT:-9101}/metrics
+  predictor  metrics http://127.0.0.1:${TWIN_PREDICTOR_METRICS_PORT:-9102}/metrics
 
 Send telemetry for asset press-1:
   echo 'seq: 1 samples {signal: "temp" value: 71.5}' \\
@@ -63,6 +65,10 @@ Read it back:
   redis-cli -p $REDIS_PORT HGETALL 'twin:{press-1}:state'
   mosquitto_sub -p $MQTT_PORT -C 1 -N -t twin/v1/asset/press-1/state \\
     | protoc --decode=twin.v1.TwinState -I proto proto/twin/v1/twin.proto
+Its forecast (once the predictor has seen two samples of a signal) and alerts:
+  mosquitto_sub -p $MQTT_PORT -C 1 -N -t twin/v1/asset/press-1/prediction \\
+    | protoc --decode=twin.v1.Prediction -I proto proto/twin/v1/twin.proto
+  mosquitto_sub -p $MQTT_PORT -t twin/v1/asset/+/alert -F '%t %x'
 
 EOT
 # Any process ending ends the stack: a broken stack should not look alive.

@@ -60,7 +60,10 @@ bool tw_mqtt_is_connected(struct tw_mqtt *c);
 
 /* Queues a publish. QoS 1/2 messages are retransmitted by the library after a reconnect.
  * Returns 0, TW_EAGAIN when the client cannot take it now (not connected and its buffer is
- * full), or TW_EINVAL. Any thread, including from inside the handler. */
+ * full), or TW_EINVAL. From inside the handler, or from another thread while the handler is
+ * not blocked: Paho 1.3.12 holds a lock while the handler runs, so a publish from a thread that
+ * the handler is waiting for deadlocks (twin-predictor's outbox.c publishes from a thread of
+ * its own for that reason). */
 int tw_mqtt_publish(struct tw_mqtt *c, const char *topic, const void *payload, size_t len, int qos,
                     bool retain);
 

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Bringing an asset's learning back: its stored model from twin:{asset}:model or, with none
+ * stored, a warm start from its history stream. Loop thread. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "predictor.h"
+#include "twin/codec.h"
+#include "twin/err.h"
+
+static bool reply_is_str(const struct tw_reply *r)
+{
+    return r->type == TW_REPLY_STR;
+}
+
+static void restore_log_refusal(struct pred_service *svc, const char *asset, const char *what,
+                                const char *detail)
+{
+    uint32_t suppressed = 0;
+    if (tw_ratelimit_allow(&svc->state_log, tw_mono_ms(), &suppressed))
+        tw_log(TW_LOG_WARN, what, "asset=%s %s suppressed=%" PRIu32, asset, detail, suppressed);
+}
+
+/* The signal's entry, created (and counted as refused at the limit) when it is new. */
+static struct pred_sig *restore_sig(struct pred_service *svc, struct pred_asset *a,
+                                    const char *name, const struct pred_config *pc)
+{
+    struct pred_sig *sig = pred_asset_signal(a, name);
+    if (sig)
+        return sig;
+    int rc = pred_table_add_signal(&svc->table, a, name, pc, &sig);
+    if (rc == TW_EAGAIN) {
+        tw_counter_add(svc->m->refused[PRED_LIMIT_SIGNALS], 1);
+        restore_log_refusal(svc, a->id, "signal_refused", "reason=max_signals");
+    } else if (rc < 0) {
+        restore_log_refusal(svc, a->id, "signal_init_failed", tw_strerror(rc));
+    }
+    return rc == 0 ? sig : NULL;
+}
+
+/* Loads one field of the model hash into its signal. A bad entry is logged and the signal
+ * keeps the state it has (fresh for a new one): the next persist overwrites the entry. */
+static void restore_signal(struct pred_service *svc, struct pred_asset *a,
+                           const struct tw_reply *name, const struct tw_reply *value)
+{
+    char detail[TW_NAME_MAX + 64];
+    struct pred_config pc;
+    struct tw_signal_model_state ms;
+    if (!reply_is_str(name) || !reply_is_str(value) || !tw_valid_signal(name->str, name->len)) {
+        tw_counter_add(svc->m->bad_model_state, 1);
+        restore_log_refusal(svc, a->id, "model_state_invalid", "reason=bad_field");
+        return;
+    }
+    pred_table_signal_config(svc->cfg, a->id, name->str, &pc);
+    struct pred_sig *sig = restore_sig(svc, a, name->str, &pc);
+    if (!sig)
+        return;
+    int rc = tw_codec_decode_signal_model_state((const uint8_t *)value->str, value->len,
+                                                svc->state_buf, svc->state_cap, &ms);
+    if (rc == 0 && ms.format != pred_signal_state_version())
+        rc = TW_EPROTO;
+    if (rc == 0)
+        rc = pred_signal_load(sig->st, &pc, ms.state, ms.n_state);
+    if (rc == 0 && pred_signal_reconfigure(sig->st, &pc) < 0)
+        rc = pred_signal_init(sig->st, &pc) < 0 ? TW_EINVAL : TW_EPROTO;
+    if (rc < 0) {
+        tw_counter_add(svc->m->bad_model_state, 1);
+        snprintf(detail, sizeof(detail), "signal=%s error=%s", sig->name, tw_strerror(rc));
+        restore_log_refusal(svc, a->id, "model_state_invalid", detail);
+        return;
+    }
+    sig->dirty = false; /* Redis holds exactly this state */
+    tw_counter_add(svc->m->restored[PRED_RESTORED_MODEL], 1);
+}
+
+/* ---- warm start from history --------------------------------------------------------------- */
+
+struct warm_entry {
+    int64_t ts_ms;
+    size_t order; /* position in the stream, oldest first */
+    const struct tw_reply *fields;
+};
+
+static int warm_cmp(const void *pa, const void *pb)
+{
+    const struct warm_entry *a = pa, *b = pb;
+    if (a->ts_ms != b->ts_ms)
+        return a->ts_ms < b->ts_ms ? -1 : 1;
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
+static bool parse_text_double(const struct tw_reply *r, double *out)
+{
+    char *end = NULL;
+    if (!reply_is_str(r) || r->len == 0)
+        return false;
+    errno = 0;
+    *out = strtod(r->str, &end);
+    return end == r->str + r->len && errno == 0 && isfinite(*out);
+}
+
+static bool parse_text_int64(const struct tw_reply *r, int64_t *out)
+{
+    char *end = NULL;
+    if (!reply_is_str(r) || r->len == 0)
+        return false;
+    errno = 0;
+    long long v = strtoll(r->str, &end, 10);
+    *out = v;
+    return end == r->str + r->len && errno == 0;
+}
+
+/* An entry is [id, [ts_ms, <t>, seq, <s>, signal, value, ...]]; NULL when it is not. */
+static const struct tw_reply *warm_fields(const struct tw_reply *e, int64_t *ts_ms)
+{
+    if (e->type != TW_REPLY_ARRAY || e->n != 2 || e->elem[1].type != TW_REPLY_ARRAY)
+        return NULL;
+    const struct tw_reply *f = &e->elem[1];
+    if (f->n < 2 || f->n % 2 != 0 || !reply_is_str(&f->elem[0]) ||
+        strcmp(f->elem[0].str, "ts_ms") != 0 || !parse_text_int64(&f->elem[1], ts_ms))
+        return NULL;
+    return f;
+}
+
+/* Learns one history entry: every signal's value at its time; alerts are not published. */
+static void warm_feed(struct pred_service *svc, struct pred_asset *a, const struct warm_entry *e)
+{
+    struct pred_event ev[PRED_MAX_EVENTS];
+    struct pred_config pc;
+    for (size_t j = 2; j + 1 < e->fields->n; j += 2) {
+        const struct tw_reply *name = &e->fields->elem[j];
+        double value;
+        if (j == 2 && reply_is_str(name) && strcmp(name->str, "seq") == 0)
+            continue;
+        if (!reply_is_str(name) || !tw_valid_signal(name->str, name->len) ||
+            !parse_text_double(&e->fields->elem[j + 1], &value))
+            continue;
+        struct pred_sig *sig = pred_asset_signal(a, name->str);
+        if (!sig) {
+            pred_table_signal_config(svc->cfg, a->id, name->str, &pc);
+            sig = restore_sig(svc, a, name->str, &pc);
+        }
+        if (!sig)
+            continue;
+        pred_signal_observe(sig->st, e->ts_ms, value, ev);
+        sig->dirty = true;
+        tw_counter_add(svc->m->updates, 1);
+    }
+}
+
+/* Feeds the asset's recent history, in device-time order, to fresh signals. A Redis failure
+ * here only costs the warm start: the asset learns from live data instead. */
+static void warm_start(struct pred_service *svc, struct pred_asset *a)
+{
+    char key[PRED_KEY_MAX], count[24];
+    struct tw_reply *r = NULL;
+    snprintf(key, sizeof(key), "twin:{%s}:history", a->id);
+    snprintf(count, sizeof(count), "%" PRId64, svc->cfg->warm_start_max);
+    /* Newest entries first, so a long stream gives its most recent stretch. */
+    const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", count};
+    int rc = tw_store_command(svc->store, &r, 6, argv, NULL);
+    pred_redis_result(svc, rc == TW_ENOMEM ? 0 : rc, "history_read");
+    if (rc < 0 || r->type != TW_REPLY_ARRAY || r->n == 0) {
+        tw_store_replies_free(r, 1);
+        return;
+    }
+    struct warm_entry *entries = calloc(r->n, sizeof(*entries));
+    size_t n = 0;
+    for (size_t i = 0; entries && i < r->n; i++) {
+        entries[n].fields = warm_fields(&r->elem[i], &entries[n].ts_ms);
+        entries[n].order = r->n - 1 - i;
+        n += entries[n].fields != NULL;
+    }
+    if (entries)
+        qsort(entries, n, sizeof(*entries), warm_cmp);
+    for (size_t i = 0; entries && i < n; i++)
+        warm_feed(svc, a, &entries[i]);
+    for (size_t k = 0; k < a->n_sigs; k++)
+        tw_counter_add(svc->m->restored[PRED_RESTORED_HISTORY], 1);
+    tw_log(TW_LOG_INFO, "warm_start", "asset=%s entries=%zu signals=%zu", a->id, n, a->n_sigs);
+    free(entries);
+    tw_store_replies_free(r, 1);
+}
+
+/* ---- the asset ----------------------------------------------------------------------------- */
+
+static void restore_list(struct pred_service *svc, struct pred_asset *a)
+{
+    bool dirty = false, ready = false;
+    for (size_t k = 0; k < a->n_sigs; k++) {
+        dirty |= a->sigs[k].dirty;
+        ready |= pred_signal_ready(a->sigs[k].st);
+    }
+    if (dirty)
+        pred_table_list(&svc->table, a, PRED_LIST_DIRTY);
+    if (ready)
+        pred_table_list(&svc->table, a, PRED_LIST_PENDING);
+}
+
+int pred_restore_asset(struct pred_service *svc, struct pred_asset *a)
+{
+    char key[PRED_KEY_MAX];
+    struct tw_reply *r = NULL;
+    if (!pred_redis_ready(svc))
+        return TW_EAGAIN;
+    snprintf(key, sizeof(key), "twin:{%s}:model", a->id);
+    const char *argv[] = {"HGETALL", key};
+    int rc = tw_store_command(svc->store, &r, 2, argv, NULL);
+    if (rc < 0) {
+        if (rc != TW_ENOMEM)
+            pred_redis_result(svc, rc, "model_read");
+        return rc;
+    }
+    pred_redis_result(svc, 0, "model_read");
+    bool fresh = a->n_sigs == 0;
+    if (r->type == TW_REPLY_ARRAY && r->n > 0) {
+        for (size_t i = 0; i + 1 < r->n; i += 2)
+            restore_signal(svc, a, &r->elem[i], &r->elem[i + 1]);
+    } else if (r->type == TW_REPLY_ERROR) {
+        restore_log_refusal(svc, a->id, "model_read_refused", "reason=error_reply");
+    } else if (fresh && svc->cfg->warm_start_max > 0) {
+        warm_start(svc, a);
+    }
+    tw_store_replies_free(r, 1);
+    a->loaded = true;
+    restore_list(svc, a);
+    return 0;
+}
