@@ -149,21 +149,31 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The step is the first interval until PRED_DT_LEARN intervals give a median (robust to one
+ * odd interval); if that changes the season's length, the warm-up starts again. */
 static void signal_learn_step(struct pred_signal *s, int64_t dt)
 {
     s->dt[s->n_dt++] = dt;
-    if (s->n_dt < PRED_DT_LEARN)
+    int64_t step = dt;
+    if (s->n_dt == PRED_DT_LEARN) {
+        int64_t sorted[PRED_DT_LEARN];
+        memcpy(sorted, s->dt, sizeof(sorted));
+        qsort(sorted, PRED_DT_LEARN, sizeof(sorted[0]), cmp_i64);
+        step = sorted[PRED_DT_LEARN / 2];
+    } else if (s->n_dt > 1) {
         return;
-    int64_t sorted[PRED_DT_LEARN];
-    memcpy(sorted, s->dt, sizeof(sorted));
-    qsort(sorted, PRED_DT_LEARN, sizeof(sorted[0]), cmp_i64);
-    s->step_ms = sorted[PRED_DT_LEARN / 2] < PRED_MAX_STEP_MS ? sorted[PRED_DT_LEARN / 2] : PRED_MAX_STEP_MS;
+    }
+    s->step_ms = step < PRED_MAX_STEP_MS ? step : PRED_MAX_STEP_MS;
     uint32_t m_before = s->se.m;
     signal_set_season(s);
     signal_set_horizons(s);
-    if (m_before == 0 &&
-        s->se.m > 0) { /* the smoothing pair ran as Holt until the season was known */
+    if (s->se.m != m_before) { /* the smoothing pair ran on another season (or as Holt) */
         s->live &= ~(1u << PM_HWA_A | 1u << PM_HWA_B | 1u << PM_HWM_A | 1u << PM_HWM_B);
+        if (s->se.m == 0 && s->n_obs >= 2) { /* no season after all: the pair is Holt */
+            pred_es_start_holt(&s->es[PM_HWA_A], s->last_x, s->last_x);
+            pred_es_start_holt(&s->es[PM_HWA_B], s->last_x, s->last_x);
+            s->live |= 1u << PM_HWA_A | 1u << PM_HWA_B;
+        }
         memset(s->hw_s, 0, sizeof(s->hw_s));
         for (unsigned id = PM_HWA_A; id <= PM_HWM_B; id++)
             memset(&s->rec[id], 0, offsetof(struct pred_record, ring));
@@ -348,7 +358,7 @@ static void signal_pend_interval(struct pred_signal *s)
 static uint64_t signal_steps_to(struct pred_signal *s, int64_t ts_ms)
 {
     int64_t dt = ts_ms - s->last_ts_ms;
-    if (s->step_ms <= 0) {
+    if (s->cfg.step_ms <= 0 && s->n_dt < PRED_DT_LEARN) {
         signal_learn_step(s, dt);
         return 1;
     }
