@@ -62,11 +62,35 @@ static void signal_set_horizons(struct pred_signal *s)
     s->ring_every = (s->h_score + PRED_RING - 1) / PRED_RING;
 }
 
+#define HOUR_MS (3600LL * 1000)
+#define DAY_MS  (24 * HOUR_MS)
+
+/* Without a hint, the season a signal sampled this often would most likely have: a day for
+ * steps up to an hour, a week for steps up to a day, a year of months or quarters. Whether it
+ * is really there is tested once two seasons are seen (signal_keep_season). */
+static uint32_t season_guess(int64_t step_ms)
+{
+    if (step_ms <= 0)
+        return 0;
+    if (step_ms <= HOUR_MS)
+        return (uint32_t)((DAY_MS + step_ms / 2) / step_ms);
+    if (step_ms <= DAY_MS)
+        return (uint32_t)((7 * DAY_MS + step_ms / 2) / step_ms);
+    if (step_ms >= 25 * DAY_MS && step_ms <= 35 * DAY_MS)
+        return 12;
+    if (step_ms >= 80 * DAY_MS && step_ms <= 100 * DAY_MS)
+        return 4;
+    return 0;
+}
+
 static void signal_set_season(struct pred_signal *s)
 {
     uint32_t m = s->cfg.season_samples;
     if (m == 0 && s->cfg.season_ms > 0 && s->step_ms > 0)
         m = (uint32_t)((s->cfg.season_ms + s->step_ms / 2) / s->step_ms);
+    s->season_guessed = m == 0 && s->cfg.detect_season;
+    if (s->season_guessed)
+        m = season_guess(s->step_ms);
     if (m < 2 || m > PRED_MAX_SEASON_STEPS)
         m = 0;
     pred_season_init(&s->se, m);
@@ -149,6 +173,8 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static void warm_add(struct pred_signal *s, uint64_t t, double x);
+
 /* The step is the first interval until PRED_DT_LEARN intervals give a median (robust to one
  * odd interval); if that changes the season's length, the warm-up starts again. */
 static void signal_learn_step(struct pred_signal *s, int64_t dt)
@@ -177,6 +203,8 @@ static void signal_learn_step(struct pred_signal *s, int64_t dt)
         memset(s->hw_s, 0, sizeof(s->hw_s));
         for (unsigned id = PM_HWA_A; id <= PM_HWM_B; id++)
             memset(&s->rec[id], 0, offsetof(struct pred_record, ring));
+        if (s->n_obs == 1) /* the first value came before the season was known */
+            warm_add(s, 0, s->last_x);
     }
 }
 
@@ -231,6 +259,58 @@ static void signal_start_snaive(struct pred_signal *s)
 
 /* After two seasons: start the Holt-Winters models from R's decomposition and, with one value
  * per step, filter the second season through them as R does. */
+/* A guessed season is kept when the two seasons seen repeat each other: after removing a
+ * straight line, the season-over-season differences must vary less than half as much as the
+ * seasons themselves (1 − var(b − a) / (var(a) + var(b)) > 0.5, a correlation-like measure
+ * that a trend or noise alone does not pass). */
+static bool season_repeats(const double *x, uint32_t nb)
+{
+    double n = 2.0 * nb, sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (uint32_t i = 0; i < 2 * nb; i++) {
+        sx += i;
+        sy += x[i];
+        sxx += (double)i * i;
+        sxy += i * x[i];
+    }
+    double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx), icpt = (sy - slope * sx) / n;
+    double ma = 0, mb = 0, md = 0, va = 0, vb = 0, vd = 0;
+    for (uint32_t i = 0; i < nb; i++) {
+        double a = x[i] - icpt - slope * i, b = x[nb + i] - icpt - slope * (nb + i);
+        ma += a / nb, mb += b / nb, md += (b - a) / nb;
+    }
+    for (uint32_t i = 0; i < nb; i++) {
+        double a = x[i] - icpt - slope * i, b = x[nb + i] - icpt - slope * (nb + i);
+        va += (a - ma) * (a - ma), vb += (b - mb) * (b - mb);
+        vd += (b - a - md) * (b - a - md);
+    }
+    return va + vb > 1e-12 * (fabs(sy / n) + 1e-300) && 1.0 - vd / (va + vb) > 0.5;
+}
+
+/* The guessed season is not there: the signal runs without one (the additive pair as Holt). */
+static void signal_drop_season(struct pred_signal *s)
+{
+    s->cfg.detect_season = false; /* decided */
+    s->season_guessed = false;
+    signal_set_season(s);
+    signal_set_horizons(s);
+    memset(s->hw_s, 0, sizeof(s->hw_s));
+    s->live &= ~(1u << PM_SNAIVE | 1u << PM_HWA_A | 1u << PM_HWA_B | 1u << PM_HWM_A |
+                 1u << PM_HWM_B);
+    pred_es_start_holt(&s->es[PM_HWA_A], s->last_x, s->last_x);
+    pred_es_start_holt(&s->es[PM_HWA_B], s->last_x, s->last_x);
+    s->live |= 1u << PM_HWA_A | 1u << PM_HWA_B;
+    for (unsigned id = 0; id < PM_COUNT; id++) { /* long records were for another horizon */
+        s->rec[id].nh = 0;
+        for (unsigned k = 0; k < PRED_RING; k++)
+            s->rec[id].ring[k] = NAN;
+    }
+    for (unsigned id = PM_SNAIVE; id <= PM_HWM_B; id++)
+        memset(&s->rec[id], 0, offsetof(struct pred_record, ring));
+    if (s->champion1 != PM_NAIVE && s->champion1 != PM_AR)
+        s->champion1 = PM_NAIVE;
+    s->championh = s->champion1;
+}
+
 static void signal_start_hw(struct pred_signal *s)
 {
     uint32_t nb = s->se.nbins;
@@ -238,6 +318,10 @@ static void signal_start_hw(struct pred_signal *s)
     s->warm_done = true;
     if (!warm_means(s, 0, 2 * nb, x))
         return;
+    if (s->season_guessed && !season_repeats(x, nb)) {
+        signal_drop_season(s);
+        return;
+    }
     double season[PRED_SEASON_POINTS];
     for (unsigned k = 0; k < PRED_N_HW; k++) {
         unsigned id = PM_HWA_A + k;

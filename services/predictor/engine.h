@@ -15,7 +15,7 @@
  * the last one is ignored (ingest republishes a state, or a late reading).
  *
  * Seasons: a season of m steps comes from the plant model (season or season_samples) or is
- * detected. With m <= PRED_SEASON_POINTS each step has its own seasonal value (exactly as
+ * detected (see detect_season). With m <= PRED_SEASON_POINTS each step has its own seasonal value (exactly as
  * R's HoltWinters); a longer season (a daily cycle sampled every 10 s is 8640 steps) is held
  * as PRED_SEASON_POINTS values interpolated linearly around the cycle, which keeps every
  * signal's state a fixed, small size.
@@ -40,7 +40,9 @@ struct pred_config {
     int64_t step_ms;         /* sampling period; 0: learn it */
     int64_t season_ms;       /* season as a duration ("1d") */
     uint32_t season_samples; /* season as a number of steps; wins over season_ms */
-    bool detect_season;      /* no hint: look for a daily/weekly/yearly season */
+    bool detect_season;      /* no hint: guess the season from the step (a day for steps up to
+                              * an hour, a week up to a day, a year of months or quarters) and
+                              * keep it only if the first two seasons repeat each other */
     int64_t horizon_ms;      /* forecast horizon as a duration, or … */
     uint32_t horizon_steps;  /* … as a number of steps (wins when non-zero); default 24 */
     uint32_t n_points;       /* forecast points over the horizon, 1..PRED_MAX_POINTS */

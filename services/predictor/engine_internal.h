@@ -82,7 +82,8 @@ struct pred_signal {
     uint8_t search_misses[PRED_FAMILIES];
     uint8_t champion1; /* best one-step record */
     uint8_t championh; /* best record at h_score */
-    bool warm_done;    /* Holt-Winters started (or cannot be) */
+    bool warm_done;      /* Holt-Winters started (or cannot be) */
+    bool season_guessed; /* the season is a guess from the step, to be confirmed */
 
     /* intervals */
     double z;               /* interval multiplier, adapted to hit 95 % coverage */

@@ -3,6 +3,10 @@
  * figures, interval coverage, anomalies and limit forecasts on the synthetic plant, state
  * persistence, irregular time. */
 #include <math.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -396,6 +400,53 @@ static void stale_duplicate_and_non_finite_samples_are_ignored(void **state)
     free(s);
 }
 
+/* Two days of 10-minute samples with detection on: a daily cycle keeps the guessed season
+ * (every model runs), a trend with noise drops it (naive, Holt pair, AR). */
+static unsigned models_after_two_days(bool cycle)
+{
+    struct pred_config cfg = {.detect_season = true, .horizon_steps = 12, .n_points = 12};
+    struct pred_signal *s = new_signal(&cfg);
+    struct pred_event ev[PRED_MAX_EVENTS];
+    uint64_t rng = 99;
+    for (int i = 0; i < 3 * 144; i++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        double noise = (double)(rng >> 11) / 9007199254740992.0 - 0.5;
+        double x = cycle ? 20.0 + 4.0 * sin(2 * M_PI * i / 144.0) + 0.5 * noise
+                         : 20.0 + 0.01 * i + noise;
+        pred_signal_observe(s, 1700000000000LL + i * 600000LL, x, ev);
+    }
+    unsigned n = pred_signal_models_running(s);
+    free(s);
+    return n;
+}
+
+static void guessed_season_is_kept_only_when_it_repeats(void **state)
+{
+    (void)state;
+    assert_int_equal(models_after_two_days(true), 7);
+    assert_int_equal(models_after_two_days(false), 4);
+    /* A monthly series without a hint finds its 12-month season: same forecasts as with it. */
+    static int64_t ts[MAX_SERIES];
+    static double x[MAX_SERIES];
+    long n = testdata_load("series/airpassengers.csv", ts, x, MAX_SERIES);
+    struct pred_config hinted = series_config(&cases[0]), guessed = hinted;
+    guessed.season_samples = 0;
+    guessed.detect_season = true;
+    struct pred_signal *a = new_signal(&hinted), *b = new_signal(&guessed);
+    struct pred_event ev[PRED_MAX_EVENTS];
+    for (long t = 0; t < n; t++) {
+        pred_signal_observe(a, ts[t], x[t], ev);
+        pred_signal_observe(b, ts[t], x[t], ev);
+    }
+    struct pred_point pa[PRED_MAX_POINTS], pb[PRED_MAX_POINTS];
+    size_t np = pred_signal_forecast(a, pa, PRED_MAX_POINTS);
+    assert_int_equal(np, pred_signal_forecast(b, pb, PRED_MAX_POINTS));
+    for (size_t i = 0; i < np; i++)
+        assert_true(fabs(pa[i].mean - pb[i].mean) < 1e-9 * fabs(pa[i].mean));
+    free(a);
+    free(b);
+}
+
 static void state_is_small_and_bad_settings_are_refused(void **state)
 {
     (void)state;
@@ -423,6 +474,7 @@ int main(void)
         cmocka_unit_test(fresh_and_young_states_round_trip),
         cmocka_unit_test(irregular_samples_and_gaps_stay_on_the_grid),
         cmocka_unit_test(stale_duplicate_and_non_finite_samples_are_ignored),
+        cmocka_unit_test(guessed_season_is_kept_only_when_it_repeats),
         cmocka_unit_test(state_is_small_and_bad_settings_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
