@@ -46,6 +46,7 @@ wait_port "$MQTT_PORT"; wait_port "$REDIS_PORT"
 
 export TWIN_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT" TWIN_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 export TWIN_INSTANCE="${TWIN_INSTANCE:-local}"
+export TWIN_MODEL="${TWIN_MODEL:-$TWIN_ROOT/deploy/plant.json}"  # the demo plant: limits, seasons
 TWIN_METRICS_PORT="${TWIN_INGEST_METRICS_PORT:-9101}" "$BIN/twin-ingest" & pids+=($!)
 TWIN_METRICS_PORT="${TWIN_PREDICTOR_METRICS_PORT:-9102}" "$BIN/twin-predictor" & pids+=($!)
 
