@@ -446,7 +446,7 @@ static uint64_t signal_steps_to(struct pred_signal *s, int64_t ts_ms)
         signal_learn_step(s, dt);
         return 1;
     }
-    if (2 * dt < 3 * s->step_ms)
+    if (s->step_ms <= 0 || 2 * dt < 3 * s->step_ms)
         return 1;
     return (uint64_t)((dt + s->step_ms / 2) / s->step_ms);
 }
@@ -455,7 +455,10 @@ size_t pred_signal_observe(struct pred_signal *s, int64_t ts_ms, double x,
                            struct pred_event ev[PRED_MAX_EVENTS])
 {
     size_t n_ev = 0;
-    if (!isfinite(x) || (s->n_obs > 0 && ts_ms <= s->last_ts_ms))
+    /* Times beyond ±2^60 ms (36 million years) are no device's: refusing them keeps every
+     * interval arithmetic below overflow. */
+    if (!isfinite(x) || ts_ms <= -PRED_MAX_TS_MS || ts_ms >= PRED_MAX_TS_MS ||
+        (s->n_obs > 0 && ts_ms <= s->last_ts_ms))
         return 0;
     double prev = s->last_x;
     if (s->n_obs > 0) {

@@ -49,15 +49,17 @@ static bool unit(double v)
 /* Every index and loop bound, every parameter's range, every value a forecast reads. */
 static bool state_shape_valid(const struct pred_signal *s)
 {
-    return s->version == PRED_STATE_VERSION && s->champion1 < PM_COUNT && s->championh < PM_COUNT &&
-           s->live < (1u << PM_COUNT) && s->n_dt <= PRED_DT_LEARN && s->se.m <= PRED_MAX_SEASON_STEPS &&
-           s->se.nbins <= PRED_SEASON_POINTS &&
-           (s->se.m == 0 || (s->se.nbins >= 2 && s->se.per_bin >= 1.0 &&
-                             s->se.per_bin <= (double)PRED_MAX_SEASON_STEPS)) &&
-           s->step_ms >= 0 && s->step_ms <= PRED_MAX_STEP_MS && s->last_ts_ms > -PRED_MAX_TS_MS &&
-           s->last_ts_ms < PRED_MAX_TS_MS && s->horizon_steps > 0 &&
-           s->horizon_steps <= PRED_MAX_HORIZON_STEPS && s->h_score >= 2 && s->ring_every > 0 &&
-           s->ar.n_lags <= PRED_AR_ORDER && pred_config_valid(&s->cfg);
+    /* The season's fields must be exactly what its length gives: they bound seasonal indices. */
+    struct pred_season se;
+    pred_season_init(&se, s->se.m <= PRED_MAX_SEASON_STEPS ? s->se.m : 0);
+    return s->version == PRED_STATE_VERSION && se.m == s->se.m && se.nbins == s->se.nbins &&
+           se.per_bin == s->se.per_bin && s->champion1 < PM_COUNT && s->championh < PM_COUNT &&
+           s->live < (1u << PM_COUNT) && s->n_dt <= PRED_DT_LEARN && s->step_ms >= 0 &&
+           s->step_ms <= PRED_MAX_STEP_MS && (s->n_dt == 0 || s->step_ms > 0) &&
+           s->last_ts_ms > -PRED_MAX_TS_MS && s->last_ts_ms < PRED_MAX_TS_MS &&
+           s->horizon_steps > 0 && s->horizon_steps <= PRED_MAX_HORIZON_STEPS &&
+           s->h_score >= 2 && s->ring_every > 0 && s->ar.n_lags <= PRED_AR_ORDER &&
+           pred_config_valid(&s->cfg);
 }
 
 static bool state_models_valid(const struct pred_signal *s)
@@ -100,9 +102,33 @@ static bool state_tracking_valid(const struct pred_signal *s)
            s->fc <= PRED_CRITICAL && s->n_cov_in <= s->n_cov;
 }
 
+/* A bool holding anything but 0 or 1 may not even be read as a bool: look at its byte. */
+static bool bool_ok(const bool *b)
+{
+    uint8_t v;
+    memcpy(&v, b, 1);
+    return v <= 1;
+}
+
+static bool limit_bools_ok(const struct tw_model_limit *l)
+{
+    return bool_ok(&l->has_above) && bool_ok(&l->has_below);
+}
+
+static bool state_bools_ok(const struct pred_signal *s)
+{
+    for (unsigned i = 0; i < PRED_N_SMOOTH; i++)
+        if (!bool_ok(&s->es[i].trended))
+            return false;
+    return bool_ok(&s->cfg.detect_season) && bool_ok(&s->cfg.has_limits) &&
+           limit_bools_ok(&s->cfg.warn) && limit_bools_ok(&s->cfg.alarm) &&
+           bool_ok(&s->warm_done) && bool_ok(&s->season_guessed) && bool_ok(&s->pend_valid);
+}
+
 static bool state_valid(const struct pred_signal *s)
 {
-    return state_shape_valid(s) && state_models_valid(s) && state_tracking_valid(s);
+    return state_bools_ok(s) && state_shape_valid(s) && state_models_valid(s) &&
+           state_tracking_valid(s);
 }
 
 int pred_signal_load(struct pred_signal *s, const struct pred_config *cfg, const double *in,
