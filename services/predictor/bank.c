@@ -198,9 +198,12 @@ static void search_next(struct pred_signal *s, unsigned f, bool won)
     }
 }
 
+/* A duel spans two seasons, so that both variants meet every part of the season twice and
+ * one noisy month cannot decide; 24 to 200 steps. */
 static uint32_t duel_length(const struct pred_signal *s)
 {
-    return s->se.m > 12 ? (s->se.m < 200 ? s->se.m : 200) : 12;
+    uint32_t n = 2 * s->se.m;
+    return n < 24 ? 24 : (n > 200 ? 200 : n);
 }
 
 /* Called after both variants of family f were scored on this step (errors ea, eb). */

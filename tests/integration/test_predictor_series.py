@@ -91,8 +91,10 @@ class PredictorSeriesTest(TwinTestCase):
             mae = sum(abs(x - p.mean) for x, p in zip(xs[-24:], f.points)) / 24
             self.h.note(f"{name}: holdout MAE {mae:.4g}, better of R's HoltWinters and seasonal "
                         f"naive {best[name]:.4g} ({100 * (mae / best[name] - 1):+.1f} %)")
-            # The acceptance target is +10 %; this guards what is reached (RESULTS.md).
-            self.assertLessEqual(mae, 1.3 * best[name], name)
+            # Acceptance: within 10 %. Air passengers misses it (+29 %, see the issue note);
+            # its bound only guards against getting worse.
+            bound = 1.3 if name == "airpassengers" else 1.1
+            self.assertLessEqual(mae, bound * best[name], name)
             stored = s.stored_prediction(asset)
             self.assertEqual(stored.basis_ts_ms, ts[-25])
 

@@ -106,9 +106,8 @@ static void series_streaming_beats_seasonal_naive_with_calibrated_intervals(void
     }
 }
 
-/* The holdout protocol: learn all but the last 24 months, forecast 24 ahead. The acceptance
- * target is within 10 % of the better of R's HoltWinters and seasonal naive; this guards the
- * figures reached so far (see tests/bench/RESULTS.md) against regressions. */
+/* The holdout protocol: learn all but the last 24 months, forecast 24 ahead; the acceptance
+ * target is within 10 % of the better of R's HoltWinters and seasonal naive. */
 static void series_holdout_stays_near_the_better_of_holtwinters_and_snaive(void **state)
 {
     (void)state;
@@ -133,7 +132,11 @@ static void series_holdout_stays_near_the_better_of_holtwinters_and_snaive(void 
             mae += fabs(x[n - 24 + i] - pts[i].mean) / 24.0;
         printf("%-14s holdout MAE %.4g, better of R's HoltWinters and snaive %.4g: %+.1f %%\n",
                c->name, mae, c->best_holdout, 100.0 * (mae / c->best_holdout - 1.0));
-        assert_true(mae <= 1.3 * c->best_holdout);
+        /* Acceptance: within 10 %. Air passengers misses it (+29 %: its multiplicative
+         * season wants gamma near 1, which four duels do not reach); its bound only guards
+         * against getting worse. */
+        double bound = strcmp(c->name, "airpassengers") == 0 ? 1.3 : 1.1;
+        assert_true(mae <= bound * c->best_holdout);
         free(s);
     }
 }
