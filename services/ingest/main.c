@@ -71,26 +71,6 @@ static const struct tw_program ingest_program = {
     .n_options = sizeof(ingest_options) / sizeof(ingest_options[0]),
 };
 
-/* Loads the plant model when one is set; every error is printed with its JSON path. */
-static int ingest_load_model(const char *path, struct tw_model **out)
-{
-    struct tw_model_errors errs;
-    char line[512];
-    *out = NULL;
-    if (!path || !path[0])
-        return 0;
-    tw_model_errors_init(&errs);
-    int rc = tw_model_load_file(path, out, &errs);
-    for (size_t i = 0; i < errs.count; i++) {
-        tw_model_error_format(&errs.items[i], line, sizeof(line));
-        fprintf(stderr, "twin-ingest: %s: %s\n", path, line);
-    }
-    if (errs.total > errs.count)
-        fprintf(stderr, "twin-ingest: %s: %zu more errors\n", path, errs.total - errs.count);
-    tw_model_errors_free(&errs);
-    return rc;
-}
-
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t child_exited;
 
@@ -357,7 +337,7 @@ int main(int argc, char **argv)
     if (action == TW_CONFIG_HELP)
         return 0;
     static struct tw_model *model;
-    if (ingest_load_model(cfg.common.model_path, &model) < 0)
+    if (tw_model_load_reporting("twin-ingest", cfg.common.model_path, &model) < 0)
         return 2;
     cfg.model = model;
     if (action == TW_CONFIG_CHECK) {

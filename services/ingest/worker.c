@@ -271,19 +271,9 @@ static int worker_connect(struct worker *w, bool drain)
     /* Worker 0 carries the instance's status topic and its Last Will. */
     snprintf(status, sizeof(status), "%s/service/ingest/%s/status", cfg->common.topic_root,
              cfg->common.instance);
-    struct tw_mqtt_config mcfg = {
-        .url = cfg->common.mqtt_url,
-        .client_id = client_id,
-        .user = cfg->common.mqtt_user,
-        .password = cfg->common.mqtt_password,
-        .ca_file = cfg->common.mqtt_ca_file,
-        .status_topic = w->index == 0 && !drain ? status : NULL,
-        .keepalive_s = (int)cfg->common.mqtt_keepalive_s,
-        .session_expiry_s = (uint32_t)cfg->common.mqtt_session_expiry_s,
-        .clean_start = false,
-        .max_inflight = 65535,
-        .quiet = drain,
-    };
+    struct tw_mqtt_config mcfg = tw_mqtt_service_config(
+        &cfg->common, client_id, w->index == 0 && !drain ? status : NULL);
+    mcfg.quiet = drain;
     rc = tw_mqtt_create(&mcfg, worker_on_message, w, &w->mqtt);
     if (rc < 0)
         return rc;

@@ -89,26 +89,6 @@ static const struct tw_program pred_program = {
     .n_options = sizeof(pred_options) / sizeof(pred_options[0]),
 };
 
-/* Loads the plant model when one is set; every error is printed with its JSON path. */
-static int pred_load_model(const char *path, struct tw_model **out)
-{
-    struct tw_model_errors errs;
-    char line[512];
-    *out = NULL;
-    if (!path || !path[0])
-        return 0;
-    tw_model_errors_init(&errs);
-    int rc = tw_model_load_file(path, out, &errs);
-    for (size_t i = 0; i < errs.count; i++) {
-        tw_model_error_format(&errs.items[i], line, sizeof(line));
-        fprintf(stderr, "twin-predictor: %s: %s\n", path, line);
-    }
-    if (errs.total > errs.count)
-        fprintf(stderr, "twin-predictor: %s: %zu more errors\n", path, errs.total - errs.count);
-    tw_model_errors_free(&errs);
-    return rc;
-}
-
 static volatile sig_atomic_t stop_requested;
 
 static void on_stop_signal(int sig)
@@ -208,7 +188,7 @@ static int pred_configure(int argc, char **argv, struct pred_settings *cfg, stru
     if (action == TW_CONFIG_HELP)
         return 0;
     pred_parse_horizon(cfg->horizon_text, &cfg->horizon_ms, &cfg->horizon_steps);
-    if (pred_load_model(cfg->common.model_path, model) < 0)
+    if (tw_model_load_reporting("twin-predictor", cfg->common.model_path, model) < 0)
         return 2;
     cfg->model = *model;
     if (action == TW_CONFIG_CHECK) {

@@ -47,18 +47,7 @@ static int svc_create_mqtt(struct pred_service *svc)
     snprintf(client_id, sizeof(client_id), "twin-predictor-%s", cfg->common.instance);
     snprintf(status, sizeof(status), "%s/service/predictor/%s/status", cfg->common.topic_root,
              cfg->common.instance);
-    struct tw_mqtt_config mcfg = {
-        .url = cfg->common.mqtt_url,
-        .client_id = client_id,
-        .user = cfg->common.mqtt_user,
-        .password = cfg->common.mqtt_password,
-        .ca_file = cfg->common.mqtt_ca_file,
-        .status_topic = status,
-        .keepalive_s = (int)cfg->common.mqtt_keepalive_s,
-        .session_expiry_s = (uint32_t)cfg->common.mqtt_session_expiry_s,
-        .clean_start = false,
-        .max_inflight = 65535,
-    };
+    struct tw_mqtt_config mcfg = tw_mqtt_service_config(&cfg->common, client_id, status);
     int rc = tw_mqtt_create(&mcfg, svc_on_message, svc, &svc->mqtt);
     snprintf(filter, sizeof(filter), "$share/%s/%s/asset/+/state", cfg->group,
              cfg->common.topic_root);

@@ -400,3 +400,22 @@ int tw_model_parse_duration(const char *text, int64_t *ms)
     *ms = total;
     return 0;
 }
+
+int tw_model_load_reporting(const char *program, const char *path, struct tw_model **out)
+{
+    struct tw_model_errors errs;
+    char line[512];
+    *out = NULL;
+    if (!path || !path[0])
+        return 0;
+    tw_model_errors_init(&errs);
+    int rc = tw_model_load_file(path, out, &errs);
+    for (size_t i = 0; i < errs.count; i++) {
+        tw_model_error_format(&errs.items[i], line, sizeof(line));
+        fprintf(stderr, "%s: %s: %s\n", program, path, line);
+    }
+    if (errs.total > errs.count)
+        fprintf(stderr, "%s: %s: %zu more errors\n", program, path, errs.total - errs.count);
+    tw_model_errors_free(&errs);
+    return rc;
+}

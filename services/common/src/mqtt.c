@@ -17,6 +17,7 @@
 #include <MQTTAsync.h>
 
 #include "twin/clock.h"
+#include "twin/config.h"
 #include "twin/err.h"
 #include "twin/log.h"
 #include "twin/url.h"
@@ -561,4 +562,24 @@ void tw_mqtt_destroy(struct tw_mqtt *c, int timeout_ms)
     }
     MQTTAsync_destroy(&c->client);
     mqtt_free_fields(c);
+}
+
+struct tw_mqtt_config tw_mqtt_service_config(const struct tw_common_config *common,
+                                             const char *client_id, const char *status_topic)
+{
+    return (struct tw_mqtt_config){
+        .url = common->mqtt_url,
+        .client_id = client_id,
+        .user = common->mqtt_user,
+        .password = common->mqtt_password,
+        .ca_file = common->mqtt_ca_file,
+        .status_topic = status_topic,
+        .keepalive_s = (int)common->mqtt_keepalive_s,
+        .session_expiry_s = (uint32_t)common->mqtt_session_expiry_s,
+        .clean_start = false,
+        /* Paho 1.3.12 does not wake its send thread when the in-flight window frees, so a
+         * small window stalls publishing under load (the broker's is unlimited too, see
+         * deploy/mosquitto.conf). */
+        .max_inflight = 65535,
+    };
 }

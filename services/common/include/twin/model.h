@@ -112,6 +112,11 @@ int tw_model_load_buffer(const char *buf, size_t len, struct tw_model **out,
  * TW_MODEL_MAX_FILE_BYTES is TW_EINVAL. Any thread (blocks on the file system). */
 int tw_model_load_file(const char *path, struct tw_model **out, struct tw_model_errors *errs);
 
+/* For a program's start: loads the model at path (NULL or "": no model, returns 0 with *out
+ * NULL) and prints every error to stderr as "<program>: <path>: <json path>: <message>".
+ * Returns what tw_model_load_file returns. Main thread, before other threads start. */
+int tw_model_load_reporting(const char *program, const char *path, struct tw_model **out);
+
 /* Releases a model and everything it owns; NULL is a no-op. */
 void tw_model_free(struct tw_model *m);
 

@@ -40,6 +40,14 @@ struct tw_mqtt_config {
     bool quiet;       /* log connects at debug level (short-lived helper clients) */
 };
 
+struct tw_common_config;
+
+/* A service's persistent-session configuration from its common settings (URL, credentials, CA
+ * file, keepalive, session expiry; clean start off; the largest in-flight window, see
+ * mqtt.c). client_id and status_topic (may be NULL) are kept by pointer. */
+struct tw_mqtt_config tw_mqtt_service_config(const struct tw_common_config *common,
+                                             const char *client_id, const char *status_topic);
+
 /* Creates a client; nothing is sent until tw_mqtt_start. The handler may be NULL for a
  * publish-only client. Returns 0 and *out (owned by the caller, free with tw_mqtt_destroy). */
 int tw_mqtt_create(const struct tw_mqtt_config *cfg, tw_mqtt_handler handler, void *ctx,
