@@ -221,6 +221,17 @@ bool pred_es_start_seasonal(struct pred_es *e, const struct pred_season *se, dou
 
 /* ---- autoregression by recursive least squares ------------------------------------------- */
 
+/* Index of P(i, j) in the packed upper half, for any order of i and j. */
+static uint32_t ar_at(uint32_t i, uint32_t j)
+{
+    if (i > j) {
+        uint32_t t = i;
+        i = j;
+        j = t;
+    }
+    return i * PRED_AR_DIM - i * (i - 1u) / 2u + (j - i);
+}
+
 void pred_ar_init(struct pred_ar *a, double lambda, double delta, double centre, double scale)
 {
     memset(a, 0, sizeof(*a));
@@ -228,7 +239,7 @@ void pred_ar_init(struct pred_ar *a, double lambda, double delta, double centre,
     a->centre = centre;
     a->scale = scale > 0 ? scale : 1.0;
     for (uint32_t i = 0; i < PRED_AR_DIM; i++)
-        a->p[i * PRED_AR_DIM + i] = 1.0 / delta;
+        a->p[ar_at(i, i)] = 1.0 / delta;
 }
 
 static double ar_dot(const double *theta, const double *phi)
@@ -281,7 +292,7 @@ static void ar_rls_step(struct pred_ar *a, const double *phi, double y)
     for (uint32_t i = 0; i < D; i++) {
         pphi[i] = 0;
         for (uint32_t j = 0; j < D; j++)
-            pphi[i] += a->p[i * D + j] * phi[j];
+            pphi[i] += a->p[ar_at(i, j)] * phi[j];
         denom += phi[i] * pphi[i];
     }
     double err = y - ar_dot(a->theta, phi);
@@ -292,13 +303,13 @@ static void ar_rls_step(struct pred_ar *a, const double *phi, double y)
     }
     for (uint32_t i = 0; i < D; i++) {
         for (uint32_t j = i; j < D; j++) {
-            double v = (a->p[i * D + j] - k[i] * pphi[j]) / a->lambda;
-            a->p[i * D + j] = a->p[j * D + i] = v;
+            uint32_t at = ar_at(i, j);
+            a->p[at] = (a->p[at] - k[i] * pphi[j]) / a->lambda;
         }
-        trace += a->p[i * D + i];
+        trace += a->p[ar_at(i, i)];
     }
     if (trace > AR_TRACE_MAX)
-        for (uint32_t i = 0; i < D * D; i++)
+        for (uint32_t i = 0; i < PRED_AR_PSIZE; i++)
             a->p[i] *= AR_TRACE_MAX / trace;
 }
 

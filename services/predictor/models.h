@@ -101,10 +101,11 @@ void pred_es_start_level(struct pred_es *e, double x0);
  */
 #define PRED_AR_ORDER 3u
 #define PRED_AR_DIM   (PRED_AR_ORDER + 1u)
+#define PRED_AR_PSIZE (PRED_AR_DIM * (PRED_AR_DIM + 1u) / 2u) /* P is symmetric: its upper half */
 
 struct pred_ar {
     double theta[PRED_AR_DIM];
-    double p[PRED_AR_DIM * PRED_AR_DIM];
+    double p[PRED_AR_PSIZE]; /* row by row, P(i, j) for j >= i */
     double lag[PRED_AR_ORDER]; /* scaled; lag[0] newest */
     double centre, scale;
     double lambda;
