@@ -176,12 +176,15 @@ struct pred_table {
 int pred_table_init(struct pred_table *t, size_t max_assets, size_t max_signals);
 void pred_table_free(struct pred_table *t);
 struct pred_asset *pred_table_find(const struct pred_table *t, const char *id);
-/* Adds an asset (not loaded yet). TW_EAGAIN at max_assets, TW_ENOMEM. */
+/* Adds an asset (not loaded yet). The id must be valid (tw_valid_asset_id, so at most
+ * TW_NAME_MAX bytes) and not in the table yet: callers look it up first. TW_EAGAIN at
+ * max_assets, TW_ENOMEM. */
 int pred_table_add(struct pred_table *t, const char *id, struct pred_asset **out);
 
 /* The signal's entry, or NULL. O(log n). */
 struct pred_sig *pred_asset_signal(struct pred_asset *a, const char *name);
-/* Adds a signal and initialises its state with cfg. TW_EAGAIN at max_signals, TW_EINVAL when
+/* Adds a signal (a valid name not in the asset yet: callers look it up first) and
+ * initialises its state with cfg. TW_EAGAIN at max_signals, TW_EINVAL when
  * the engine refuses cfg, TW_ENOMEM. The pointer stays valid until the next add. */
 int pred_table_add_signal(struct pred_table *t, struct pred_asset *a, const char *name,
                           const struct pred_config *cfg, struct pred_sig **out);
