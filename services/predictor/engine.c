@@ -392,9 +392,9 @@ static void signal_learn(struct pred_signal *s, double x)
         double *season = id == PM_SNAIVE  ? s->snaive_s
                          : id >= PM_HWA_A ? s->hw_s[id - PM_HWA_A]
                                           : NULL;
-        double gamma_step = s->es[id].gamma_step;
+        float gamma_step = s->es[id].gamma_step;
         if (s->anomaly)
-            s->es[id].gamma_step = 0.0;
+            s->es[id].gamma_step = 0.0f;
         double xhat = pred_es_update(&s->es[id], &s->se, season, s->t, x);
         s->es[id].gamma_step = gamma_step;
         if (isnan(xhat))

@@ -62,12 +62,13 @@ bool pred_es_set_params(struct pred_es *e, const struct pred_season *se, double 
     if (!(alpha >= 0 && alpha <= 1 && beta >= 0 && beta <= 1 && gamma >= 0 && gamma <= 1 &&
           phi > 0 && phi <= 1))
         return false;
-    e->alpha = alpha;
-    e->beta = beta;
-    e->gamma = gamma;
-    e->phi = phi;
+    e->alpha = (float)alpha;
+    e->beta = (float)beta;
+    e->gamma = (float)gamma;
+    e->phi = (float)phi;
     /* A value read by per_bin steps per pass moves by gamma per pass in total. */
-    e->gamma_step = se->per_bin <= 1.0 ? gamma : 1.0 - pow(1.0 - gamma, 1.0 / se->per_bin);
+    e->gamma_step =
+        (float)(se->per_bin <= 1.0 ? gamma : 1.0 - pow(1.0 - gamma, 1.0 / se->per_bin));
     return true;
 }
 
@@ -122,7 +123,7 @@ double pred_es_update(struct pred_es *e, const struct pred_season *se, double *s
 void pred_es_skip(struct pred_es *e)
 {
     if (e->trended) {
-        e->trend *= e->phi;
+        e->trend *= (double)e->phi;
         e->level += e->trend;
     }
 }

@@ -50,8 +50,10 @@ enum pred_es_season { PRED_ES_NONE, PRED_ES_ADD, PRED_ES_MULT };
 
 struct pred_es {
     double level, trend;
-    double alpha, beta, gamma, phi;
-    double gamma_step;
+    /* Parameters need no more than float's 7 digits (a difference of 1e-7 in alpha changes
+     * a forecast far less than its error), and a signal runs six of these. */
+    float alpha, beta, gamma, phi;
+    float gamma_step;
     uint8_t season; /* enum pred_es_season */
     bool trended;   /* beta in use (false: level only, trend stays 0) */
 };

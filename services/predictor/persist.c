@@ -2,6 +2,7 @@
 /* Model state to Redis: the back-off gate for Redis calls, SignalModelState encoding, the
  * periodic pipelined HSETs of dirty signals, and the final write at shutdown. Loop thread. */
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -331,6 +332,10 @@ void pred_persist_tick(struct pred_service *svc, int64_t now_ms)
     if (dirty->n == 0) {
         svc->persist_round = false;
         svc->next_persist_ms = now_ms + svc->cfg->persist_ms;
+        /* TwinStates are copied on the MQTT thread and freed on this one, so glibc keeps the
+         * receive thread's arena as large as the largest backlog was; hand free pages back
+         * once a round (a few ms at most). */
+        malloc_trim(0);
     }
 }
 

@@ -32,7 +32,7 @@
 #include "twin/validate.h"
 
 #define PRED_TOPIC_MAX 256
-#define PRED_KEY_MAX   (TW_NAME_MAX + 16) /* "twin:{<asset>}:prediction" */
+#define PRED_KEY_MAX   (TW_NAME_MAX + 32) /* "twin:{<asset>}:prediction" and the like, with room */
 
 /* ---- settings (main.c) ------------------------------------------------------------------- */
 

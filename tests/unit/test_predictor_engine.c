@@ -218,8 +218,9 @@ static void plant_wear_crossings_are_forecast_two_hours_ahead(void **state)
     assert_true(warn_fc >= 0 && warn_cross - warn_fc >= 2 * HOUR_SAMPLES);
     assert_true(r.first_sev3_fc >= 0 && alarm_cross - r.first_sev3_fc >= 2 * HOUR_SAMPLES);
     assert_int_equal(r.first[PRED_THRESHOLD_BREACH], warn_cross);
-    /* 12 clean days: at most one false alarm per signal-day. */
-    assert_true(r.false_alarms <= 12);
+    /* Acceptance: at most one false alarm per signal-day on clean stretches (12 days before
+     * the alerts are due here); the engine is held to 2 in 14 days to notice a regression. */
+    assert_true(r.false_alarms <= 2);
 }
 
 static void plant_vibration_step_and_spike_are_flagged(void **state)
@@ -237,7 +238,7 @@ static void plant_vibration_step_and_spike_are_flagged(void **state)
     assert_int_equal(r.n_alerts[PRED_ANOMALY], 2);
     assert_int_equal(r.first[PRED_THRESHOLD_BREACH], spike);
     assert_int_equal(r.n_alerts[PRED_THRESHOLD_BREACH], 1);
-    assert_int_equal(r.false_alarms, 0);
+    assert_true(r.false_alarms <= 2); /* acceptance: <= 1 per signal-day, 14 days here */
 }
 
 static void plant_pump_failure_is_flagged(void **state)
@@ -256,7 +257,7 @@ static void plant_pump_failure_is_flagged(void **state)
     assert_true(r.first[PRED_ANOMALY] >= failure && r.first[PRED_ANOMALY] < failure + 10);
     assert_true(r.first[PRED_THRESHOLD_BREACH] >= failure &&
                 r.first[PRED_THRESHOLD_BREACH] < failure + 10);
-    assert_int_equal(r.false_alarms, 0);
+    assert_true(r.false_alarms <= 2); /* acceptance: <= 1 per signal-day, 14 days here */
 
     cfg = plant_config();
     cfg.warn.has_below = cfg.alarm.has_below = cfg.alarm.has_above = true;
@@ -266,7 +267,7 @@ static void plant_pump_failure_is_flagged(void **state)
     struct window ok_current[] = {{failure, restart + HOUR_SAMPLES}};
     run_plant("plant/pump_current.csv", &cfg, ok_current, 1, &r);
     assert_true(r.first[PRED_ANOMALY] >= failure && r.first[PRED_ANOMALY] < failure + 10);
-    assert_int_equal(r.false_alarms, 0);
+    assert_true(r.false_alarms <= 2); /* acceptance: <= 1 per signal-day, 14 days here */
 }
 
 /* ---- persistence, time, input ------------------------------------------------------------- */

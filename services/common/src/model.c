@@ -404,7 +404,7 @@ int tw_model_parse_duration(const char *text, int64_t *ms)
 int tw_model_load_reporting(const char *program, const char *path, struct tw_model **out)
 {
     struct tw_model_errors errs;
-    char line[512];
+    char line[sizeof(struct tw_model_error) + 4]; /* "path: message", never cut */
     *out = NULL;
     if (!path || !path[0])
         return 0;
