@@ -181,7 +181,9 @@ static void warm_start(struct pred_service *svc, struct pred_asset *a)
         warm_feed(svc, a, &entries[i]);
     for (size_t k = 0; k < a->n_sigs; k++)
         tw_counter_add(svc->m->restored[PRED_RESTORED_HISTORY], 1);
-    tw_log(TW_LOG_INFO, "warm_start", "asset=%s entries=%zu signals=%zu", a->id, n, a->n_sigs);
+    /* A new asset has no history yet: only a real warm start is worth a line at info. */
+    tw_log(n > 0 ? TW_LOG_INFO : TW_LOG_DEBUG, "warm_start", "asset=%s entries=%zu signals=%zu",
+           a->id, n, a->n_sigs);
     free(entries);
     tw_store_replies_free(r, 1);
 }
