@@ -271,8 +271,8 @@ static int worker_connect(struct worker *w, bool drain)
     /* Worker 0 carries the instance's status topic and its Last Will. */
     snprintf(status, sizeof(status), "%s/service/ingest/%s/status", cfg->common.topic_root,
              cfg->common.instance);
-    struct tw_mqtt_config mcfg = tw_mqtt_service_config(
-        &cfg->common, client_id, w->index == 0 && !drain ? status : NULL);
+    struct tw_mqtt_config mcfg =
+        tw_mqtt_service_config(&cfg->common, client_id, w->index == 0 && !drain ? status : NULL);
     mcfg.quiet = drain;
     rc = tw_mqtt_create(&mcfg, worker_on_message, w, &w->mqtt);
     if (rc < 0)

@@ -294,8 +294,8 @@ static void signal_drop_season(struct pred_signal *s)
     signal_set_season(s);
     signal_set_horizons(s);
     memset(s->hw_s, 0, sizeof(s->hw_s));
-    s->live &= ~(1u << PM_SNAIVE | 1u << PM_HWA_A | 1u << PM_HWA_B | 1u << PM_HWM_A |
-                 1u << PM_HWM_B);
+    s->live &=
+        ~(1u << PM_SNAIVE | 1u << PM_HWA_A | 1u << PM_HWA_B | 1u << PM_HWM_A | 1u << PM_HWM_B);
     pred_es_start_holt(&s->es[PM_HWA_A], s->last_x, s->last_x);
     pred_es_start_holt(&s->es[PM_HWA_B], s->last_x, s->last_x);
     s->live |= 1u << PM_HWA_A | 1u << PM_HWA_B;
@@ -414,7 +414,8 @@ static void signal_bridge(struct pred_signal *s, uint64_t missing)
     }
     for (uint64_t k = 0; k < missing; k++) {
         s->t++;
-        double fill = pred_is_live(s, s->champion1) ? pred_bank_forecast(s, s->champion1, 1) : s->last_x;
+        double fill =
+            pred_is_live(s, s->champion1) ? pred_bank_forecast(s, s->champion1, 1) : s->last_x;
         warm_add(s, s->t, fill);
         for (unsigned id = 0; id < PRED_N_SMOOTH; id++)
             if (pred_is_live(s, id))

@@ -15,9 +15,9 @@
  * the last one is ignored (ingest republishes a state, or a late reading).
  *
  * Seasons: a season of m steps comes from the plant model (season or season_samples) or is
- * detected (see detect_season). With m <= PRED_SEASON_POINTS each step has its own seasonal value (exactly as
- * R's HoltWinters); a longer season (a daily cycle sampled every 10 s is 8640 steps) is held
- * as PRED_SEASON_POINTS values interpolated linearly around the cycle, which keeps every
+ * detected (see detect_season). With m <= PRED_SEASON_POINTS each step has its own seasonal value
+ * (exactly as R's HoltWinters); a longer season (a daily cycle sampled every 10 s is 8640 steps) is
+ * held as PRED_SEASON_POINTS values interpolated linearly around the cycle, which keeps every
  * signal's state a fixed, small size.
  *
  * Threads: a struct pred_signal is plain data owned by one thread at a time.

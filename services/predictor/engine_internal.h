@@ -7,26 +7,18 @@
 
 /* The bank. Two variants of each smoothing family run side by side: the incumbent (A) and a
  * challenger (B) with perturbed parameters; see duel_step in engine.c. */
-enum pred_model_id {
-    PM_NAIVE,
-    PM_SNAIVE,
-    PM_HWA_A,
-    PM_HWA_B,
-    PM_HWM_A,
-    PM_HWM_B,
-    PM_AR,
-    PM_COUNT
-};
+enum pred_model_id { PM_NAIVE, PM_SNAIVE, PM_HWA_A, PM_HWA_B, PM_HWM_A, PM_HWM_B, PM_AR, PM_COUNT };
 
-#define PRED_N_SMOOTH   PM_AR /* models PM_NAIVE .. PM_HWM_B are struct pred_es; without a
-                               * season the additive pair is Holt's damped trend and the
-                               * multiplicative pair is not used */
-#define PRED_N_HW       4u    /* PM_HWA_A .. PM_HWM_B keep a season each */
-#define PRED_FAMILIES   2u    /* Holt-Winters additive, multiplicative: A and B each */
-#define PRED_RING       6u    /* pending long-horizon forecasts per model */
-#define PRED_DT_LEARN   5u    /* intervals whose median becomes the step */
-#define PRED_STATE_VERSION 1u
-#define PRED_MIN_LONG_RECORD 3u /* long-horizon forecasts scored before that record counts */
+#define PRED_N_SMOOTH                                                                              \
+    PM_AR                         /* models PM_NAIVE .. PM_HWM_B are struct pred_es; without a     \
+                                   * season the additive pair is Holt's damped trend and the       \
+                                   * multiplicative pair is not used */
+#define PRED_N_HW              4u /* PM_HWA_A .. PM_HWM_B keep a season each */
+#define PRED_FAMILIES          2u /* Holt-Winters additive, multiplicative: A and B each */
+#define PRED_RING              6u /* pending long-horizon forecasts per model */
+#define PRED_DT_LEARN          5u /* intervals whose median becomes the step */
+#define PRED_STATE_VERSION     1u
+#define PRED_MIN_LONG_RECORD   3u /* long-horizon forecasts scored before that record counts */
 #define PRED_MAX_SEASON_STEPS  10000000u
 #define PRED_MAX_HORIZON_STEPS 1000000u
 #define PRED_MAX_STEP_MS       (400LL * 24 * 3600 * 1000) /* a step longer than a year is no series */
@@ -74,19 +66,19 @@ struct pred_signal {
     double hw_s[PRED_N_HW][PRED_SEASON_POINTS];
     struct pred_ar ar;
     struct pred_record rec[PM_COUNT];
-    uint32_t live; /* bit per model: started */
+    uint32_t live;                                      /* bit per model: started */
     float duel_a[PRED_FAMILIES], duel_b[PRED_FAMILIES]; /* squared errors this duel */
     uint32_t duel_n[PRED_FAMILIES];
-    float search_step[PRED_FAMILIES];   /* logit step of the parameter search */
-    uint8_t search_dir[PRED_FAMILIES];  /* parameter and sign tried next */
+    float search_step[PRED_FAMILIES];  /* logit step of the parameter search */
+    uint8_t search_dir[PRED_FAMILIES]; /* parameter and sign tried next */
     uint8_t search_misses[PRED_FAMILIES];
-    uint8_t champion1; /* best one-step record */
-    uint8_t championh; /* best record at h_score */
+    uint8_t champion1;   /* best one-step record */
+    uint8_t championh;   /* best record at h_score */
     bool warm_done;      /* Holt-Winters started (or cannot be) */
     bool season_guessed; /* the season is a guess from the step, to be confirmed */
 
     /* intervals */
-    double z;               /* interval multiplier, adapted to hit 95 % coverage */
+    double z;                /* interval multiplier, adapted to hit 95 % coverage */
     double pend_lo, pend_hi; /* the published one-step interval for the next step */
     bool pend_valid;
     uint64_t n_cov, n_cov_in;
@@ -146,7 +138,6 @@ double pred_alert_anomaly(struct pred_signal *s, int64_t ts_ms, double x, double
                           struct pred_event *ev, size_t *n_ev);
 void pred_alert_breach(struct pred_signal *s, int64_t ts_ms, double x, struct pred_event *ev,
                        size_t *n_ev);
-void pred_alert_forecast(struct pred_signal *s, int64_t ts_ms, struct pred_event *ev,
-                         size_t *n_ev);
+void pred_alert_forecast(struct pred_signal *s, int64_t ts_ms, struct pred_event *ev, size_t *n_ev);
 
 #endif

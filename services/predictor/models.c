@@ -67,8 +67,7 @@ bool pred_es_set_params(struct pred_es *e, const struct pred_season *se, double 
     e->gamma = (float)gamma;
     e->phi = (float)phi;
     /* A value read by per_bin steps per pass moves by gamma per pass in total. */
-    e->gamma_step =
-        (float)(se->per_bin <= 1.0 ? gamma : 1.0 - pow(1.0 - gamma, 1.0 / se->per_bin));
+    e->gamma_step = (float)(se->per_bin <= 1.0 ? gamma : 1.0 - pow(1.0 - gamma, 1.0 / se->per_bin));
     return true;
 }
 

@@ -15,9 +15,9 @@
  * value per step; otherwise PRED_SEASON_POINTS values at evenly spaced points of the cycle,
  * read and updated with linear interpolation between the two nearest. */
 struct pred_season {
-    uint32_t m;       /* steps per season; 0: no season */
-    uint32_t nbins;   /* seasonal values in use */
-    double per_bin;   /* steps per value (m / nbins) */
+    uint32_t m;     /* steps per season; 0: no season */
+    uint32_t nbins; /* seasonal values in use */
+    double per_bin; /* steps per value (m / nbins) */
 };
 
 /* Where one grid step falls in the season: the two values around it and the weight of i1. */
@@ -60,8 +60,8 @@ struct pred_es {
 
 /* Sets the parameters (level and trend keep their values). Returns false for parameters out
  * of range (alpha, beta, gamma in [0, 1], phi in (0, 1]). */
-bool pred_es_set_params(struct pred_es *e, const struct pred_season *se, double alpha,
-                        double beta, double gamma, double phi);
+bool pred_es_set_params(struct pred_es *e, const struct pred_season *se, double alpha, double beta,
+                        double gamma, double phi);
 
 /* Forecast of step t + h made after observing step t (h >= 1). s: seasonal values or NULL. */
 double pred_es_forecast(const struct pred_es *e, const struct pred_season *se, const double *s,
@@ -107,7 +107,7 @@ void pred_es_start_level(struct pred_es *e, double x0);
 
 struct pred_ar {
     double theta[PRED_AR_DIM];
-    double p[PRED_AR_PSIZE]; /* row by row, P(i, j) for j >= i */
+    double p[PRED_AR_PSIZE];   /* row by row, P(i, j) for j >= i */
     double lag[PRED_AR_ORDER]; /* scaled; lag[0] newest */
     double centre, scale;
     double lambda;

@@ -57,9 +57,8 @@ static bool state_shape_valid(const struct pred_signal *s)
            s->live < (1u << PM_COUNT) && s->n_dt <= PRED_DT_LEARN && s->step_ms >= 0 &&
            s->step_ms <= PRED_MAX_STEP_MS && (s->n_dt == 0 || s->step_ms > 0) &&
            s->last_ts_ms > -PRED_MAX_TS_MS && s->last_ts_ms < PRED_MAX_TS_MS &&
-           s->horizon_steps > 0 && s->horizon_steps <= PRED_MAX_HORIZON_STEPS &&
-           s->h_score >= 2 && s->ring_every > 0 && s->ar.n_lags <= PRED_AR_ORDER &&
-           pred_config_valid(&s->cfg);
+           s->horizon_steps > 0 && s->horizon_steps <= PRED_MAX_HORIZON_STEPS && s->h_score >= 2 &&
+           s->ring_every > 0 && s->ar.n_lags <= PRED_AR_ORDER && pred_config_valid(&s->cfg);
 }
 
 static bool state_models_valid(const struct pred_signal *s)
@@ -84,8 +83,8 @@ static bool state_models_valid(const struct pred_signal *s)
            all_finite(&s->hw_s[0][0], PRED_N_HW * PRED_SEASON_POINTS) &&
            all_finite(s->ar.theta, PRED_AR_DIM) && all_finite(s->ar.p, PRED_AR_PSIZE) &&
            all_finite(s->ar.lag, PRED_AR_ORDER) && isfinite(s->ar.centre) &&
-           (!pred_is_live(s, PM_AR) || (s->ar.scale > 0 && isfinite(s->ar.scale) &&
-                                        s->ar.lambda > 0 && s->ar.lambda <= 1));
+           (!pred_is_live(s, PM_AR) ||
+            (s->ar.scale > 0 && isfinite(s->ar.scale) && s->ar.lambda > 0 && s->ar.lambda <= 1));
 }
 
 static bool state_tracking_valid(const struct pred_signal *s)

@@ -72,8 +72,8 @@ int main(int argc, char **argv)
         return 2;
     }
     print_machine(argc, argv);
-    struct pred_config cfg = {.season_ms = 86400000LL, .horizon_ms = 6 * 3600000LL,
-                              .n_points = 24, .has_limits = true};
+    struct pred_config cfg = {
+        .season_ms = 86400000LL, .horizon_ms = 6 * 3600000LL, .n_points = 24, .has_limits = true};
     cfg.warn.has_above = true;
     cfg.warn.above = 75.0;
     cfg.alarm.has_above = true;

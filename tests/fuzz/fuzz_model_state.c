@@ -15,8 +15,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_STATE 4096
 
-static const struct pred_config cfg = {.season_samples = 12, .horizon_steps = 24,
-                                       .n_points = 24, .has_limits = true,
+static const struct pred_config cfg = {.season_samples = 12,
+                                       .horizon_steps = 24,
+                                       .n_points = 24,
+                                       .has_limits = true,
                                        .warn = {.has_above = true, .above = 80.0}};
 
 /* A state that has learnt something real, as the base the input is written over. */
@@ -66,8 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (size >= 3) {
         pred_signal_save(s, state, n_state);
         size_t off = ((size_t)data[1] << 8 | data[2]) % (n_state * sizeof(double));
-        size_t len = size - 3 < n_state * sizeof(double) - off ? size - 3
-                                                               : n_state * sizeof(double) - off;
+        size_t len =
+            size - 3 < n_state * sizeof(double) - off ? size - 3 : n_state * sizeof(double) - off;
         memcpy((uint8_t *)state + off, data + 3, len);
         rc = pred_signal_load(s, &cfg, state, n_state);
     } else {

@@ -143,15 +143,15 @@ static void series_holdout_stays_near_the_better_of_holtwinters_and_snaive(void 
 
 /* ---- the synthetic plant (../shared/data/plant/events.json) ------------------------------- */
 
-#define START_MS    1704067200000LL
-#define STEP_MS     10000LL
+#define START_MS     1704067200000LL
+#define STEP_MS      10000LL
 #define HOUR_SAMPLES 360L
 
 struct plant_run {
-    long n_alerts[5];      /* by kind */
-    long first[5];         /* index of the first alert of each kind, -1: none */
-    long first_sev3_fc;    /* first THRESHOLD_FORECAST at alarm level */
-    long false_alarms;     /* alerts outside the event windows */
+    long n_alerts[5];   /* by kind */
+    long first[5];      /* index of the first alert of each kind, -1: none */
+    long first_sev3_fc; /* first THRESHOLD_FORECAST at alarm level */
+    long false_alarms;  /* alerts outside the event windows */
 };
 
 struct window {
@@ -194,8 +194,8 @@ static void run_plant(const char *file, const struct pred_config *cfg, const str
 
 static struct pred_config plant_config(void)
 {
-    struct pred_config cfg = {.season_ms = 86400000LL, .horizon_ms = 6 * 3600000LL,
-                              .n_points = 24, .has_limits = true};
+    struct pred_config cfg = {
+        .season_ms = 86400000LL, .horizon_ms = 6 * 3600000LL, .n_points = 24, .has_limits = true};
     return cfg;
 }
 
@@ -394,8 +394,8 @@ static void stale_duplicate_and_non_finite_samples_are_ignored(void **state)
         pred_signal_observe(s, 1000 * (i + 1), (double)i, ev);
     struct pred_quality q0, q1;
     pred_signal_quality(s, &q0);
-    assert_int_equal(pred_signal_observe(s, 50000, 1e9, ev), 0);  /* same time */
-    assert_int_equal(pred_signal_observe(s, 10000, 1e9, ev), 0);  /* older */
+    assert_int_equal(pred_signal_observe(s, 50000, 1e9, ev), 0); /* same time */
+    assert_int_equal(pred_signal_observe(s, 10000, 1e9, ev), 0); /* older */
     assert_int_equal(pred_signal_observe(s, 51000, NAN, ev), 0);
     assert_int_equal(pred_signal_observe(s, 51000, INFINITY, ev), 0);
     pred_signal_quality(s, &q1);
@@ -415,8 +415,8 @@ static unsigned models_after_two_days(bool cycle)
     for (int i = 0; i < 3 * 144; i++) {
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
         double noise = (double)(rng >> 11) / 9007199254740992.0 - 0.5;
-        double x = cycle ? 20.0 + 4.0 * sin(2 * M_PI * i / 144.0) + 0.5 * noise
-                         : 20.0 + 0.01 * i + noise;
+        double x =
+            cycle ? 20.0 + 4.0 * sin(2 * M_PI * i / 144.0) + 0.5 * noise : 20.0 + 0.01 * i + noise;
         pred_signal_observe(s, 1700000000000LL + i * 600000LL, x, ev);
     }
     unsigned n = pred_signal_models_running(s);
