@@ -11,17 +11,6 @@
 #define TABLE_MIN_SLOTS   1024u
 #define ASSET_MIN_SIGNALS 4u
 
-uint64_t pred_fnv1a64(const char *a, const char *b)
-{
-    uint64_t h = 14695981039346656037ULL;
-    for (const char *p = a; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ (unsigned char)'/') * 1099511628211ULL;
-    for (const char *p = b; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return h;
-}
-
 static uint64_t table_hash(const char *id)
 {
     uint64_t h = 14695981039346656037ULL;
@@ -208,7 +197,6 @@ void pred_table_signal_config(const struct pred_settings *s, const char *asset, 
     out->horizon_ms = s->horizon_ms;
     out->horizon_steps = s->horizon_steps;
     out->n_points = (uint32_t)s->points;
-    out->seed = pred_fnv1a64(asset, signal);
     out->detect_season = true;
     if (!spec)
         return;

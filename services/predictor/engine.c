@@ -143,7 +143,6 @@ int pred_signal_reconfigure(struct pred_signal *s, const struct pred_config *cfg
     s->cfg.season_ms = keep.season_ms;
     s->cfg.season_samples = keep.season_samples;
     s->cfg.detect_season = keep.detect_season;
-    s->cfg.seed = keep.seed;
     uint32_t old_hs = s->h_score;
     signal_set_horizons(s);
     if (s->h_score != old_hs) /* pending long forecasts were for another horizon */

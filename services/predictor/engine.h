@@ -49,7 +49,6 @@ struct pred_config {
     bool has_limits;
     struct tw_model_limit warn;
     struct tw_model_limit alarm;
-    uint64_t seed; /* deterministic parameter search; e.g. a hash of asset and signal */
 };
 
 struct pred_point {

@@ -195,12 +195,10 @@ int pred_table_list(struct pred_table *t, struct pred_asset *a, enum pred_list_k
 void pred_table_unlist(struct pred_table *t, enum pred_list_kind k, size_t i);
 
 /* The engine's settings for one signal: limits and season hints from the plant model, the
- * horizon and points from the settings, a seed hashed from "asset/signal". */
+ * horizon and points from the settings. */
 void pred_table_signal_config(const struct pred_settings *s, const char *asset, const char *signal,
                               struct pred_config *out);
 
-/* 64-bit FNV-1a of the bytes of a, then '/', then b. */
-uint64_t pred_fnv1a64(const char *a, const char *b);
 
 /* ---- the service (service.c) ------------------------------------------------------------ */
 

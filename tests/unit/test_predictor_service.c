@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the predictor's service plumbing without a broker or Redis: the bounded queue
- * between the MQTT and loop threads, the asset table, engine settings and the seed hash. */
+ * between the MQTT and loop threads, the asset table and the engine settings. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -568,36 +568,7 @@ static void list_holds_an_asset_once_and_unlist_fills_the_gap_with_the_last(void
     pred_table_free(&t);
 }
 
-/* ---- engine settings and the seed ------------------------------------------------------- */
-
-/* FNV-1a 64 over one string, as published (www.isthe.com/chongo/tech/comp/fnv). */
-static uint64_t fnv1a64_reference(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-static void fnv1a64_hashes_a_slash_b_like_the_reference(void **state)
-{
-    (void)state;
-    /* Published test vectors check the reference itself. */
-    assert_true(fnv1a64_reference("") == 0xcbf29ce484222325ULL);
-    assert_true(fnv1a64_reference("a") == 0xaf63dc4c8601ec8cULL);
-    assert_true(fnv1a64_reference("foobar") == 0x85944171f73967e8ULL);
-
-    assert_true(pred_fnv1a64("a", "b") == 0xe620c3190468cf61ULL);
-    assert_true(pred_fnv1a64("a", "b") == fnv1a64_reference("a/b"));
-    assert_true(pred_fnv1a64("", "") == fnv1a64_reference("/"));
-    assert_true(pred_fnv1a64("press-1", "temp") == 0xdee16c4b45ee4255ULL);
-    assert_true(pred_fnv1a64("press-1", "vib:x/1") == fnv1a64_reference("press-1/vib:x/1"));
-    /* Bytes above 0x7f are hashed unsigned. */
-    assert_true(pred_fnv1a64("\xc3\xa9", "\xff") == fnv1a64_reference("\xc3\xa9/\xff"));
-    assert_true(pred_fnv1a64("a", "b") != pred_fnv1a64("b", "a"));
-}
+/* ---- engine settings ------------------------------------------------------------------- */
 
 static const char plant_json[] =
     "{\"version\": 1,"
@@ -609,14 +580,12 @@ static const char plant_json[] =
     " \"assets\": {\"press-1\": {\"kind\": \"press\"}, \"press-2\": {\"kind\": \"press\"}}}";
 
 /* Asserts what every config gets from the settings alone. */
-static void expect_from_settings(const struct pred_config *c, const struct pred_settings *s,
-                                 const char *asset, const char *signal)
+static void expect_from_settings(const struct pred_config *c, const struct pred_settings *s)
 {
     assert_int_equal(c->step_ms, 0);
     assert_int_equal(c->horizon_ms, s->horizon_ms);
     assert_int_equal(c->horizon_steps, s->horizon_steps);
     assert_int_equal(c->n_points, s->points);
-    assert_true(c->seed == pred_fnv1a64(asset, signal));
 }
 
 /* Asserts a config with no hint from the plant model: detect the season, no limits. */
@@ -651,7 +620,7 @@ static void signal_config_takes_limits_and_season_of_a_listed_signal(void **stat
     struct pred_config c;
 
     pred_table_signal_config(&s, "press-1", "temp", &c);
-    expect_from_settings(&c, &s, "press-1", "temp");
+    expect_from_settings(&c, &s);
     assert_int_equal(c.season_ms, 24LL * 3600 * 1000);
     assert_int_equal(c.season_samples, 0);
     assert_false(c.detect_season);
@@ -665,7 +634,7 @@ static void signal_config_takes_limits_and_season_of_a_listed_signal(void **stat
     expect_engine_accepts(&c);
 
     pred_table_signal_config(&s, "press-2", "pressure", &c);
-    expect_from_settings(&c, &s, "press-2", "pressure");
+    expect_from_settings(&c, &s);
     assert_int_equal(c.season_ms, 0);
     assert_int_equal(c.season_samples, 24);
     assert_false(c.detect_season);
@@ -677,7 +646,7 @@ static void signal_config_takes_limits_and_season_of_a_listed_signal(void **stat
 
     /* Listed without limits or season: the season is detected. */
     pred_table_signal_config(&s, "press-1", "count", &c);
-    expect_from_settings(&c, &s, "press-1", "count");
+    expect_from_settings(&c, &s);
     expect_no_model_hint(&c);
     tw_model_free(model);
 }
@@ -692,39 +661,20 @@ static void signal_config_without_a_model_entry_detects_the_season_and_has_no_li
     memset(&c, 0xa5, sizeof(c)); /* every field is written */
 
     pred_table_signal_config(&s, "press-1", "humidity", &c); /* signal not in the kind */
-    expect_from_settings(&c, &s, "press-1", "humidity");
+    expect_from_settings(&c, &s);
     expect_no_model_hint(&c);
     expect_engine_accepts(&c);
 
     pred_table_signal_config(&s, "press-9", "temp", &c); /* asset not in the model */
-    expect_from_settings(&c, &s, "press-9", "temp");
+    expect_from_settings(&c, &s);
     expect_no_model_hint(&c);
 
     s.model = NULL; /* no TWIN_MODEL at all */
     pred_table_signal_config(&s, "press-1", "temp", &c);
-    expect_from_settings(&c, &s, "press-1", "temp");
+    expect_from_settings(&c, &s);
     expect_no_model_hint(&c);
     expect_engine_accepts(&c);
     tw_model_free(model);
-}
-
-static void signal_config_seed_differs_between_signals_and_is_stable(void **state)
-{
-    (void)state;
-    struct pred_settings s = {.horizon_steps = 24, .points = 24};
-    struct pred_config c1, c2, c3, c4, again;
-    pred_table_signal_config(&s, "press-1", "temp", &c1);
-    pred_table_signal_config(&s, "press-1", "pressure", &c2);
-    pred_table_signal_config(&s, "press-2", "temp", &c3);
-    pred_table_signal_config(&s, "press-1/temp", "x", &c4);
-    assert_true(c1.seed != c2.seed);
-    assert_true(c1.seed != c3.seed);
-    assert_true(c1.seed != c4.seed);
-    assert_true(c2.seed != c3.seed);
-    pred_table_signal_config(&s, "press-1", "temp", &again);
-    assert_true(again.seed == c1.seed);
-    /* Stable across builds and restarts, not only within a run: a fixed value. */
-    assert_true(c1.seed == 0xdee16c4b45ee4255ULL);
 }
 
 int main(void)
@@ -741,10 +691,8 @@ int main(void)
         cmocka_unit_test(asset_refuses_signals_at_max_signals_and_keeps_those_it_has),
         cmocka_unit_test(asset_signals_stay_sorted_and_are_found_by_name),
         cmocka_unit_test(list_holds_an_asset_once_and_unlist_fills_the_gap_with_the_last),
-        cmocka_unit_test(fnv1a64_hashes_a_slash_b_like_the_reference),
         cmocka_unit_test(signal_config_takes_limits_and_season_of_a_listed_signal),
         cmocka_unit_test(signal_config_without_a_model_entry_detects_the_season_and_has_no_limits),
-        cmocka_unit_test(signal_config_seed_differs_between_signals_and_is_stable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
