@@ -5,14 +5,13 @@
 
 #include "engine.h"
 
-/* The bank. Two variants of each smoothing family run side by side: the incumbent (A) and a
- * challenger (B) with perturbed parameters; see duel_step in engine.c. */
+/* The bank. Two variants of each Holt-Winters family run side by side: the incumbent (A) and
+ * a challenger (B) one search step away; see duel_step in bank.c. Models PM_NAIVE .. PM_HWM_B
+ * are struct pred_es; without a season the additive pair is Holt's damped trend and the
+ * multiplicative pair is not used. */
 enum pred_model_id { PM_NAIVE, PM_SNAIVE, PM_HWA_A, PM_HWA_B, PM_HWM_A, PM_HWM_B, PM_AR, PM_COUNT };
 
-#define PRED_N_SMOOTH                                                                              \
-    PM_AR                         /* models PM_NAIVE .. PM_HWM_B are struct pred_es; without a     \
-                                   * season the additive pair is Holt's damped trend and the       \
-                                   * multiplicative pair is not used */
+#define PRED_N_SMOOTH          PM_AR
 #define PRED_N_HW              4u /* PM_HWA_A .. PM_HWM_B keep a season each */
 #define PRED_FAMILIES          2u /* Holt-Winters additive, multiplicative: A and B each */
 #define PRED_RING              6u /* pending long-horizon forecasts per model */
