@@ -20,6 +20,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/bench/bench_lib.sh
+source "$ROOT/tests/bench/bench_lib.sh"
 BUILD=$ROOT/build
 DURATION=20
 LOW_PCT=60         # the second ingest + predictor phase, % of (b)
@@ -61,20 +63,7 @@ TMP=$(mktemp -d /tmp/twin-predbench.XXXXXX)
 MOSQ_PID="" REDIS_PID="" INGEST_PID="" PRED_PID="" SAMPLER_PID="" LOADGEN_PID=""
 INGEST_PORT="" PRED_PORT=""
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# Stops one process we started (TERM, then KILL after a bounded wait).
-stop_pid() {
-    local pid=$1 i
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 150); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 cleanup() {
     stop_pid "$SAMPLER_PID"
     stop_pid "$LOADGEN_PID"
@@ -87,47 +76,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A loopback TCP port no socket uses, below the ephemeral range. Bounded number of tries.
-free_port() {
-    local i port low
-    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-    for i in $(seq 1 100); do
-        port=$((10000 + RANDOM % (low - 10000)))
-        if ! ss -Htan "sport = :$port" | grep -q .; then echo "$port"; return 0; fi
-    done
-    echo "run_predictor.sh: no free port" >&2; return 1
-}
 
-# Waits up to $2 tenths of a second for command $1 to succeed.
-wait_for() {
-    local cmd=$1 tries=$2 i
-    for i in $(seq 1 "$tries"); do
-        if eval "$cmd" >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
-    done
-    echo "run_predictor.sh: timed out waiting for: $cmd" >&2; return 1
-}
 
-start_mosquitto() {
-    MQTT_PORT=$(free_port)
-    mkdir -p "$TMP/mosquitto"
-    { cat "$ROOT/deploy/mosquitto.conf"
-      printf '\nlistener %s 127.0.0.1\nallow_anonymous true\npersistence_location %s/\nuser root\n' \
-          "$MQTT_PORT" "$TMP/mosquitto"
-    } >"$TMP/mosquitto.conf"
-    mosquitto -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &
-    MOSQ_PID=$!
-    wait_for "ss -Htln 'sport = :$MQTT_PORT' | grep -q ." 100
-}
 
-start_redis() {
-    REDIS_PORT=$(free_port)
-    mkdir -p "$TMP/redis"
-    redis-server "$ROOT/deploy/redis.conf" --port "$REDIS_PORT" --bind 127.0.0.1 \
-        --dir "$TMP/redis" --daemonize no >"$TMP/redis.log" 2>&1 &
-    REDIS_PID=$!
-    wait_for "redis-cli -p $REDIS_PORT ping | grep -q PONG" 100
-}
 
 start_ingest() {
     INGEST_PORT=$(free_port)
@@ -394,7 +345,6 @@ pred_heap() {
          /^Rss:/ { if (name == "[heap]") h += $2; else if (anon) m += $2 }
          END { print h + 0, m + 0 }' "/proc/$PRED_PID/smaps" 2>/dev/null || echo "0 0"
 }
-mb() { awk -v k="${1:-0}" 'BEGIN{printf "%.1f", k / 1024}'; }
 
 rate() { awk -v n="${1:-0}" -v s="${2:-1}" 'BEGIN{printf "%.0f", (s > 0 ? n / s : 0)}'; }
 pct() { awk -v x="${1:-0}" -v y="${2:-0}" 'BEGIN{if (y <= 0) printf "-"; else if (100 * x / y < 10) printf "%.1f %%", 100 * x / y; else printf "%.0f %%", 100 * x / y}'; }
@@ -437,7 +387,6 @@ loadgen_row() {
         "${R[$p.duplicates]:-}" "${R[$p.p99_ms]:-}"
 }
 
-verdict() { if awk "BEGIN{exit !($1)}"; then echo met; else echo MISSED; fi; }
 
 # Per-second figures of an ingest + predictor phase into E[field] (the measured interval).
 declare -A E

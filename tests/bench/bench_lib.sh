@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Shell functions the benchmark scripts share: logging, stopping processes, free ports, and a
+# private mosquitto and redis-server with the deploy/ configs (uses $ROOT and $TMP).
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Stops one process we started (TERM, then KILL after a bounded wait).
+stop_pid() {
+    local pid=$1 i
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 150); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# A loopback TCP port no socket uses, below the ephemeral range. Bounded number of tries.
+free_port() {
+    local i port low
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    for i in $(seq 1 100); do
+        port=$((10000 + RANDOM % (low - 10000)))
+        if ! ss -Htan "sport = :$port" | grep -q .; then echo "$port"; return 0; fi
+    done
+    echo "${0##*/}: no free port" >&2; return 1
+}
+
+# Waits up to $2 tenths of a second for command $1 to succeed.
+wait_for() {
+    local cmd=$1 tries=$2 i
+    for i in $(seq 1 "$tries"); do
+        if eval "$cmd" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    echo "${0##*/}: timed out waiting for: $cmd" >&2; return 1
+}
+
+start_mosquitto() {
+    MQTT_PORT=$(free_port)
+    mkdir -p "$TMP/mosquitto"
+    { cat "$ROOT/deploy/mosquitto.conf"
+      printf '\nlistener %s 127.0.0.1\nallow_anonymous true\npersistence_location %s/\nuser root\n' \
+          "$MQTT_PORT" "$TMP/mosquitto"
+    } >"$TMP/mosquitto.conf"
+    mosquitto -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &
+    MOSQ_PID=$!
+    wait_for "ss -Htln 'sport = :$MQTT_PORT' | grep -q ." 100
+}
+
+start_redis() {
+    REDIS_PORT=$(free_port)
+    mkdir -p "$TMP/redis"
+    redis-server "$ROOT/deploy/redis.conf" --port "$REDIS_PORT" --bind 127.0.0.1 \
+        --dir "$TMP/redis" --daemonize no >"$TMP/redis.log" 2>&1 &
+    REDIS_PID=$!
+    wait_for "redis-cli -p $REDIS_PORT ping | grep -q PONG" 100
+}
+
+mb() { awk -v k="${1:-0}" 'BEGIN{printf "%.1f", k / 1024}'; }
+
+verdict() { if awk "BEGIN{exit !($1)}"; then echo met; else echo MISSED; fi; }
