@@ -146,7 +146,10 @@ static void warm_feed(struct pred_service *svc, struct pred_asset *a, const stru
         }
         if (!sig)
             continue;
+        int64_t basis = pred_signal_basis_ms(sig->st);
         pred_signal_observe(sig->st, e->ts_ms, value, ev);
+        if (pred_signal_basis_ms(sig->st) == basis)
+            continue; /* a late entry, older than what the signal has seen */
         sig->dirty = true;
         tw_counter_add(svc->m->updates, 1);
     }

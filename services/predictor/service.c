@@ -195,9 +195,13 @@ static void svc_observe(struct pred_service *svc, struct pred_asset *a, const ch
     struct pred_sig *sig = svc_signal(svc, a, name);
     if (!sig)
         return;
-    int64_t t0 = tw_mono_ns();
+    int64_t t0 = tw_mono_ns(), basis = pred_signal_basis_ms(sig->st);
     size_t n = pred_signal_observe(sig->st, ts_ms, value, ev);
     tw_histogram_observe(svc->m->observe_seconds, (double)(tw_mono_ns() - t0) / 1e9);
+    /* A sample not newer than the last (a republished state) teaches nothing: neither counted
+     * nor worth a write. */
+    if (pred_signal_basis_ms(sig->st) == basis)
+        return;
     tw_counter_add(svc->m->updates, 1);
     sig->dirty = true;
     if (a->loaded)

@@ -39,6 +39,8 @@ class PredictorContractTest(TwinTestCase):
             self.assertLess(abs(pt.mean - 50.0), 10.0)
         self.assertIn(f.model, {"naive", "snaive", "hw_add", "hw_mult", "holt", "ar"})
         self.assertEqual(f.quality.n, n - 1)
+        # Every sample learnt once: ingest's settle republishes (same state again) are not.
+        self.assertEqual(s.predictor.metric("twin_predictor_updates_total"), n)
         self.assertGreater(f.quality.mae, 0.0)
         self.assertGreaterEqual(f.quality.rmse, f.quality.mae)
         self.assertLess(f.quality.mase, 1.0)  # a 12-step season: better than the last value
