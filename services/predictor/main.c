@@ -72,8 +72,9 @@ static const struct tw_option pred_options[] = {
      "largest TwinState accepted, bytes (larger ones are rejected as oversize)", TW_OPT_INT,
      OPT(max_payload), 64, 256 * 1024 * 1024, 0, NULL},
     {"warm-start-max", "TWIN_PREDICTOR_WARM_START_MAX", "10000",
-     "history entries learnt from when an asset has no stored model (0: no warm start)", TW_OPT_INT,
-     OPT(warm_start_max), 0, 1000000, 0, NULL},
+     "history entries replayed at most per asset: a warm start without stored model, or the "
+     "catch-up after a stored one (0: neither)",
+     TW_OPT_INT, OPT(warm_start_max), 0, 1000000, 0, NULL},
     {"redis-timeout-ms", "TWIN_REDIS_TIMEOUT_MS", "5000", "Redis command timeout, ms", TW_OPT_INT,
      OPT(redis_timeout_ms), 10, 600000, 0, NULL},
     {"shutdown-grace-ms", "TWIN_PREDICTOR_SHUTDOWN_GRACE_MS", "10000",

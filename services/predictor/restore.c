@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Bringing an asset's learning back: its stored model from twin:{asset}:model or, with none
- * stored, a warm start from its history stream. Loop thread. */
+/* Bringing an asset's learning back: its stored model from twin:{asset}:model and what its
+ * history stream holds since, or, with none stored, a warm start from that history. Loop
+ * thread. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,40 +157,130 @@ static void warm_feed(struct pred_service *svc, struct pred_asset *a, const stru
     }
 }
 
-/* Feeds the asset's recent history, in device-time order, to fresh signals. A Redis failure
- * here only costs the warm start: the asset learns from live data instead. */
+/* History entries read newest first, page by page; the pages stay alive while their entries
+ * are fed. */
+struct history {
+    struct tw_reply **pages;
+    size_t n_pages, cap_pages;
+    struct warm_entry *entries;
+    size_t n, cap, read; /* valid entries; entries read in all */
+};
+
+#define HISTORY_PAGE 256
+
+static void history_free(struct history *h)
+{
+    for (size_t i = 0; i < h->n_pages; i++)
+        tw_store_replies_free(h->pages[i], 1);
+    free(h->pages);
+    free(h->entries);
+}
+
+/* Keeps page r and its entries. Returns false when out of memory (r is freed). */
+static bool history_take(struct history *h, struct tw_reply *r, int64_t since_ms, bool *reached)
+{
+    if (h->n_pages == h->cap_pages) {
+        size_t cap = h->cap_pages ? 2 * h->cap_pages : 8;
+        struct tw_reply **pages = realloc(h->pages, cap * sizeof(*pages));
+        if (!pages) {
+            tw_store_replies_free(r, 1);
+            return false;
+        }
+        h->pages = pages, h->cap_pages = cap;
+    }
+    h->pages[h->n_pages++] = r;
+    if (h->n + r->n > h->cap) {
+        size_t cap = 2 * (h->n + r->n);
+        struct warm_entry *e = realloc(h->entries, cap * sizeof(*e));
+        if (!e)
+            return false;
+        h->entries = e, h->cap = cap;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        struct warm_entry *e = &h->entries[h->n];
+        e->fields = warm_fields(&r->elem[i], &e->ts_ms);
+        e->order = SIZE_MAX - h->read++; /* read newest first: later in the stream sorts later */
+        if (e->fields && e->ts_ms <= since_ms)
+            *reached = true;
+        h->n += e->fields != NULL && e->ts_ms > since_ms;
+    }
+    return true;
+}
+
+/* Reads the history entries newer than since_ms (device time), newest first, in pages, until
+ * a page reaches since_ms, the stream's start, or TWIN_PREDICTOR_WARM_START_MAX entries. */
+static void history_read(struct pred_service *svc, const struct pred_asset *a, int64_t since_ms,
+                         struct history *h)
+{
+    char key[PRED_KEY_MAX], count[24], end[80] = "+";
+    size_t max = (size_t)svc->cfg->warm_start_max;
+    bool reached = false;
+    snprintf(key, sizeof(key), "twin:{%s}:history", a->id);
+    while (!reached && h->read < max) {
+        size_t want = max - h->read < HISTORY_PAGE ? max - h->read : HISTORY_PAGE;
+        snprintf(count, sizeof(count), "%zu", want);
+        const char *argv[] = {"XREVRANGE", key, end, "-", "COUNT", count};
+        struct tw_reply *r = NULL;
+        int rc = tw_store_command(svc->store, &r, 6, argv, NULL);
+        pred_redis_result(svc, rc == TW_ENOMEM ? 0 : rc, "history_read");
+        if (rc < 0 || r->type != TW_REPLY_ARRAY || r->n == 0) {
+            tw_store_replies_free(r, 1);
+            return;
+        }
+        const struct tw_reply *last = &r->elem[r->n - 1];
+        bool full = r->n == want && last->type == TW_REPLY_ARRAY && last->n == 2 &&
+                    reply_is_str(&last->elem[0]);
+        /* The next page ends just before the oldest entry of this one (exclusive range). */
+        if (full)
+            snprintf(end, sizeof(end), "(%s", last->elem[0].str);
+        if (!history_take(h, r, since_ms, &reached) || !full)
+            return;
+    }
+}
+
+/* Feeds the asset's history newer than since_ms, in device-time order (stream order among equal
+ * times), to its signals; alerts raised on the way are not published. A signal already past an
+ * entry ignores it. A Redis failure here only costs the replay: the asset learns from live data.
+ * Returns the number of entries fed. */
+static size_t history_replay(struct pred_service *svc, struct pred_asset *a, int64_t since_ms)
+{
+    struct history h = {0};
+    history_read(svc, a, since_ms, &h);
+    if (h.n > 0)
+        qsort(h.entries, h.n, sizeof(*h.entries), warm_cmp);
+    for (size_t i = 0; i < h.n; i++)
+        warm_feed(svc, a, &h.entries[i]);
+    size_t n = h.n;
+    history_free(&h);
+    return n;
+}
+
+/* A fresh asset with no stored model learns from its recent history. */
 static void warm_start(struct pred_service *svc, struct pred_asset *a)
 {
-    char key[PRED_KEY_MAX], count[24];
-    struct tw_reply *r = NULL;
-    snprintf(key, sizeof(key), "twin:{%s}:history", a->id);
-    snprintf(count, sizeof(count), "%" PRId64, svc->cfg->warm_start_max);
-    /* Newest entries first, so a long stream gives its most recent stretch. */
-    const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", count};
-    int rc = tw_store_command(svc->store, &r, 6, argv, NULL);
-    pred_redis_result(svc, rc == TW_ENOMEM ? 0 : rc, "history_read");
-    if (rc < 0 || r->type != TW_REPLY_ARRAY || r->n == 0) {
-        tw_store_replies_free(r, 1);
-        return;
-    }
-    struct warm_entry *entries = calloc(r->n, sizeof(*entries));
-    size_t n = 0;
-    for (size_t i = 0; entries && i < r->n; i++) {
-        entries[n].fields = warm_fields(&r->elem[i], &entries[n].ts_ms);
-        entries[n].order = r->n - 1 - i;
-        n += entries[n].fields != NULL;
-    }
-    if (entries)
-        qsort(entries, n, sizeof(*entries), warm_cmp);
-    for (size_t i = 0; entries && i < n; i++)
-        warm_feed(svc, a, &entries[i]);
+    size_t n = history_replay(svc, a, INT64_MIN);
     for (size_t k = 0; k < a->n_sigs; k++)
         tw_counter_add(svc->m->restored[PRED_RESTORED_HISTORY], 1);
     /* A new asset has no history yet: only a real warm start is worth a line at info. */
     tw_log(n > 0 ? TW_LOG_INFO : TW_LOG_DEBUG, "warm_start", "asset=%s entries=%zu signals=%zu",
            a->id, n, a->n_sigs);
-    free(entries);
-    tw_store_replies_free(r, 1);
+}
+
+/* A restored asset catches up with what was applied after its state was stored (the learning
+ * of the last persist interval before a crash): every entry newer than the oldest signal's
+ * basis is replayed, and each signal keeps only what is new to it. */
+static void catch_up(struct pred_service *svc, struct pred_asset *a)
+{
+    int64_t since = INT64_MAX;
+    for (size_t k = 0; k < a->n_sigs; k++) {
+        int64_t b = pred_signal_basis_ms(a->sigs[k].st);
+        since = b < since ? b : since;
+    }
+    if (a->n_sigs == 0 || svc->cfg->warm_start_max <= 0)
+        return;
+    size_t n = history_replay(svc, a, since);
+    if (n > 0)
+        tw_log(TW_LOG_INFO, "catch_up", "asset=%s entries=%zu since_ms=%" PRId64, a->id, n, since);
 }
 
 /* ---- the asset ----------------------------------------------------------------------------- */
@@ -225,6 +317,7 @@ int pred_restore_asset(struct pred_service *svc, struct pred_asset *a)
     if (r->type == TW_REPLY_ARRAY && r->n > 0) {
         for (size_t i = 0; i + 1 < r->n; i += 2)
             restore_signal(svc, a, &r->elem[i], &r->elem[i + 1]);
+        catch_up(svc, a);
     } else if (r->type == TW_REPLY_ERROR) {
         restore_log_refusal(svc, a->id, "model_read_refused", "reason=error_reply");
     } else if (fresh && svc->cfg->warm_start_max > 0) {

@@ -47,6 +47,26 @@ class PredictorFaultTest(TwinTestCase):
         after = s.stored_models("pump-1")["flow"]
         self.assertEqual(after.format, persisted.format)
 
+    def test_kill9_before_a_persist_catches_up_from_the_history_stream(self):
+        s = pk.PredictorStack(self.h, model=MODEL, env={"TWIN_PREDICTOR_PERSIST_MS": 300})
+        stream(s, 0, 40)
+        s.predictor.stop()  # SIGTERM writes everything: the stored state has 40 samples
+        instance = s.predictor.instance
+        stored = s.stored_models("pump-1")["flow"].basis_ts_ms
+        self.assertEqual(stored, T0 + 39 * STEP)
+        # The same instance, now never persisting on its own: 10 more samples, then kill -9.
+        s.start_predictor(env={"TWIN_PREDICTOR_PERSIST_MS": 600000}, instance=instance)
+        last = stream(s, 40, 10)
+        self.assertEqual(quality_n(s, last), 49)
+        s.predictor.kill9()
+        self.assertEqual(s.stored_models("pump-1")["flow"].basis_ts_ms, stored)
+        # Restarted: the stored state (40 samples) plus the 10 from history, then one more.
+        s.start_predictor(instance=instance)
+        last = stream(s, 50, 1)
+        self.assertEqual(quality_n(s, last), 50)
+        th.wait_until(lambda: "event=catch_up" in s.predictor.log_text(), 10,
+                      what="the catch-up to be logged")
+
     def test_without_stored_model_learning_restarts_from_the_history_stream(self):
         s = pk.PredictorStack(self.h, model=MODEL)
         last = stream(s, 0, 60)
