@@ -15,6 +15,7 @@
 #include "twin/clock.h"
 #include "twin/err.h"
 #include "twin/log.h"
+#include "twin/signal.h"
 
 #define OPT(member) offsetof(struct ingest_config, member)
 
@@ -71,14 +72,8 @@ static const struct tw_program ingest_program = {
     .n_options = sizeof(ingest_options) / sizeof(ingest_options[0]),
 };
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t *stop_requested; /* tw_signal_stop_flag() */
 static volatile sig_atomic_t child_exited;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 static void on_child_signal(int sig)
 {
@@ -89,13 +84,10 @@ static void on_child_signal(int sig)
 static void install_signals(void)
 {
     struct sigaction sa = {0};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    stop_requested = tw_signal_stop_flag();
     sa.sa_handler = on_child_signal;
+    sigemptyset(&sa.sa_mask);
     sigaction(SIGCHLD, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 }
 
 int ingest_metrics_register(struct tw_metrics *reg, struct ingest_metrics *m, int workers)
@@ -166,14 +158,14 @@ static void worker_process(struct supervisor *sup, int i, pid_t parent)
      * worker holding the listening socket would keep the port bound after the parent died. */
     close_range(3, ~0U, 0);
     signal(SIGCHLD, SIG_DFL);
-    stop_requested = 0;
+    *stop_requested = 0;
     /* Names that ps and top show, and tests tell apart. */
     char name[16];
     snprintf(name, sizeof(name), i < 0 ? "ingest-drain" : "ingest-w%d", i);
     prctl(PR_SET_NAME, name);
     if (i < 0)
-        exit(ingest_drain_run(sup->cfg, (int)sup->cfg->workers, sup->m, &stop_requested));
-    exit(ingest_worker_run(sup->cfg, i, sup->m, &stop_requested));
+        exit(ingest_drain_run(sup->cfg, (int)sup->cfg->workers, sup->m, stop_requested));
+    exit(ingest_worker_run(sup->cfg, i, sup->m, stop_requested));
 }
 
 /* fork() with the metrics thread held idle: the child must not inherit a lock it held. */
@@ -213,7 +205,7 @@ static void reap_workers(struct supervisor *sup)
             sup->pid[i] = 0;
             tw_gauge_set(sup->m->mqtt_up[i], 0);
             tw_gauge_set(sup->m->redis_up[i], 0);
-            if (stop_requested)
+            if (*stop_requested)
                 break;
             int64_t delay = tw_backoff_next(&sup->backoff[i]);
             sup->restart_at_ms[i] = tw_mono_ms() + delay;
@@ -245,11 +237,11 @@ static int live_workers(const struct supervisor *sup)
 
 static void supervise(struct supervisor *sup)
 {
-    while (!stop_requested) {
+    while (!*stop_requested) {
         child_exited = 0;
         reap_workers(sup);
         int64_t now = tw_mono_ms();
-        for (int i = 0; i < sup->n && !stop_requested; i++) {
+        for (int i = 0; i < sup->n && !*stop_requested; i++) {
             if (sup->pid[i] == 0 && now >= sup->restart_at_ms[i])
                 spawn_worker(sup, i);
             /* A worker that stayed up a minute has recovered: start its backoff afresh. */
@@ -258,7 +250,7 @@ static void supervise(struct supervisor *sup)
         }
         tw_gauge_set(sup->m->workers_up, live_workers(sup));
         if (!child_exited)
-            tw_sleep_ms(100, &stop_requested);
+            tw_sleep_ms(100, stop_requested);
     }
 }
 
@@ -354,7 +346,7 @@ int main(int argc, char **argv)
     }
     if (cfg.retire) {
         tw_log(TW_LOG_INFO, "retiring", "instance=%s", cfg.common.instance);
-        int status = ingest_drain_run(&cfg, 0, &metrics, &stop_requested);
+        int status = ingest_drain_run(&cfg, 0, &metrics, stop_requested);
         tw_metrics_destroy(reg);
         return status;
     }

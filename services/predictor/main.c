@@ -8,6 +8,7 @@
 
 #include "predictor.h"
 #include "twin/err.h"
+#include "twin/signal.h"
 
 #define OPT(member)          offsetof(struct pred_settings, member)
 #define HORIZON_MAX_STEPS    1000000
@@ -89,24 +90,6 @@ static const struct tw_program pred_program = {
     .options = pred_options,
     .n_options = sizeof(pred_options) / sizeof(pred_options[0]),
 };
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static void install_signals(void)
-{
-    struct sigaction sa = {0};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
 
 static void register_labelled(struct tw_metrics *reg, struct tw_counter **out, const char *name,
                               const char *key, const char *value, const char *help)
@@ -216,13 +199,13 @@ int main(int argc, char **argv)
     }
     tw_log_init("predictor", cfg.common.log_level);
     tw_config_log(&pred_program, &cfg);
-    install_signals();
+    volatile sig_atomic_t *stop_requested = tw_signal_stop_flag();
     status = 1;
     int rc = tw_metrics_create(&reg);
     if (rc == 0)
         rc = pred_metrics_register(reg, &metrics);
     if (rc == 0)
-        rc = pred_service_init(&svc, &cfg, &metrics, &stop_requested);
+        rc = pred_service_init(&svc, &cfg, &metrics, stop_requested);
     if (rc < 0) {
         tw_log(TW_LOG_ERROR, "start_failed", "error=%s", tw_strerror(rc));
         goto out;

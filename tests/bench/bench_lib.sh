@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Shell functions the benchmark scripts share: logging, stopping processes, free ports, and a
-# private mosquitto and redis-server with the deploy/ configs (uses $ROOT and $TMP).
+# private mosquitto and redis-server with the deploy/ configs (uses $ROOT and $TMP), Twinloop
+# programs against them, CPU time of a process.
+# The PIDs and ports it sets are read by the scripts that source it:
+# shellcheck disable=SC2034
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -31,8 +34,8 @@ free_port() {
 
 # Waits up to $2 tenths of a second for command $1 to succeed.
 wait_for() {
-    local cmd=$1 tries=$2 i
-    for i in $(seq 1 "$tries"); do
+    local cmd=$1 tries=$2 _
+    for _ in $(seq 1 "$tries"); do
         if eval "$cmd" >/dev/null 2>&1; then return 0; fi
         sleep 0.1
     done
@@ -58,6 +61,35 @@ start_redis() {
         --dir "$TMP/redis" --daemonize no >"$TMP/redis.log" 2>&1 &
     REDIS_PID=$!
     wait_for "redis-cli -p $REDIS_PORT ping | grep -q PONG" 100
+}
+
+# Starts a Twinloop program ($2) against the private broker and Redis, logging to $3, with its
+# metrics on port $1 and any further VAR=value settings; waits for /healthz; sets TWIN_PID.
+start_twin() {
+    local port=$1 bin=$2 logfile=$3
+    shift 3
+    env TWIN_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT" TWIN_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" \
+        TWIN_INSTANCE=bench TWIN_METRICS_PORT="$port" "$@" "$bin" >>"$logfile" 2>&1 &
+    TWIN_PID=$!
+    wait_for "curl -sf http://127.0.0.1:$port/healthz" 300
+}
+
+# twin-ingest's processes: the supervisor and its workers.
+ingest_pids() {
+    [ -n "$INGEST_PID" ] || return 0
+    echo "$INGEST_PID"
+    pgrep -P "$INGEST_PID" || true
+}
+
+# utime + stime of a process (all its threads) in clock ticks, fields 14 and 15 of
+# /proc/PID/stat counted after the ")" that ends the command name (which may hold spaces).
+cpu_ticks() {
+    local stat
+    local -a f
+    [ -n "$1" ] || { echo 0; return; }
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    read -r -a f <<<"${stat##*) }"
+    echo $(( ${f[11]:-0} + ${f[12]:-0} ))
 }
 
 mb() { awk -v k="${1:-0}" 'BEGIN{printf "%.1f", k / 1024}'; }

@@ -49,7 +49,6 @@ done
 TMP=$(mktemp -d /tmp/twin-bench.XXXXXX)
 MOSQ_PID="" REDIS_PID="" INGEST_PID=""
 
-
 cleanup() {
     stop_pid "$INGEST_PID"
     stop_pid "$MOSQ_PID"
@@ -59,34 +58,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-
-
-
-
 start_ingest() {
     METRICS_PORT=$(free_port)
-    TWIN_MQTT_URL=mqtt://127.0.0.1:$MQTT_PORT TWIN_REDIS_URL=redis://127.0.0.1:$REDIS_PORT \
-        TWIN_INSTANCE=bench TWIN_INGEST_WORKERS=$WORKERS TWIN_METRICS_PORT=$METRICS_PORT \
-        "$INGEST" >>"$TMP/ingest.log" 2>&1 &
-    INGEST_PID=$!
-    wait_for "curl -sf http://127.0.0.1:$METRICS_PORT/healthz" 300
-}
-
-# twin-ingest's processes: the supervisor and its workers.
-ingest_pids() {
-    [ -n "$INGEST_PID" ] || return 0
-    echo "$INGEST_PID"
-    pgrep -P "$INGEST_PID" || true
-}
-
-# utime + stime of a process in clock ticks (fields 14 and 15 of /proc/PID/stat, counted
-# after the ")" that ends the command name, which may itself hold spaces).
-cpu_ticks() {
-    local stat
-    local -a f
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    read -r -a f <<<"${stat##*) }"
-    echo $(( ${f[11]:-0} + ${f[12]:-0} ))
+    start_twin "$METRICS_PORT" "$INGEST" "$TMP/ingest.log" TWIN_INGEST_WORKERS="$WORKERS"
+    INGEST_PID=$TWIN_PID
 }
 
 # One line "mosquitto redis ingest loadgen" of cumulative CPU ticks; $1: the loadgen's pid.
@@ -244,8 +219,6 @@ top_lines() {
     awk '/^top - /{n++} n == 2 && /PID USER/{p=1; print; next} n == 2 && p && c < 8 {print; c++}' \
         "$TMP/$1.top" 2>/dev/null || true
 }
-
-
 
 report() {
     local pct t_b t_c t_d t_e rss_mb pss_mb

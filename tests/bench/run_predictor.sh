@@ -63,7 +63,6 @@ TMP=$(mktemp -d /tmp/twin-predbench.XXXXXX)
 MOSQ_PID="" REDIS_PID="" INGEST_PID="" PRED_PID="" SAMPLER_PID="" LOADGEN_PID=""
 INGEST_PORT="" PRED_PORT=""
 
-
 cleanup() {
     stop_pid "$SAMPLER_PID"
     stop_pid "$LOADGEN_PID"
@@ -76,45 +75,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-
-
-
-
 start_ingest() {
     INGEST_PORT=$(free_port)
-    TWIN_MQTT_URL=mqtt://127.0.0.1:$MQTT_PORT TWIN_REDIS_URL=redis://127.0.0.1:$REDIS_PORT \
-        TWIN_INSTANCE=bench TWIN_METRICS_PORT=$INGEST_PORT \
-        "$INGEST" >>"$TMP/ingest.log" 2>&1 &
-    INGEST_PID=$!
-    wait_for "curl -sf http://127.0.0.1:$INGEST_PORT/healthz" 300
+    start_twin "$INGEST_PORT" "$INGEST" "$TMP/ingest.log"
+    INGEST_PID=$TWIN_PID
 }
 
 # The predictor with its shipped defaults (publish 1 s, persist 10 s, horizon 24 steps, queue
 # 1024); the same instance name each time, so a restart resumes the same broker session.
 start_predictor() {
     PRED_PORT=$(free_port)
-    TWIN_MQTT_URL=mqtt://127.0.0.1:$MQTT_PORT TWIN_REDIS_URL=redis://127.0.0.1:$REDIS_PORT \
-        TWIN_INSTANCE=bench TWIN_METRICS_PORT=$PRED_PORT \
-        "$PREDICTOR" >>"$TMP/predictor.log" 2>&1 &
-    PRED_PID=$!
-    wait_for "curl -sf http://127.0.0.1:$PRED_PORT/healthz" 300
-}
-
-ingest_pids() {
-    [ -n "$INGEST_PID" ] || return 0
-    echo "$INGEST_PID"
-    pgrep -P "$INGEST_PID" || true
-}
-
-# utime + stime of a process (all its threads) in clock ticks, fields 14 and 15 of
-# /proc/PID/stat counted after the ")" that ends the command name.
-cpu_ticks() {
-    local stat
-    local -a f
-    [ -n "$1" ] || { echo 0; return; }
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    read -r -a f <<<"${stat##*) }"
-    echo $(( ${f[11]:-0} + ${f[12]:-0} ))
+    start_twin "$PRED_PORT" "$PREDICTOR" "$TMP/predictor.log"
+    PRED_PID=$TWIN_PID
 }
 
 # Idle + iowait ticks of the whole machine (exact on a tickless kernel; busy = total - idle).
@@ -386,7 +358,6 @@ loadgen_row() {
         "${R[$p.throughput]:-}" "${R[$p.published]:-}" "${R[$p.received]:-}" "${R[$p.lost]:-}" \
         "${R[$p.duplicates]:-}" "${R[$p.p99_ms]:-}"
 }
-
 
 # Per-second figures of an ingest + predictor phase into E[field] (the measured interval).
 declare -A E
