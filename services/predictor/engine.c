@@ -372,7 +372,6 @@ static void signal_cover(struct pred_signal *s, double x)
         return;
     bool in = x >= s->pend_lo && x <= s->pend_hi;
     s->n_cov++;
-    s->n_cov_in += in;
     s->cov_ew += pred_ew_rate((uint32_t)(s->n_cov < 1000 ? s->n_cov : 1000), 1000) *
                  ((in ? 1.0f : 0.0f) - s->cov_ew);
     /* Adaptive conformal inference (Gibbs & Candès 2021): widen after a miss, narrow a little

@@ -80,7 +80,7 @@ struct pred_signal {
     double z;                /* interval multiplier, adapted to hit 95 % coverage */
     double pend_lo, pend_hi; /* the published one-step interval for the next step */
     bool pend_valid;
-    uint64_t n_cov, n_cov_in;
+    uint64_t n_cov; /* observations scored for coverage */
     float cov_ew;
 
     /* anomaly */

@@ -98,7 +98,7 @@ static bool state_tracking_valid(const struct pred_signal *s)
            unit(s->cov_ew) && isfinite(s->cusum_pos) && isfinite(s->cusum_neg) &&
            isfinite(s->run_sum) && isfinite(s->last_x) && isfinite(s->last_raw) &&
            isfinite(s->tokens) && s->anomaly <= PRED_CRITICAL && s->breach <= PRED_CRITICAL &&
-           s->fc <= PRED_CRITICAL && s->n_cov_in <= s->n_cov;
+           s->fc <= PRED_CRITICAL;
 }
 
 /* A bool holding anything but 0 or 1 may not even be read as a bool: look at its byte. */

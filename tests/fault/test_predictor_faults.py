@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# twin-predictor under faults: kill -9 loses no learning beyond the last persist, warm start from history, Redis down while predicting.
+# twin-predictor under faults: kill -9 (learning continues from the stored state and the history written since), warm start from history, Redis down while predicting.
 import math
 import time
 
