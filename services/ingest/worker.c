@@ -386,7 +386,10 @@ static int drain_one(const struct ingest_config *cfg, int index, struct ingest_m
             tw_mqtt_unsubscribe(w.mqtt, filter, 5000);
             drain_wait_quiet(&w, 500, 60000);
         }
-        if (!*stop)
+        /* A probe of a session that was not there has just created it (clean start off): end
+         * it even when stopping, or it is left on the broker for the next drain to find. A
+         * session with a queue is kept when stopping: its messages wait for the next run. */
+        if (!present || !*stop)
             tw_mqtt_end_session(w.mqtt);
     }
     tw_mqtt_destroy(w.mqtt, (int)cfg->shutdown_grace_ms);
