@@ -42,22 +42,12 @@ struct pred_outbox {
     bool stopping;
 };
 
-static void outbox_wait(struct pred_outbox *o, int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = ts.tv_nsec + ms * 1000000;
-    ts.tv_sec += ns / 1000000000;
-    ts.tv_nsec = ns % 1000000000;
-    pthread_cond_timedwait(&o->changed, &o->lock, &ts);
-}
-
 /* Takes the first message (NULL when stopping and empty). */
 static struct outbox_msg *outbox_take(struct pred_outbox *o)
 {
     pthread_mutex_lock(&o->lock);
     while (!o->head && !o->stopping)
-        outbox_wait(o, 100);
+        tw_cond_wait_ms(&o->changed, &o->lock, 100);
     struct outbox_msg *m = o->head;
     if (m) {
         o->head = m->next;
@@ -114,7 +104,6 @@ static void *outbox_thread(void *arg)
 int pred_outbox_create(struct tw_mqtt *mqtt, size_t cap, struct tw_counter *failed,
                        struct pred_outbox **out)
 {
-    pthread_condattr_t attr;
     struct pred_outbox *o = calloc(1, sizeof(*o));
     if (!o)
         return TW_ENOMEM;
@@ -123,10 +112,7 @@ int pred_outbox_create(struct tw_mqtt *mqtt, size_t cap, struct tw_counter *fail
     o->failed = failed;
     o->fail_log = (struct tw_ratelimit){.burst = 5, .interval_ms = 10000};
     pthread_mutex_init(&o->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&o->changed, &attr);
-    pthread_condattr_destroy(&attr);
+    tw_cond_init_monotonic(&o->changed);
     if (pthread_create(&o->thread, NULL, outbox_thread, o) != 0) {
         pthread_mutex_destroy(&o->lock);
         pthread_cond_destroy(&o->changed);
@@ -172,7 +158,7 @@ int pred_outbox_drain(struct pred_outbox *o, int64_t timeout_ms)
     int64_t deadline = tw_mono_ms() + timeout_ms;
     pthread_mutex_lock(&o->lock);
     while ((o->n > 0 || o->busy) && tw_mono_ms() < deadline)
-        outbox_wait(o, 50);
+        tw_cond_wait_ms(&o->changed, &o->lock, 50);
     bool done = o->n == 0 && !o->busy;
     pthread_mutex_unlock(&o->lock);
     return done ? 0 : TW_ETIMEDOUT;

@@ -26,16 +26,12 @@ struct pred_queue {
 int pred_queue_create(size_t capacity, struct tw_gauge *depth, struct tw_counter *waits,
                       struct pred_queue **out)
 {
-    pthread_condattr_t attr;
     struct pred_queue *q = calloc(1, sizeof(*q));
     if (!q)
         return TW_ENOMEM;
     pthread_mutex_init(&q->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&q->not_empty, &attr);
-    pthread_cond_init(&q->not_full, &attr);
-    pthread_condattr_destroy(&attr);
+    tw_cond_init_monotonic(&q->not_empty);
+    tw_cond_init_monotonic(&q->not_full);
     q->capacity = capacity > 0 ? capacity : 1;
     q->depth_gauge = depth;
     q->waits = waits;
@@ -61,17 +57,6 @@ void pred_queue_destroy(struct pred_queue *q)
 void pred_msg_free(struct pred_msg *m)
 {
     free(m);
-}
-
-/* Waits on cond (q->lock held) for at most ms milliseconds. */
-static void queue_wait(struct pred_queue *q, pthread_cond_t *cond, int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = ts.tv_nsec + ms * 1000000;
-    ts.tv_sec += ns / 1000000000;
-    ts.tv_nsec = ns % 1000000000;
-    pthread_cond_timedwait(cond, &q->lock, &ts);
 }
 
 /* One allocation holds the message, its topic and its payload (or the payload's head). */
@@ -111,7 +96,7 @@ void pred_queue_push(struct pred_queue *q, const char *topic, const void *payloa
     /* Back-pressure: while we wait here the broker keeps the rest for our session. The loop
      * drains continuously, and pred_queue_unbound ends any wait at shutdown. */
     while (q->depth >= q->capacity && !q->unbounded)
-        queue_wait(q, &q->not_full, QUEUE_WAIT_STEP_MS);
+        tw_cond_wait_ms(&q->not_full, &q->lock, QUEUE_WAIT_STEP_MS);
     if (q->tail)
         q->tail->next = m;
     else
@@ -127,7 +112,7 @@ struct pred_msg *pred_queue_take(struct pred_queue *q, size_t max, int64_t wait_
 {
     pthread_mutex_lock(&q->lock);
     if (!q->head && wait_ms > 0)
-        queue_wait(q, &q->not_empty, wait_ms);
+        tw_cond_wait_ms(&q->not_empty, &q->lock, wait_ms);
     struct pred_msg *first = q->head, *last = NULL;
     size_t n = 0;
     for (struct pred_msg *m = first; m && n < max; m = m->next, n++)

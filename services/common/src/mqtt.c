@@ -228,17 +228,6 @@ static void on_publish_failed(void *ctx, MQTTAsync_failureData5 *r)
     tw_log(TW_LOG_WARN, "mqtt_publish_failed", "client=%s code=%d", c->client_id, r ? r->code : 0);
 }
 
-/* Waits on c->cond (c->lock held) for at most ms milliseconds. */
-static void mqtt_cond_wait(struct tw_mqtt *c, int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t ns = ts.tv_nsec + ms * 1000000;
-    ts.tv_sec += ns / 1000000000;
-    ts.tv_nsec = ns % 1000000000;
-    pthread_cond_timedwait(&c->cond, &c->lock, &ts);
-}
-
 /* ---- connecting --------------------------------------------------------------------------- */
 
 static int mqtt_connect_once(struct tw_mqtt *c)
@@ -289,7 +278,7 @@ static void *mqtt_connector(void *arg)
         int64_t now = tw_mono_ms();
         if (c->link != LINK_DOWN || now < c->next_attempt_ms) {
             int64_t wait_ms = c->link == LINK_DOWN ? c->next_attempt_ms - now : 1000;
-            mqtt_cond_wait(c, wait_ms > 1000 ? 1000 : wait_ms);
+            tw_cond_wait_ms(&c->cond, &c->lock, wait_ms > 1000 ? 1000 : wait_ms);
             continue;
         }
         c->link = LINK_CONNECTING;
@@ -349,7 +338,7 @@ int tw_mqtt_create(const struct tw_mqtt_config *cfg, tw_mqtt_handler handler, vo
     if (!c)
         return TW_ENOMEM;
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->cond, NULL);
+    tw_cond_init_monotonic(&c->cond);
     c->backoff = (struct tw_backoff){.initial_ms = 100, .max_ms = 10000};
     c->handler = handler;
     c->ctx = ctx;
@@ -405,7 +394,7 @@ static int mqtt_wait(struct tw_mqtt *c, int timeout_ms, bool (*done)(const struc
         int64_t left = deadline - tw_mono_ms();
         if (left <= 0)
             break;
-        mqtt_cond_wait(c, left > 100 ? 100 : left);
+        tw_cond_wait_ms(&c->cond, &c->lock, left > 100 ? 100 : left);
     }
     bool ok = done(c);
     pthread_mutex_unlock(&c->lock);
