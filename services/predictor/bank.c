@@ -226,18 +226,21 @@ static void duel_step(struct pred_signal *s, unsigned f, double ea, double eb)
     duel_restart(s, f);
 }
 
-void pred_bank_score(struct pred_signal *s, double x, double lim)
+double pred_bank_score(struct pred_signal *s, double x, double lim)
 {
     double naive_err = x - s->last_raw;
     double err[PM_COUNT];
     for (unsigned id = 0; id < PM_COUNT; id++) {
-        double f = pred_is_live(s, id) ? pred_bank_forecast(s, id, 1) : NAN;
+        bool scored = pred_is_live(s, id);
+        double f = scored || id == s->champion1 ? pred_bank_forecast(s, id, 1) : NAN;
         err[id] = x - f;
-        if (isfinite(f))
+        if (scored && isfinite(f))
             record_one_step(s, id, err[id], naive_err, lim);
     }
+    double e1 = err[s->champion1]; /* before the duels move any state */
     for (unsigned f = 0; f < PRED_FAMILIES; f++)
         duel_step(s, f, clip(err[PM_HWA_A + 2 * f], lim), clip(err[PM_HWA_B + 2 * f], lim));
+    return e1;
 }
 
 void pred_bank_record_long(struct pred_signal *s, double x, double lim)

@@ -467,11 +467,10 @@ size_t pred_signal_observe(struct pred_signal *s, int64_t ts_ms, double x,
         /* Forecasts are made from step t (the last learnt) for t + 1, the step of x. */
         double sd = pred_sigma1(s);
         double lim = s->n_scored >= 10 && sd > 0 ? 6.0 * sd : INFINITY;
-        double f1 = pred_bank_forecast(s, s->champion1, 1);
         signal_cover(s, x);
-        pred_bank_score(s, x, lim);
+        double e1 = pred_bank_score(s, x, lim);
         s->n_scored++;
-        double learn = pred_alert_anomaly(s, ts_ms, x, x - f1, ev, &n_ev);
+        double learn = pred_alert_anomaly(s, ts_ms, x, e1, ev, &n_ev);
         s->t++;
         signal_learn(s, learn);
         pred_bank_sanitise(s, learn);

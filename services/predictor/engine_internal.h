@@ -120,8 +120,8 @@ bool pred_config_valid(const struct pred_config *c);
 double pred_bank_forecast(const struct pred_signal *s, unsigned id, uint32_t h);
 double pred_sigma1(const struct pred_signal *s);
 /* Scores every live model's one-step forecast of x (made from the last step), errors clipped
- * at lim, and runs the parameter duels. */
-void pred_bank_score(struct pred_signal *s, double x, double lim);
+ * at lim, and runs the parameter duels. Returns the champion's error x - forecast. */
+double pred_bank_score(struct pred_signal *s, double x, double lim);
 /* After learning step t: scores the long-horizon forecasts that targeted t and records new
  * ones when t is a recording step. */
 void pred_bank_record_long(struct pred_signal *s, double x, double lim);
