@@ -40,8 +40,17 @@ done
   [ "$(id -u)" -eq 0 ] && printf 'user root\n'
 } > "$DATA/mosquitto.conf"
 mosquitto -c "$DATA/mosquitto.conf" 2>>"$DATA/log/mosquitto.log" & pids+=($!)
+# The scenario runner's Redis user (read twin:*, write twin:scenario:* only) gets a password of
+# its own, made once and kept in $DATA; the ACL file Redis loads carries only its SHA-256.
+SCEN_PASS_FILE="$DATA/scenario-redis.password"
+if [ ! -s "$SCEN_PASS_FILE" ]; then
+  (umask 077; head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' > "$SCEN_PASS_FILE")
+fi
+SCEN_PASS="$(cat "$SCEN_PASS_FILE")"
+SCEN_HASH="$(printf '%s' "$SCEN_PASS" | sha256sum | cut -d' ' -f1)"
+(umask 077; sed "s/>twin-scenario-dev /#$SCEN_HASH /" "$TWIN_ROOT/deploy/redis-users.acl" > "$DATA/redis-users.acl")
 redis-server "$TWIN_ROOT/deploy/redis.conf" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA/redis" \
-  >>"$DATA/log/redis.log" 2>&1 & pids+=($!)
+  --aclfile "$DATA/redis-users.acl" >>"$DATA/log/redis.log" 2>&1 & pids+=($!)
 wait_port "$MQTT_PORT"; wait_port "$REDIS_PORT"
 
 export TWIN_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT" TWIN_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
@@ -49,6 +58,8 @@ export TWIN_INSTANCE="${TWIN_INSTANCE:-local}"
 export TWIN_MODEL="${TWIN_MODEL:-$TWIN_ROOT/deploy/plant.json}"  # the demo plant: limits, seasons
 TWIN_METRICS_PORT="${TWIN_INGEST_METRICS_PORT:-9101}" "$BIN/twin-ingest" & pids+=($!)
 TWIN_METRICS_PORT="${TWIN_PREDICTOR_METRICS_PORT:-9102}" "$BIN/twin-predictor" & pids+=($!)
+TWIN_METRICS_PORT="${TWIN_SCENARIO_METRICS_PORT:-9103}" \
+  TWIN_REDIS_URL="redis://twin-scenario:$SCEN_PASS@127.0.0.1:$REDIS_PORT" "$BIN/twin-scenario" & pids+=($!)
 
 cat >&2 <<EOT
 
@@ -57,6 +68,7 @@ Twinloop is running (Ctrl-C stops it).
   redis      redis://127.0.0.1:$REDIS_PORT
   ingest     metrics http://127.0.0.1:${TWIN_INGEST_METRICS_PORT:-9101}/metrics
   predictor  metrics http://127.0.0.1:${TWIN_PREDICTOR_METRICS_PORT:-9102}/metrics
+  scenario   metrics http://127.0.0.1:${TWIN_SCENARIO_METRICS_PORT:-9103}/metrics  (Redis user twin-scenario)
 
 Send telemetry for asset press-1:
   echo 'seq: 1 samples {signal: "temp" value: 71.5}' \\
@@ -70,6 +82,11 @@ Its forecast (once the predictor has seen two samples of a signal) and alerts:
   mosquitto_sub -p $MQTT_PORT -C 1 -N -t twin/v1/asset/press-1/prediction \\
     | protoc --decode=twin.v1.Prediction -I proto proto/twin/v1/twin.proto
   mosquitto_sub -p $MQTT_PORT -t twin/v1/asset/+/alert -F '%t %x'
+What-if questions on the demo plant (from the live state; results also in twin:scenario:<id>):
+  export TWIN_MQTT_URL=mqtt://127.0.0.1:$MQTT_PORT TWIN_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+  build/bin/twinctl scenario run --down press-1 --at 0 --for 4h
+  build/bin/twinctl scenario run --supplier-late steel_mill --by 2d
+  build/bin/twinctl scenario run --demand 1.4
 
 EOT
 # Any process ending ends the stack: a broken stack should not look alive.

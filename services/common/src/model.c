@@ -93,46 +93,6 @@ bool model_index_add(struct tw_model *m, size_t i)
     return true;
 }
 
-bool model_error_push(struct tw_model_errors *errs, const char *path, const char *message)
-{
-    if (!errs)
-        return true;
-    errs->total++;
-    if (errs->count >= TW_MODEL_MAX_ERRORS)
-        return true;
-    /* Grow by doubling; TW_MODEL_MAX_ERRORS caps the array. */
-    if ((errs->count & (errs->count - 1)) == 0) {
-        size_t cap = errs->count ? 2 * errs->count : 1;
-        struct tw_model_error *items = realloc(errs->items, cap * sizeof *items);
-        if (!items)
-            return false;
-        errs->items = items;
-    }
-    struct tw_model_error *e = &errs->items[errs->count++];
-    snprintf(e->path, sizeof e->path, "%s", path);
-    snprintf(e->message, sizeof e->message, "%s", message);
-    return true;
-}
-
-void tw_model_errors_init(struct tw_model_errors *errs)
-{
-    memset(errs, 0, sizeof *errs);
-}
-
-void tw_model_errors_free(struct tw_model_errors *errs)
-{
-    if (!errs)
-        return;
-    free(errs->items);
-    memset(errs, 0, sizeof *errs);
-}
-
-void tw_model_error_format(const struct tw_model_error *e, char *buf, size_t buflen)
-{
-    if (buflen > 0)
-        snprintf(buf, buflen, "%s: %s", e->path, e->message);
-}
-
 void tw_model_free(struct tw_model *m)
 {
     if (!m)
@@ -160,12 +120,12 @@ static int syntax_error(const char *text, size_t len, const char *at, struct tw_
         }
     char msg[128];
     snprintf(msg, sizeof msg, "%s at line %zu, column %zu", what, line, col);
-    return model_error_push(errs, "$", msg) ? TW_EINVAL : TW_ENOMEM;
+    return tw_model_errors_add(errs, "$", msg) == 0 ? TW_EINVAL : TW_ENOMEM;
 }
 
 static int fail_whole(struct tw_model_errors *errs, const char *message)
 {
-    return model_error_push(errs, "$", message) ? TW_EINVAL : TW_ENOMEM;
+    return tw_model_errors_add(errs, "$", message) == 0 ? TW_EINVAL : TW_ENOMEM;
 }
 
 /* Parses text (NUL-terminated, len bytes) into *root, checking that nothing follows the value.
@@ -264,7 +224,9 @@ int tw_model_load_file(const char *path, struct tw_model **out, struct tw_model_
     if (!f) {
         int e = errno;
         snprintf(msg, sizeof msg, "cannot open %s: %s", path, strerror_r(e, ebuf, sizeof ebuf));
-        return model_error_push(errs, "$", msg) ? (e == ENOENT ? TW_ENOENT : TW_EIO) : TW_ENOMEM;
+        if (tw_model_errors_add(errs, "$", msg) != 0)
+            return TW_ENOMEM;
+        return e == ENOENT ? TW_ENOENT : TW_EIO;
     }
     char *buf = NULL;
     size_t len = 0;
@@ -275,7 +237,7 @@ int tw_model_load_file(const char *path, struct tw_model **out, struct tw_model_
     if (rc == TW_EIO) {
         snprintf(msg, sizeof msg, "cannot read %s: %s", path,
                  strerror_r(e ? e : EIO, ebuf, sizeof ebuf));
-        return model_error_push(errs, "$", msg) ? TW_EIO : TW_ENOMEM;
+        return tw_model_errors_add(errs, "$", msg) == 0 ? TW_EIO : TW_ENOMEM;
     }
     if (rc != 0)
         return rc;

@@ -8,9 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "twin/jsonpath.h"
 #include "twin/validate.h"
-
-#define PATH_CAP 320 /* == sizeof(struct tw_model_error.path) */
 
 /* The walk's state: the JSON path of the value being checked grows and shrinks like a stack. */
 struct check {
@@ -18,93 +17,25 @@ struct check {
     struct tw_model_errors *errs;
     long n_errors;
     bool nomem;
-    size_t path_len;
-    char path[PATH_CAP];
+    struct tw_jsonpath path;
 };
 
 /* The scenario runner's part of the model; skipped here. */
-static const char *const reserved_keys[] = {"stations", "demand",  "buffers",   "shifts",
-                                            "routing",  "actions", "suppliers", "derived"};
+static const char *const reserved_keys[] = {"stations", "buffers", "stocks",  "suppliers", "demand",
+                                            "shifts",   "routing", "actions", "derived"};
 
 static void fail_at(struct check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void fail_at(struct check *c, const char *fmt, ...)
 {
-    char msg[192];
+    char msg[TW_MODEL_MESSAGE_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     c->n_errors++;
-    if (!model_error_push(c->errs, c->path, msg))
+    if (tw_model_errors_add(c->errs, c->path.text, msg) != 0)
         c->nomem = true;
-}
-
-static void path_put(struct check *c, const char *s, size_t n)
-{
-    size_t room = PATH_CAP - 1 - c->path_len;
-    if (n > room)
-        n = room; /* a truncated path still locates the value well enough */
-    memcpy(c->path + c->path_len, s, n);
-    c->path_len += n;
-    c->path[c->path_len] = '\0';
-}
-
-static bool plain_key(const char *k)
-{
-    if (k[0] == '\0')
-        return false;
-    for (const char *p = k; *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '-'))
-            return false;
-    }
-    return true;
-}
-
-/* Appends .key, or ['key'] with quotes, backslashes and non-printable bytes escaped; keys are
- * cut at 64 bytes. Returns the previous length for path_pop. */
-static size_t path_push(struct check *c, const char *key)
-{
-    size_t saved = c->path_len;
-    if (plain_key(key) && strlen(key) <= TW_NAME_MAX) {
-        path_put(c, ".", 1);
-        path_put(c, key, strlen(key));
-        return saved;
-    }
-    path_put(c, "['", 2);
-    size_t i = 0;
-    for (; key[i] && i < TW_NAME_MAX; i++) {
-        unsigned char ch = (unsigned char)key[i];
-        char esc[8];
-        if (ch == '\'' || ch == '\\')
-            snprintf(esc, sizeof esc, "\\%c", ch);
-        else if (ch < 0x20 || ch >= 0x7f)
-            snprintf(esc, sizeof esc, "\\x%02x", ch);
-        else
-            snprintf(esc, sizeof esc, "%c", ch);
-        path_put(c, esc, strlen(esc));
-    }
-    if (key[i])
-        path_put(c, "...", 3);
-    path_put(c, "']", 2);
-    return saved;
-}
-
-static size_t path_push_index(struct check *c, int i)
-{
-    size_t saved = c->path_len;
-    char buf[24];
-    snprintf(buf, sizeof buf, "[%d]", i);
-    path_put(c, buf, strlen(buf));
-    return saved;
-}
-
-static void path_pop(struct check *c, size_t saved)
-{
-    c->path_len = saved;
-    c->path[saved] = '\0';
 }
 
 static const char *key_of(const cJSON *item)
@@ -160,12 +91,13 @@ static void check_duplicates(struct check *c, const cJSON *item)
     }
     int i = 0;
     for (const cJSON *it = item->child; it && i < n; it = it->next, i++) {
-        size_t saved = dup ? path_push(c, key_of(it)) : path_push_index(c, i);
+        size_t saved =
+            dup ? tw_jsonpath_push(&c->path, key_of(it)) : tw_jsonpath_push_index(&c->path, i);
         if (dup && dup[i])
             fail_at(c, "duplicate key");
         if (!(dup && strcmp(key_of(it), "description") == 0))
             check_duplicates(c, it);
-        path_pop(c, saved);
+        tw_jsonpath_pop(&c->path, saved);
     }
     free(dup);
 }
@@ -184,9 +116,9 @@ static bool known_key(struct check *c, const char *key, const char *const *allow
     for (; *allowed; allowed++)
         if (strcmp(key, *allowed) == 0)
             return true;
-    size_t saved = path_push(c, key);
+    size_t saved = tw_jsonpath_push(&c->path, key);
     fail_at(c, "unknown key");
-    path_pop(c, saved);
+    tw_jsonpath_pop(&c->path, saved);
     return false;
 }
 
@@ -248,9 +180,9 @@ static const char *description_of(struct check *c, const cJSON *obj)
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(obj, "description");
     if (!cJSON_IsString(d) || !d->valuestring)
         return NULL;
-    size_t saved = path_push(c, "description");
+    size_t saved = tw_jsonpath_push(&c->path, "description");
     const char *text = want_text(c, d, TW_MODEL_TEXT_MAX);
-    path_pop(c, saved);
+    tw_jsonpath_pop(&c->path, saved);
     return text;
 }
 
@@ -268,12 +200,12 @@ static void check_limit(struct check *c, const cJSON *obj, struct tw_model_limit
         fail_at(c, "must set \"above\", \"below\" or both");
         return;
     }
-    size_t saved = path_push(c, "above");
+    size_t saved = tw_jsonpath_push(&c->path, "above");
     lim->has_above = above && want_number(c, above, &lim->above);
-    path_pop(c, saved);
-    saved = path_push(c, "below");
+    tw_jsonpath_pop(&c->path, saved);
+    saved = tw_jsonpath_push(&c->path, "below");
     lim->has_below = below && want_number(c, below, &lim->below);
-    path_pop(c, saved);
+    tw_jsonpath_pop(&c->path, saved);
     if (lim->has_above && lim->has_below && !(lim->below < lim->above))
         fail_at(c, "\"below\" (%.17g) must be less than \"above\" (%.17g)", lim->below, lim->above);
 }
@@ -281,15 +213,15 @@ static void check_limit(struct check *c, const cJSON *obj, struct tw_model_limit
 /* An alarm is the more severe level: it must not trip before the warning does. */
 static void check_levels(struct check *c, const struct tw_model_signal *s)
 {
-    size_t saved = path_push(c, "alarm");
-    size_t inner = path_push(c, "above");
+    size_t saved = tw_jsonpath_push(&c->path, "alarm");
+    size_t inner = tw_jsonpath_push(&c->path, "above");
     if (s->alarm.has_above && s->warn.has_above && s->alarm.above < s->warn.above)
         fail_at(c, "must be >= warn.above (%.17g)", s->warn.above);
-    path_pop(c, inner);
-    inner = path_push(c, "below");
+    tw_jsonpath_pop(&c->path, inner);
+    inner = tw_jsonpath_push(&c->path, "below");
     if (s->alarm.has_below && s->warn.has_below && s->alarm.below > s->warn.below)
         fail_at(c, "must be <= warn.below (%.17g)", s->warn.below);
-    path_pop(c, saved);
+    tw_jsonpath_pop(&c->path, saved);
 }
 
 static void check_season(struct check *c, const cJSON *obj, struct tw_model_signal *s)
@@ -301,21 +233,21 @@ static void check_season(struct check *c, const cJSON *obj, struct tw_model_sign
         return;
     }
     if (season) {
-        size_t saved = path_push(c, "season");
+        size_t saved = tw_jsonpath_push(&c->path, "season");
         if (!cJSON_IsString(season) || !season->valuestring ||
             tw_model_parse_duration(season->valuestring, &s->season_ms) != 0)
             fail_at(c, "must be a duration such as \"1d\", \"8h\" or \"15m\" (units ms s m h d "
                        "w, at most 366d)");
-        path_pop(c, saved);
+        tw_jsonpath_pop(&c->path, saved);
     }
     if (samples) {
-        size_t saved = path_push(c, "season_samples");
+        size_t saved = tw_jsonpath_push(&c->path, "season_samples");
         double v = cJSON_IsNumber(samples) ? samples->valuedouble : 0;
         if (!(v >= 2 && v <= TW_MODEL_SEASON_MAX_SAMP && v == floor(v)))
             fail_at(c, "must be an integer from 2 to %u", TW_MODEL_SEASON_MAX_SAMP);
         else
             s->season_samples = (uint32_t)v;
-        path_pop(c, saved);
+        tw_jsonpath_pop(&c->path, saved);
     }
 }
 
@@ -330,22 +262,22 @@ static void check_signal(struct check *c, const cJSON *obj, struct tw_model_sign
     check_keys(c, obj, signal_keys);
     const cJSON *unit = cJSON_GetObjectItemCaseSensitive(obj, "unit");
     if (unit) {
-        size_t saved = path_push(c, "unit");
+        size_t saved = tw_jsonpath_push(&c->path, "unit");
         const char *text = want_text(c, unit, TW_MODEL_UNIT_MAX);
         s->unit = text ? text : "";
-        path_pop(c, saved);
+        tw_jsonpath_pop(&c->path, saved);
     }
     const cJSON *warn = cJSON_GetObjectItemCaseSensitive(obj, "warn");
     const cJSON *alarm = cJSON_GetObjectItemCaseSensitive(obj, "alarm");
     if (warn) {
-        size_t saved = path_push(c, "warn");
+        size_t saved = tw_jsonpath_push(&c->path, "warn");
         check_limit(c, warn, &s->warn);
-        path_pop(c, saved);
+        tw_jsonpath_pop(&c->path, saved);
     }
     if (alarm) {
-        size_t saved = path_push(c, "alarm");
+        size_t saved = tw_jsonpath_push(&c->path, "alarm");
         check_limit(c, alarm, &s->alarm);
-        path_pop(c, saved);
+        tw_jsonpath_pop(&c->path, saved);
     }
     check_levels(c, s);
     check_season(c, obj, s);
@@ -391,9 +323,9 @@ static void check_signals(struct check *c, const cJSON *obj, struct tw_model_kin
     }
     size_t count = 0;
     for (const cJSON *it = obj->child; it && count < (size_t)n && !c->nomem; it = it->next) {
-        size_t saved = path_push(c, key_of(it));
+        size_t saved = tw_jsonpath_push(&c->path, key_of(it));
         count += add_signal(c, it, &sigs[count]);
-        path_pop(c, saved);
+        tw_jsonpath_pop(&c->path, saved);
     }
     qsort(sigs, count, sizeof *sigs, signal_cmp);
     size_t kept = 0; /* duplicates were reported by check_duplicates; keep the first */
@@ -424,9 +356,9 @@ static bool add_kind(struct check *c, const cJSON *it, struct tw_model_kind *k)
     k->description = description_of(c, it);
     const cJSON *sigs = cJSON_GetObjectItemCaseSensitive(it, "signals");
     if (sigs) {
-        size_t saved = path_push(c, "signals");
+        size_t saved = tw_jsonpath_push(&c->path, "signals");
         check_signals(c, sigs, k);
-        path_pop(c, saved);
+        tw_jsonpath_pop(&c->path, saved);
     }
     return true;
 }
@@ -452,9 +384,9 @@ static void check_kinds(struct check *c, const cJSON *obj)
     }
     size_t count = 0;
     for (const cJSON *it = obj->child; it && count < (size_t)n && !c->nomem; it = it->next) {
-        size_t saved = path_push(c, key_of(it));
+        size_t saved = tw_jsonpath_push(&c->path, key_of(it));
         count += add_kind(c, it, &kinds[count]);
-        path_pop(c, saved);
+        tw_jsonpath_pop(&c->path, saved);
     }
     qsort(kinds, count, sizeof *kinds, kind_cmp);
     size_t kept = 0;
@@ -474,13 +406,13 @@ static const struct tw_model_kind *asset_kind(struct check *c, const cJSON *it)
         fail_at(c, "missing \"kind\"");
         return NULL;
     }
-    size_t saved = path_push(c, "kind");
+    size_t saved = tw_jsonpath_push(&c->path, "kind");
     const struct tw_model_kind *k = NULL;
     if (!cJSON_IsString(kind) || !kind->valuestring)
         fail_at(c, "must be a string naming one of \"asset_kinds\"");
     else if (!(k = tw_model_kind(c->m, kind->valuestring)))
         fail_at(c, "no such kind in \"asset_kinds\"");
-    path_pop(c, saved);
+    tw_jsonpath_pop(&c->path, saved);
     return k;
 }
 
@@ -498,13 +430,13 @@ static bool add_asset(struct check *c, const cJSON *it, struct tw_model_asset *a
     a->description = description_of(c, it);
     const cJSON *station = cJSON_GetObjectItemCaseSensitive(it, "station");
     if (station) {
-        size_t saved = path_push(c, "station");
+        size_t saved = tw_jsonpath_push(&c->path, "station");
         if (!cJSON_IsString(station) || !station->valuestring ||
             !tw_valid_asset_id(station->valuestring, strlen(station->valuestring)))
             fail_at(c, "must be a station name: 1-64 characters of [A-Za-z0-9._-]");
         else if (!(a->station = model_strdup(c->m, station->valuestring)))
             c->nomem = true;
-        path_pop(c, saved);
+        tw_jsonpath_pop(&c->path, saved);
     }
     a->id = model_strdup(c->m, id);
     if (!a->id)
@@ -529,11 +461,11 @@ static void check_assets(struct check *c, const cJSON *obj)
     c->m->assets = assets;
     for (const cJSON *it = obj->child; it && c->m->n_assets < (size_t)n && !c->nomem;
          it = it->next) {
-        size_t saved = path_push(c, key_of(it));
+        size_t saved = tw_jsonpath_push(&c->path, key_of(it));
         /* A duplicate id was reported by check_duplicates; the first one stays. */
         if (add_asset(c, it, &assets[c->m->n_assets]) && model_index_add(c->m, c->m->n_assets))
             c->m->n_assets++;
-        path_pop(c, saved);
+        tw_jsonpath_pop(&c->path, saved);
     }
 }
 
@@ -547,10 +479,10 @@ static void check_version(struct check *c, const cJSON *root)
         fail_at(c, "missing \"version\" (must be 1)");
         return;
     }
-    size_t saved = path_push(c, "version");
+    size_t saved = tw_jsonpath_push(&c->path, "version");
     if (!cJSON_IsNumber(v) || v->valuedouble != 1)
         fail_at(c, "must be 1 (the only version this program reads)");
-    path_pop(c, saved);
+    tw_jsonpath_pop(&c->path, saved);
 }
 
 static void check_ingest(struct check *c, const cJSON *obj)
@@ -561,12 +493,12 @@ static void check_ingest(struct check *c, const cJSON *obj)
     const cJSON *rej = cJSON_GetObjectItemCaseSensitive(obj, "reject_unknown_assets");
     if (!rej)
         return;
-    size_t saved = path_push(c, "reject_unknown_assets");
+    size_t saved = tw_jsonpath_push(&c->path, "reject_unknown_assets");
     if (!cJSON_IsBool(rej))
         fail_at(c, "must be true or false");
     else
         c->m->reject_unknown_assets = cJSON_IsTrue(rej);
-    path_pop(c, saved);
+    tw_jsonpath_pop(&c->path, saved);
 }
 
 /* Runs fn on root's member `key` when present, with the path pointing at it. */
@@ -576,9 +508,9 @@ static void check_member(struct check *c, const cJSON *root, const char *key,
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!item || c->nomem)
         return;
-    size_t saved = path_push(c, key);
+    size_t saved = tw_jsonpath_push(&c->path, key);
     fn(c, item);
-    path_pop(c, saved);
+    tw_jsonpath_pop(&c->path, saved);
 }
 
 static void check_plant(struct check *c, const cJSON *item)
@@ -590,7 +522,8 @@ static void check_plant(struct check *c, const cJSON *item)
 
 long model_check(const cJSON *root, struct tw_model *m, struct tw_model_errors *errs)
 {
-    struct check c = {.m = m, .errs = errs, .path = "$", .path_len = 1};
+    struct check c = {.m = m, .errs = errs};
+    tw_jsonpath_init(&c.path);
     if (!want_object(&c, root))
         return c.n_errors;
     check_duplicates(&c, root);

@@ -36,9 +36,6 @@ int model_index_init(struct tw_model *m, size_t max_assets);
 /* Adds m->assets[i] to the hash table; false when its id is already there. */
 bool model_index_add(struct tw_model *m, size_t i);
 
-/* Appends one error; returns false when out of memory. */
-bool model_error_push(struct tw_model_errors *errs, const char *path, const char *message);
-
 /* Walks the parsed document, filling m and reporting every problem through errs (may be NULL).
  * Returns the number of problems found, or -1 when out of memory. */
 long model_check(const cJSON *root, struct tw_model *m, struct tw_model_errors *errs);

@@ -6,16 +6,17 @@
 /*
  * One JSON file describes the plant; the schema is in README.md, "Plant model". This module
  * reads the parts the ingest and the predictor need: "version", "plant", "ingest",
- * "asset_kinds" and "assets". The top-level keys "stations", "buffers", "routing",
+ * "asset_kinds" and "assets". The top-level keys "stations", "buffers", "stocks", "routing",
  * "suppliers", "demand", "shifts", "actions" and "derived" belong to the scenario runner's part
  * of the model: they are accepted and skipped here (only checked for duplicate keys) and
- * validated by that part. Any other unknown key, anywhere, is an error, so that a typo
- * ("alram") cannot silently switch a limit off. The values of "description" keys are free
- * text (a string, or a DTDL-style language map such as {"en": "...", "de": "..."}) and are
- * not checked.
+ * validated by that part (services/scenario/plant_json.h). Any other unknown key, anywhere, is
+ * an error, so that a typo ("alram") cannot silently switch a limit off. The values of
+ * "description" keys are free text (a string, or a DTDL-style language map such as
+ * {"en": "...", "de": "..."}) and are not checked.
  *
  * Loading is pure (no I/O besides reading the file in tw_model_load_file) and reports every
- * error it finds, each with the JSON path of the offending value.
+ * error it finds, each with the JSON path of the offending value, into a caller-owned
+ * struct tw_model_errors (twin/jsonpath.h).
  *
  * Threads: a loaded model is immutable. Any number of threads may call the lookups on the same
  * model at once; tw_model_free must not run concurrently with them. To reload, load a new
@@ -26,12 +27,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "twin/jsonpath.h"
+
 /* Caps that keep a hostile or mistaken file from exhausting memory. */
 #define TW_MODEL_MAX_FILE_BYTES  (16u * 1024u * 1024u)
 #define TW_MODEL_MAX_ASSETS      100000u
 #define TW_MODEL_MAX_KINDS       10000u
 #define TW_MODEL_MAX_SIGNALS     1000u /* per kind */
-#define TW_MODEL_MAX_ERRORS      200u  /* stored; more are only counted */
 #define TW_MODEL_UNIT_MAX        32u   /* bytes of "unit", UTF-8 allowed */
 #define TW_MODEL_TEXT_MAX        4096u /* bytes of "plant", "description" and "station" */
 #define TW_MODEL_SEASON_MAX_MS   (366LL * 24 * 3600 * 1000)
@@ -75,28 +77,6 @@ struct tw_model_asset {
     const char *description; /* NULL unless "description" is a string */
     const char *station;     /* NULL when not given; checked against "stations" by part 2 */
 };
-
-/* One problem found in a model file: `path` is a JSONPath such as
- * "$.asset_kinds.press.signals.temp.warn.above" (keys that are not plain words are written
- * ['like this']), `message` says what is wrong ("must be a number"). */
-struct tw_model_error {
-    char path[320];
-    char message[192];
-};
-
-/* Every problem found by one load, in the order found. Owned by the caller: initialise with
- * {0} (or tw_model_errors_init), release with tw_model_errors_free. */
-struct tw_model_errors {
-    size_t count; /* entries in items, at most TW_MODEL_MAX_ERRORS */
-    size_t total; /* problems found, including those not stored */
-    struct tw_model_error *items;
-};
-
-void tw_model_errors_init(struct tw_model_errors *errs);
-void tw_model_errors_free(struct tw_model_errors *errs);
-
-/* Writes error i as "path: message" into buf (always NUL-terminated when buflen > 0). */
-void tw_model_error_format(const struct tw_model_error *e, char *buf, size_t buflen);
 
 struct tw_model;
 

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `twinctl model check FILE`: both parts of a plant model validated, every problem printed
+ * with its JSON path, and a summary of a valid one. */
+#include <stdio.h>
+#include <string.h>
+
+#include "plant_json.h"
+#include "twin/err.h"
+#include "twin/model.h"
+#include "twinctl.h"
+
+static void print_problems(const char *file, const struct tw_model_errors *errs)
+{
+    char line[sizeof(struct tw_model_error) + 4];
+    for (size_t i = 0; i < errs->count; i++) {
+        tw_model_error_format(&errs->items[i], line, sizeof(line));
+        fprintf(stderr, "%s: %s\n", file, line);
+    }
+    if (errs->total > errs->count)
+        fprintf(stderr, "%s: %zu more problems not shown\n", file, errs->total - errs->count);
+}
+
+static void print_summary(const char *file, const struct tw_model *m, const struct sim_plant *p)
+{
+    printf("%s: valid: plant \"%s\", %zu assets of %zu kinds\n", file, tw_model_plant(m),
+           tw_model_asset_count(m), tw_model_kind_count(m));
+    if (!p) {
+        printf("%s: no production part: twin-scenario cannot simulate this plant\n", file);
+        return;
+    }
+    printf("%s: production: %u stations, %u buffers, %u stocks, %u suppliers\n", file,
+           p->n_stations, p->n_buffers, p->n_stocks, p->n_suppliers);
+    for (uint32_t i = 0; i < p->n_stations; i++) {
+        const struct sim_station *s = &p->stations[i];
+        printf("  station %-16s %u machine%s, cycle %.4g s, MTBF %.4g h, MTTR %.4g h\n", s->name,
+               s->machines, s->machines == 1 ? "" : "s", s->cycle.mean * s->cycle.scale,
+               s->fail_basis == SIM_FAIL_NONE ? 0.0 : s->ttf.mean * s->ttf.scale / 3600.0,
+               s->fail_basis == SIM_FAIL_NONE ? 0.0 : s->ttr.mean * s->ttr.scale / 3600.0);
+    }
+    for (uint32_t i = 0; i < p->n_suppliers; i++)
+        printf("  supplier %-15s delivers %.4g per lot to stock %s\n", p->suppliers[i].name,
+               p->suppliers[i].lot,
+               p->suppliers[i].stock >= 0 && (uint32_t)p->suppliers[i].stock < p->n_stocks
+                   ? p->stocks[p->suppliers[i].stock].name
+                   : "?");
+}
+
+int ctl_model_check(int argc, char **argv)
+{
+    if (argc != 3 || strcmp(argv[1], "check") != 0)
+        return ctl_usage_error("usage: twinctl model check FILE");
+    const char *file = argv[2];
+    struct tw_model_errors errs = {0};
+    struct tw_model *model = NULL;
+    struct sim_plant *plant = NULL;
+    int rc = tw_model_load_file(file, &model, &errs);
+    /* The production part is read even when the common part failed, so every problem of the
+     * file is listed at once (without a model its asset references are not checked). */
+    int prc = sim_plant_load_file(file, model, &plant, &errs);
+    int status = CTL_EXIT_OK;
+    if (rc < 0 || prc < 0) {
+        print_problems(file, &errs);
+        if (errs.count == 0)
+            fprintf(stderr, "%s: %s\n", file, tw_strerror(rc < 0 ? rc : prc));
+        fprintf(stderr, "%s: invalid (%zu problem%s)\n", file, errs.total,
+                errs.total == 1 ? "" : "s");
+        status = CTL_EXIT_USAGE;
+    } else {
+        print_summary(file, model, plant);
+    }
+    tw_model_errors_free(&errs);
+    sim_plant_free(plant);
+    tw_model_free(model);
+    return status;
+}
