@@ -313,61 +313,6 @@ static int result(const struct pj *c)
     return c->nomem ? TW_ENOMEM : c->n_errors > 0 ? TW_EINVAL : 0;
 }
 
-/* ---- the text ------------------------------------------------------------------------- */
-
-static int fail_text(struct pj *c, const char *text, size_t len, const char *at, const char *what)
-{
-    size_t pos = at && at >= text && at <= text + len ? (size_t)(at - text) : 0;
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i < pos; i++, col++)
-        if (text[i] == '\n') {
-            line++;
-            col = 0;
-        }
-    pj_fail(c, "%s at line %zu, column %zu", what, line, col);
-    return result(c);
-}
-
-/* Parses buf into *root: one JSON value, nothing but whitespace after it, no NUL bytes. */
-static int parse_text(struct pj *c, const char *buf, size_t len, cJSON **root)
-{
-    *root = NULL;
-    if (len > TW_MODEL_MAX_FILE_BYTES) {
-        pj_fail(c, "too large (%zu bytes, at most %u)", len, TW_MODEL_MAX_FILE_BYTES);
-        return result(c);
-    }
-    if (!buf || len == 0) {
-        pj_fail(c, "empty: expected a JSON object");
-        return result(c);
-    }
-    const char *nul = memchr(buf, '\0', len);
-    if (nul) {
-        pj_fail(c, "contains a NUL byte at offset %zu", (size_t)(nul - buf));
-        return result(c);
-    }
-    char *text = malloc(len + 1); /* cJSON reads strings up to a NUL */
-    if (!text)
-        return TW_ENOMEM;
-    memcpy(text, buf, len);
-    text[len] = '\0';
-    const char *end = NULL;
-    int rc = 0;
-    *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
-    if (!*root) {
-        rc = fail_text(c, text, len, end, "invalid JSON");
-    } else {
-        while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
-            end++;
-        if (end != text + len) {
-            cJSON_Delete(*root);
-            *root = NULL;
-            rc = fail_text(c, text, len, end, "unexpected text after the JSON value");
-        }
-    }
-    free(text);
-    return rc;
-}
-
 int sim_plant_parse(const char *buf, size_t len, const struct tw_model *model,
                     struct sim_plant **out, struct tw_model_errors *errs)
 {
@@ -375,8 +320,10 @@ int sim_plant_parse(const char *buf, size_t len, const struct tw_model *model,
     cJSON *root = NULL;
     *out = NULL;
     tw_jsonpath_init(&c.path);
-    int rc = parse_text(&c, buf, len, &root);
-    if (rc != 0 || !pj_want_object(&c, root))
+    int rc = tw_model_parse_text(buf, len, &root, errs);
+    if (rc != 0)
+        return rc; /* the text's problem is in errs */
+    if (!pj_want_object(&c, root))
         goto out;
     check_later(&c, root, "actions");
     check_later(&c, root, "derived");
@@ -398,56 +345,13 @@ out:
     return rc;
 }
 
-/* Reads at most TW_MODEL_MAX_FILE_BYTES + 1 bytes, so an oversized file is noticed without
- * reading it all. */
-static int read_all(FILE *f, char **buf, size_t *len)
-{
-    size_t cap = 64 * 1024, n = 0;
-    char *data = NULL;
-    for (;;) {
-        char *grown = realloc(data, cap);
-        if (!grown) {
-            free(data);
-            return TW_ENOMEM;
-        }
-        data = grown;
-        n += fread(data + n, 1, cap - n, f);
-        if (n < cap || n > TW_MODEL_MAX_FILE_BYTES)
-            break;
-        cap *= 2;
-    }
-    if (ferror(f)) {
-        free(data);
-        return TW_EIO;
-    }
-    *buf = data;
-    *len = n;
-    return 0;
-}
-
 int sim_plant_load_file(const char *path, const struct tw_model *model, struct sim_plant **out,
                         struct tw_model_errors *errs)
 {
-    struct pj c = {.errs = errs};
-    char ebuf[96];
-    *out = NULL;
-    tw_jsonpath_init(&c.path);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        pj_fail(&c, "cannot open %s: %s", path, strerror_r(e, ebuf, sizeof ebuf));
-        return c.nomem ? TW_ENOMEM : e == ENOENT ? TW_ENOENT : TW_EIO;
-    }
     char *buf = NULL;
     size_t len = 0;
-    errno = 0;
-    int rc = read_all(f, &buf, &len);
-    int e = errno;
-    fclose(f);
-    if (rc == TW_EIO) {
-        pj_fail(&c, "cannot read %s: %s", path, strerror_r(e ? e : EIO, ebuf, sizeof ebuf));
-        return c.nomem ? TW_ENOMEM : TW_EIO;
-    }
+    *out = NULL;
+    int rc = tw_model_read_file(path, &buf, &len, errs);
     if (rc != 0)
         return rc;
     rc = sim_plant_parse(buf, len, model, out, errs);

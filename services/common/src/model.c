@@ -107,69 +107,12 @@ void tw_model_free(struct tw_model *m)
     free(m);
 }
 
-/* Reports a JSON syntax error at its line and column. */
-static int syntax_error(const char *text, size_t len, const char *at, struct tw_model_errors *errs,
-                        const char *what)
-{
-    size_t pos = at && at >= text && at <= text + len ? (size_t)(at - text) : 0;
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i < pos; i++, col++)
-        if (text[i] == '\n') {
-            line++;
-            col = 0;
-        }
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s at line %zu, column %zu", what, line, col);
-    return tw_model_errors_add(errs, "$", msg) == 0 ? TW_EINVAL : TW_ENOMEM;
-}
-
-static int fail_whole(struct tw_model_errors *errs, const char *message)
-{
-    return tw_model_errors_add(errs, "$", message) == 0 ? TW_EINVAL : TW_ENOMEM;
-}
-
-/* Parses text (NUL-terminated, len bytes) into *root, checking that nothing follows the value.
- * cJSON writes its global error pointer on failure: a benign race we do not read from. */
-static int parse_json(const char *text, size_t len, cJSON **root, struct tw_model_errors *errs)
-{
-    const char *end = NULL;
-    *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
-    if (!*root)
-        return syntax_error(text, len, end, errs, "invalid JSON");
-    while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
-        end++;
-    if (end == text + len)
-        return 0;
-    cJSON_Delete(*root);
-    *root = NULL;
-    return syntax_error(text, len, end, errs, "unexpected text after the JSON value");
-}
-
 int tw_model_load_buffer(const char *buf, size_t len, struct tw_model **out,
                          struct tw_model_errors *errs)
 {
-    char msg[96];
     *out = NULL;
-    if (len > TW_MODEL_MAX_FILE_BYTES) {
-        snprintf(msg, sizeof msg, "too large (%zu bytes, at most %u)", len,
-                 TW_MODEL_MAX_FILE_BYTES);
-        return fail_whole(errs, msg);
-    }
-    if (!buf || len == 0)
-        return fail_whole(errs, "empty: expected a JSON object");
-    const char *nul = memchr(buf, '\0', len);
-    if (nul) {
-        snprintf(msg, sizeof msg, "contains a NUL byte at offset %zu", (size_t)(nul - buf));
-        return fail_whole(errs, msg);
-    }
-    /* cJSON reads strings up to a NUL: hand it a terminated copy. */
-    char *text = malloc(len + 1);
-    if (!text)
-        return TW_ENOMEM;
-    memcpy(text, buf, len);
-    text[len] = '\0';
     cJSON *root = NULL;
-    int rc = parse_json(text, len, &root, errs);
+    int rc = tw_model_parse_text(buf, len, &root, errs);
     struct tw_model *m = rc == 0 ? calloc(1, sizeof *m) : NULL;
     if (rc == 0 && !m)
         rc = TW_ENOMEM;
@@ -178,7 +121,6 @@ int tw_model_load_buffer(const char *buf, size_t len, struct tw_model **out,
         rc = n < 0 ? TW_ENOMEM : n > 0 ? TW_EINVAL : 0;
     }
     cJSON_Delete(root);
-    free(text);
     if (rc != 0) {
         tw_model_free(m);
         return rc;
@@ -189,56 +131,12 @@ int tw_model_load_buffer(const char *buf, size_t len, struct tw_model **out,
     return 0;
 }
 
-/* Reads at most TW_MODEL_MAX_FILE_BYTES + 1 bytes, so an oversized file is noticed without
- * reading it all. */
-static int read_file(FILE *f, char **buf, size_t *len)
-{
-    size_t cap = 64 * 1024, n = 0;
-    char *data = NULL;
-    for (;;) {
-        char *grown = realloc(data, cap);
-        if (!grown) {
-            free(data);
-            return TW_ENOMEM;
-        }
-        data = grown;
-        n += fread(data + n, 1, cap - n, f);
-        if (n < cap || n > TW_MODEL_MAX_FILE_BYTES)
-            break;
-        cap *= 2;
-    }
-    if (ferror(f)) {
-        free(data);
-        return TW_EIO;
-    }
-    *buf = data;
-    *len = n;
-    return 0;
-}
-
 int tw_model_load_file(const char *path, struct tw_model **out, struct tw_model_errors *errs)
 {
-    char msg[192], ebuf[96];
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        snprintf(msg, sizeof msg, "cannot open %s: %s", path, strerror_r(e, ebuf, sizeof ebuf));
-        if (tw_model_errors_add(errs, "$", msg) != 0)
-            return TW_ENOMEM;
-        return e == ENOENT ? TW_ENOENT : TW_EIO;
-    }
     char *buf = NULL;
     size_t len = 0;
-    errno = 0;
-    int rc = read_file(f, &buf, &len);
-    int e = errno;
-    fclose(f);
-    if (rc == TW_EIO) {
-        snprintf(msg, sizeof msg, "cannot read %s: %s", path,
-                 strerror_r(e ? e : EIO, ebuf, sizeof ebuf));
-        return tw_model_errors_add(errs, "$", msg) == 0 ? TW_EIO : TW_ENOMEM;
-    }
+    *out = NULL;
+    int rc = tw_model_read_file(path, &buf, &len, errs);
     if (rc != 0)
         return rc;
     rc = tw_model_load_buffer(buf, len, out, errs);

@@ -97,6 +97,24 @@ int tw_model_load_file(const char *path, struct tw_model **out, struct tw_model_
  * Returns what tw_model_load_file returns. Main thread, before other threads start. */
 int tw_model_load_reporting(const char *program, const char *path, struct tw_model **out);
 
+/* For loaders of other parts of the same file (the scenario runner's production part), so
+ * that every part reads and parses the file the same way and reports the same errors at "$".
+ *
+ * tw_model_read_file reads the file at path (at most TW_MODEL_MAX_FILE_BYTES + 1 bytes, so an
+ * oversized file is noticed without reading it all) into *buf (malloc, not terminated; free
+ * it) and *len. Returns 0, TW_ENOENT or TW_EIO with an entry at "$" saying why, or
+ * TW_ENOMEM.
+ *
+ * tw_model_parse_text parses buf as one JSON value followed by nothing but white space; a
+ * file too large, empty, holding a NUL byte or with a syntax error (given by line and
+ * column) is TW_EINVAL with one entry at "$". On success *root is the cJSON tree
+ * (cJSON_Delete it). An entry already in errs with the same path and message is not added
+ * again (two loaders reporting into one list). Any thread. */
+struct cJSON;
+int tw_model_read_file(const char *path, char **buf, size_t *len, struct tw_model_errors *errs);
+int tw_model_parse_text(const char *buf, size_t len, struct cJSON **root,
+                        struct tw_model_errors *errs);
+
 /* Releases a model and everything it owns; NULL is a no-op. */
 void tw_model_free(struct tw_model *m);
 
