@@ -38,7 +38,8 @@ static void check_r_fit(char **f)
     char rel[128];
     static int64_t ts[MAX_SERIES];
     static double x[MAX_SERIES];
-    snprintf(rel, sizeof(rel), "series/%s.csv", series);
+    int rel_len = snprintf(rel, sizeof(rel), "series/%s.csv", series);
+    assert_true(rel_len > 0 && (size_t)rel_len < sizeof(rel));
     long n = testdata_load(rel, ts, x, MAX_SERIES);
     assert_true(n > 24);
 
