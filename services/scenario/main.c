@@ -77,6 +77,10 @@ static const struct tw_option scen_options[] = {
      "largest request, in simulated hours: replications x (variants + 2) x horizon; larger "
      "ones are refused (too_large)",
      TW_OPT_INT, OPT(max_work_hours), 1, 1000000000000LL, 0, NULL},
+    {"max-events", "TWIN_SCENARIO_MAX_EVENTS", "1000000000",
+     "most events one replication may simulate (an absurd rate or cycle time in a request); "
+     "a run that reaches it ends with an error (0: no limit)",
+     TW_OPT_INT, OPT(max_events), 0, 1000000000000000LL, 0, NULL},
     {"max-run-s", "TWIN_SCENARIO_MAX_RUN_S", "3600",
      "a run still going after this many seconds is stopped with an error (0: no limit)", TW_OPT_INT,
      OPT(max_run_s), 0, 604800, 0, NULL},
@@ -216,6 +220,7 @@ static void scen_derive(struct scen_settings *cfg)
     cfg->limits.default_replications = (uint32_t)cfg->replications;
     cfg->limits.max_replications = (uint32_t)cfg->max_replications;
     cfg->limits.max_work_hours = (double)cfg->max_work_hours;
+    cfg->limits.max_events = (uint64_t)cfg->max_events;
     if (cfg->threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->threads = n > 0 ? n : 1;

@@ -165,6 +165,7 @@ int scen_request_to_spec(const struct scen_request *req, const struct sim_plant 
             return tw_fail(why, whylen, "sweep.top is %u, at most %u", spec->sweep.top,
                            SCEN_MAX_TOP);
     }
+    spec->max_events = lim->max_events;
     if (scn_spec_check(p, spec, why, whylen) < 0)
         return TW_EINVAL;
     double work = scen_spec_work_hours(spec);

@@ -53,6 +53,7 @@ struct scen_settings {
     int64_t replications;
     int64_t max_replications;
     int64_t max_work_hours;
+    int64_t max_events;
     int64_t max_run_s;
     int64_t max_payload;
     int64_t max_result_bytes;

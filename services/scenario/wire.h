@@ -82,6 +82,7 @@ struct scen_limits {
     uint32_t max_replications;
     int64_t max_horizon_ms;
     double max_work_hours; /* replications x runs x horizon, in simulated hours */
+    uint64_t max_events;   /* per replication (scn_spec.max_events); 0 = no cap */
 };
 
 /* Whether a request id is valid (1-64 chars of [A-Za-z0-9._-]). */

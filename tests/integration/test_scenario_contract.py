@@ -128,6 +128,18 @@ class ContractTest(TwinTestCase):
         self.assertEqual(m['twin_scenario_requests_total{outcome="error"}'], 8)
         self.assertTrue(s.runner.running)
 
+    def test_an_event_flood_ends_with_an_error_result_and_the_runner_goes_on(self):
+        # Orders at ten million an hour pass every check of the request; the per-replication
+        # event cap stops the run instead of letting it occupy the runner.
+        s = sk.ScenarioStack(self.h, env={"TWIN_SCENARIO_MAX_EVENTS": 200000})
+        s.submit("flood", [{"kind": "SET_PARAMETER", "target": "demand.rate", "value": 1e7}],
+                 ignore_live=True)
+        res = s.wait_result("flood")
+        self.assertEqual(res.status, s.pb.ScenarioResult.ERROR)
+        self.assertIn("200000 events", res.error)
+        s.submit("after-flood", ignore_live=True)
+        self.assertEqual(s.wait_result("after-flood").status, s.pb.ScenarioResult.OK)
+
     def test_cancel_stops_a_running_and_a_queued_request_and_duplicates_are_refused(self):
         s = sk.ScenarioStack(self.h, env={"TWIN_SCENARIO_JOBS": 1})
         s.submit("long-1", sweep=LONG_SWEEP, **LONG)
