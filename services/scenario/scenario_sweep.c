@@ -4,7 +4,6 @@
 #include "scenario_internal.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,23 +104,20 @@ void scn_make_variants(const struct sim_plant *p, const struct scn_sweep *s, uin
 struct ranked {
     size_t v;
     double objective, cost;
+    double key; /* the objective, negated when maximising: smaller ranks first */
     bool feasible;
 };
-
-static bool maximize_g;
 
 static int rank_cmp(const void *a, const void *b)
 {
     const struct ranked *x = a, *y = b;
     if (x->feasible != y->feasible)
         return x->feasible ? -1 : 1;
-    bool xn = isnan(x->objective), yn = isnan(y->objective);
+    bool xn = isnan(x->key), yn = isnan(y->key);
     if (xn != yn)
         return xn ? 1 : -1;
-    if (!xn && x->objective != y->objective) {
-        bool better = maximize_g ? x->objective > y->objective : x->objective < y->objective;
-        return better ? -1 : 1;
-    }
+    if (!xn && x->key != y->key)
+        return x->key < y->key ? -1 : 1;
     if (x->cost != y->cost)
         return x->cost < y->cost ? -1 : 1;
     return x->v < y->v ? -1 : (x->v > y->v);
@@ -144,8 +140,6 @@ static double metric(const struct job_set *js, size_t cfg, int index, double cos
     return index < 0 ? cost : kpi_mean(js, cfg, index);
 }
 
-static pthread_mutex_t rank_lock = PTHREAD_MUTEX_INITIALIZER;
-
 int scn_rank_variants(const struct job_set *js, const struct sim_plant *p,
                       struct scn_result *res)
 {
@@ -161,7 +155,8 @@ int scn_rank_variants(const struct job_set *js, const struct sim_plant *p,
         double cost = 0;
         for (size_t k = 0; k < np; k++)
             cost += w->params[k].cost * js->values[v * np + k];
-        rk[v] = (struct ranked){v, metric(js, v + 2, obj, cost), cost, true};
+        double o = metric(js, v + 2, obj, cost);
+        rk[v] = (struct ranked){v, o, cost, w->maximize ? -o : o, true};
         for (size_t c = 0; c < w->n_constraints; c++) {
             const struct scn_constraint *ct = &w->constraints[c];
             double m = metric(js, v + 2, cons[c], cost);
@@ -173,10 +168,7 @@ int scn_rank_variants(const struct job_set *js, const struct sim_plant *p,
         if (rk[v].feasible)
             res->variants_feasible++;
     }
-    pthread_mutex_lock(&rank_lock); /* qsort has no context argument in C11 */
-    maximize_g = w->maximize;
     qsort(rk, nv, sizeof *rk, rank_cmp);
-    pthread_mutex_unlock(&rank_lock);
     size_t top = w->top ? w->top : 10;
     if (top > nv)
         top = nv;
