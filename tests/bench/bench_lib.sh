@@ -95,3 +95,29 @@ cpu_ticks() {
 mb() { awk -v k="${1:-0}" 'BEGIN{printf "%.1f", k / 1024}'; }
 
 verdict() { if awk "BEGIN{exit !($1)}"; then echo met; else echo MISSED; fi; }
+
+# Idle + iowait ticks of the whole machine, from /proc/stat. Busy time is derived from idle
+# time: with a tickless kernel the idle counters are exact, the busy ones are sampled.
+idle_ticks() { awk '$1 == "cpu" { print $5 + $6; exit }' /proc/stat; }
+
+# Share of the machine busy over one second, in % of one core (2 cores: up to 200).
+busy_now() {
+    local i0 i1
+    i0=$(idle_ticks); sleep 1; i1=$(idle_ticks)
+    awk -v d=$((i1 - i0)) -v n="$(nproc)" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN{printf "%d", 100 * n - 100 * d / hz}'
+}
+
+# Other work on the machine skews every figure: wait up to $WAIT_IDLE s until it is quiet
+# (< 20 % of one core). Sets BUSY_BEFORE, and BUSY_NOTE when it never got quiet.
+wait_idle() {
+    local i busy
+    BUSY_NOTE=""
+    for i in $(seq 1 "$WAIT_IDLE"); do
+        busy=$(busy_now)
+        [ "$busy" -lt 20 ] && { BUSY_BEFORE=$busy; return 0; }
+    done
+    BUSY_BEFORE=$(busy_now)
+    log "machine still busy ($BUSY_BEFORE % of one core) after ${WAIT_IDLE} s: running anyway"
+    BUSY_NOTE=" (still busy after waiting ${WAIT_IDLE} s: figures are skewed)"
+}

@@ -72,12 +72,6 @@ cpu_snapshot() {
     echo "$(cpu_ticks "$MOSQ_PID") $(cpu_ticks "$REDIS_PID") $ing $lg $(idle_ticks)"
 }
 
-# Idle + iowait ticks of the whole machine, from /proc/stat. Busy time is derived from idle
-# time: with a tickless kernel the idle counters are exact, the busy ones are sampled.
-idle_ticks() {
-    awk '$1 == "cpu" { print $5 + $6; exit }' /proc/stat
-}
-
 # Sum of one twin_ingest_* counter over its label sets.
 metric() {
     [ -n "${METRICS_PORT:-}" ] || { echo 0; return; }
@@ -285,24 +279,6 @@ $(top_lines b)
 Loadgen commands, in order:
 $(for p in a a5 b c d e; do printf '    %s: %s\n' "$p" "${CMD[$p]:-not run}"; done)
 MD
-}
-
-# Share of the machine busy over one second, in % of one core (2 cores: up to 200).
-busy_now() {
-    local i0 i1
-    i0=$(idle_ticks); sleep 1; i1=$(idle_ticks)
-    echo $(( 100 * $(nproc) - (i1 - i0) ))
-}
-
-# Other work on the machine skews every figure: wait (bounded) until it is quiet.
-wait_idle() {
-    local i busy
-    for i in $(seq 1 "$WAIT_IDLE"); do
-        busy=$(busy_now)
-        [ "$busy" -lt 20 ] && { BUSY_BEFORE=$busy; return 0; }
-    done
-    BUSY_BEFORE=$(busy_now)
-    log "machine still busy ($BUSY_BEFORE % of one core) after ${WAIT_IDLE} s: running anyway"
 }
 
 main() {

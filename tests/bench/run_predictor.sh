@@ -89,9 +89,6 @@ start_predictor() {
     PRED_PID=$TWIN_PID
 }
 
-# Idle + iowait ticks of the whole machine (exact on a tickless kernel; busy = total - idle).
-idle_ticks() { awk '$1 == "cpu" { print $5 + $6; exit }' /proc/stat; }
-
 # The same plus cutime + cstime: the CPU of children that have exited and been reaped.
 cpu_ticks_reaped() {
     local stat
@@ -321,24 +318,6 @@ pred_heap() {
 rate() { awk -v n="${1:-0}" -v s="${2:-1}" 'BEGIN{printf "%.0f", (s > 0 ? n / s : 0)}'; }
 pct() { awk -v x="${1:-0}" -v y="${2:-0}" 'BEGIN{if (y <= 0) printf "-"; else if (100 * x / y < 10) printf "%.1f %%", 100 * x / y; else printf "%.0f %%", 100 * x / y}'; }
 fmt() { awk -v x="${1:-0}" 'BEGIN{printf "%.0f", x}'; }
-
-# Share of the machine busy over one second, in % of one core.
-busy_now() {
-    local i0 i1
-    i0=$(idle_ticks); sleep 1; i1=$(idle_ticks)
-    awk -v d=$(( i1 - i0 )) -v n="$(nproc)" -v hz="$CLK_TCK" 'BEGIN{printf "%d", 100 * n - 100 * d / hz}'
-}
-
-wait_idle() {
-    local i busy
-    for i in $(seq 1 "$WAIT_IDLE"); do
-        busy=$(busy_now)
-        [ "$busy" -lt 20 ] && { BUSY_BEFORE=$busy; return 0; }
-    done
-    BUSY_BEFORE=$(busy_now)
-    log "machine still busy ($BUSY_BEFORE % of one core) after ${WAIT_IDLE} s: running anyway"
-    BUSY_NOTE=" (still busy after waiting ${WAIT_IDLE} s: figures are skewed)"
-}
 
 cpu_row() {
     local p=$1 sum

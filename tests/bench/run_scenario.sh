@@ -68,25 +68,6 @@ SWEEP_ARGS=(--param buffer.press_out.capacity=1:10:1 --param buffer.weld_out.cap
     --objective cost --minimize --constraint 'service_level>=0.99' --constraint 'lead_time<=3.6'
     --top 3)
 
-# Idle + iowait ticks of the whole machine, and the share of it busy over one second.
-idle_ticks() { awk '$1 == "cpu" { print $5 + $6; exit }' /proc/stat; }
-busy_now() {
-    local i0 i1
-    i0=$(idle_ticks); sleep 1; i1=$(idle_ticks)
-    awk -v d=$((i1 - i0)) -v n="$(nproc)" -v hz="$(getconf CLK_TCK)" \
-        'BEGIN{printf "%d", 100 * n - 100 * d / hz}'
-}
-wait_idle() {
-    local i busy
-    for i in $(seq 1 "$WAIT_IDLE"); do
-        busy=$(busy_now)
-        [ "$busy" -lt 20 ] && { BUSY_BEFORE=$busy; return 0; }
-    done
-    BUSY_BEFORE=$(busy_now)
-    log "machine still busy ($BUSY_BEFORE % of one core) after ${WAIT_IDLE} s: running anyway"
-    BUSY_NOTE=" (still busy after waiting ${WAIT_IDLE} s: figures are skewed)"
-}
-
 # The word after the label $1 at the start of a line of stdin.
 field() { awk -v k="$1" -v n="$(wc -w <<<"$1")" 'index($0, k) == 1 { print $(n + 1); exit }'; }
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN{if (b > 0) printf "%.0f", a / b; else printf "-"}'; }
