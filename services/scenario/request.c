@@ -181,30 +181,11 @@ int scen_request_to_spec(const struct scen_request *req, const struct sim_plant 
     return 0;
 }
 
-/* Grid points of one range: its listed values, or min, min+step, ... <= max. */
-static uint64_t range_points(const struct scn_range *r)
-{
-    if (r->n_values > 0)
-        return r->n_values;
-    if (!(r->step > 0) || !(r->max >= r->min))
-        return 1;
-    double n = floor((r->max - r->min) / r->step * (1 + 1e-12)) + 1;
-    return n < (double)UINT32_MAX ? (uint64_t)n : UINT32_MAX;
-}
-
 uint64_t scen_spec_variants(const struct scn_spec *s)
 {
     if (!s->has_sweep)
         return 0;
-    if (s->sweep.method != SCN_SWEEP_GRID)
-        return s->sweep.samples;
-    uint64_t n = 1;
-    for (size_t i = 0; i < s->sweep.n_params && i < SCN_MAX_SWEEP_PARAMS; i++) {
-        n *= range_points(&s->sweep.params[i]);
-        if (n > UINT32_MAX)
-            return UINT32_MAX;
-    }
-    return n;
+    return scn_variant_count(&s->sweep);
 }
 
 uint64_t scen_spec_runs(const struct scn_spec *s)

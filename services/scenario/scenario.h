@@ -110,6 +110,10 @@ struct scn_spec {
                               * SIM_ELIMIT (a guard against event floods, e.g. absurd rates) */
 };
 
+/* The number of variants of a sweep: the grid's size (SCN_MAX_VARIANTS + 1 when larger) or
+ * `samples`. The one count the run, the checks and the service's work estimate all use. */
+size_t scn_variant_count(const struct scn_sweep *s);
+
 /* Validates a spec against a plant (perturbation targets, parameter paths and values,
  * horizon, replications, sweep size ≤ SCN_MAX_VARIANTS, objective and constraint KPIs).
  * Returns 0 or -1 with a reason in err. Pure. */

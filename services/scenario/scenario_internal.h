@@ -43,9 +43,7 @@ struct job_set {
 /* scenario_params.c: whether path names an integer parameter (rounded values). */
 bool scn_param_path_int(const struct sim_plant *p, const char *path);
 
-/* scenario_sweep.c: the number of variants of a sweep (SCN_MAX_VARIANTS + 1 when too many),
- * their values, and their ranking into res. */
-size_t scn_variant_count(const struct scn_sweep *s);
+/* scenario_sweep.c: the values of a sweep's variants, and their ranking into res. */
 void scn_make_variants(const struct sim_plant *p, const struct scn_sweep *s, uint64_t seed,
                        size_t n, double *values);
 int scn_rank_variants(const struct job_set *js, const struct sim_plant *p,

@@ -86,7 +86,8 @@ struct param {
     uint32_t *u32;
     struct sim_dist *dist;
     enum ptype type;
-    double min; /* smallest allowed value */
+    double min;    /* smallest allowed value */
+    bool positive; /* and it must be above min (a cycle time, an MTBF) */
 };
 
 static int resolve(struct sim_plant *p, const char *path, struct param *out, char *err,
@@ -105,7 +106,7 @@ static int resolve(struct sim_plant *p, const char *path, struct param *out, cha
         } else if (!strcmp(f, "staff")) {
             out->u32 = &s->staff, out->type = P_INT, out->min = 1;
         } else if (!strcmp(f, "cycle_time")) {
-            out->dist = &s->cycle, out->min = 0;
+            out->dist = &s->cycle, out->min = 0, out->positive = true;
         } else if (!strcmp(f, "setup_time")) {
             if (!s->setup_every)
                 return scn_fail(err, errlen, "parameter \"%s\": the station has no setups", path);
@@ -114,6 +115,7 @@ static int resolve(struct sim_plant *p, const char *path, struct param *out, cha
             if (s->fail_basis == SIM_FAIL_NONE)
                 return scn_fail(err, errlen, "parameter \"%s\": the station has no failures", path);
             out->dist = f[2] == 'b' ? &s->ttf : &s->ttr, out->min = 0;
+            out->positive = f[2] == 'b'; /* a zero MTBF would fail forever at one instant */
         } else if (!strcmp(f, "scrap")) {
             out->real = &s->scrap, out->type = P_FRACTION;
         } else {
@@ -203,6 +205,8 @@ static int check_value(const struct param *q, const char *path, double v, char *
     }
     if (v < q->min)
         return scn_fail(err, errlen, "parameter \"%s\": must be >= %g", path, q->min);
+    if (q->positive && !(v > q->min))
+        return scn_fail(err, errlen, "parameter \"%s\": must be > %g", path, q->min);
     if (q->dist && q->dist->mean <= 0 && v > 0 && q->dist->kind != SIM_DIST_FIXED)
         return scn_fail(err, errlen, "parameter \"%s\": cannot rescale a zero-mean distribution",
                         path);

@@ -465,6 +465,10 @@ static void test_param_paths(void **state)
     assert_int_equal(scn_param_check(&t.p, "station.press.scrap", 1.0, err, sizeof err), -1);
     assert_int_equal(scn_param_check(&t.p, "station.press.cycle_time", NAN, err, sizeof err),
                      -1);
+    /* Zero cycle times or MTBFs would repeat events forever at one instant. */
+    assert_int_equal(scn_param_check(&t.p, "station.press.cycle_time", 0, err, sizeof err), -1);
+    assert_int_equal(scn_param_check(&t.p, "station.finish.mtbf", 0, err, sizeof err), -1);
+    assert_int_equal(scn_param_check(&t.p, "station.finish.mttr", 0, err, sizeof err), 0);
 }
 
 static void test_sweep_grid_ranks(void **state)
@@ -580,6 +584,31 @@ static void test_spec_check_errors(void **state)
     assert_int_equal(scn_spec_check(&t.p, &s, err, sizeof err), 0);
 }
 
+/* The count a sweep is checked and budgeted with is the count that runs, also at a range's
+ * rounding edge (found by fuzzing: the service once estimated 1 point where 2 ran). */
+static void test_variant_count_is_what_runs(void **state)
+{
+    (void)state;
+    struct test_plant t;
+    small_line(&t);
+    struct scn_spec s = week_spec();
+    s.horizon = 600;
+    s.replications = 1;
+    s.has_sweep = true;
+    struct scn_sweep *w = &s.sweep;
+    w->n_params = 2;
+    snprintf(w->params[0].path, SCN_PATH_MAX, "station.press.cycle_time");
+    w->params[0].min = 60, w->params[0].max = 60.9999999995, w->params[0].step = 1;
+    snprintf(w->params[1].path, SCN_PATH_MAX, "station.finish.cycle_time");
+    w->params[1].min = 50, w->params[1].max = 70, w->params[1].step = 10;
+    snprintf(w->objective, SCN_PATH_MAX, "throughput");
+    w->top = 100;
+    struct scn_result *r = run_spec(&t.p, &s);
+    assert_int_equal(r->variants_total, scn_variant_count(w));
+    assert_int_equal(r->n_variants, scn_variant_count(w));
+    scn_result_free(r);
+}
+
 static void test_cancel(void **state)
 {
     (void)state;
@@ -615,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_sweep_grid_ranks),
         cmocka_unit_test(test_sweep_lhs_strata),
         cmocka_unit_test(test_spec_check_errors),
+        cmocka_unit_test(test_variant_count_is_what_runs),
         cmocka_unit_test(test_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
