@@ -21,6 +21,66 @@ static bool kpi_or_cost(const struct sim_plant *p, const char *name)
     return !strcmp(name, "cost") || sim_kpi_find(p, name) >= 0;
 }
 
+/* Copies src into dst's arrays (allocated for the same plant shape). */
+static void plant_assign(struct sim_plant *dst, const struct sim_plant *src)
+{
+    struct sim_station *st = dst->stations;
+    struct sim_buffer *bf = dst->buffers;
+    struct sim_stock *sk = dst->stocks;
+    struct sim_supplier *sp = dst->suppliers;
+    *dst = *src;
+    dst->stations = st, dst->buffers = bf, dst->stocks = sk, dst->suppliers = sp;
+    if (src->n_stations)
+        memcpy(st, src->stations, src->n_stations * sizeof *st);
+    if (src->n_buffers)
+        memcpy(bf, src->buffers, src->n_buffers * sizeof *bf);
+    if (src->n_stocks)
+        memcpy(sk, src->stocks, src->n_stocks * sizeof *sk);
+    if (src->n_suppliers)
+        memcpy(sp, src->suppliers, src->n_suppliers * sizeof *sp);
+}
+
+
+/* Every variant of a checked sweep applied to the scenario plant q: values that are fine alone
+ * can clash (a buffer's initial level above the capacity the same variant sets, a machine-down
+ * perturbation on a machine the variant removes). Refused here, not halfway through the run. */
+static int check_variants(const struct sim_plant *q, const struct scn_spec *s, char *err,
+                          size_t errlen)
+{
+    const struct scn_sweep *w = &s->sweep;
+    size_t nv = scn_variant_count(w), np = w->n_params;
+    if (nv == 0 || nv > SCN_MAX_VARIANTS)
+        return 0; /* the caller reports the count */
+    double *values = malloc(nv * np * sizeof *values);
+    struct sim_plant *scratch = sim_plant_copy(q);
+    int rc = 0;
+    if (!values || !scratch) {
+        rc = scn_fail(err, errlen, "out of memory");
+        goto out;
+    }
+    scn_make_variants(q, w, s->seed, nv, values);
+    for (size_t v = 0; v < nv && !rc; v++) {
+        plant_assign(scratch, q);
+        char why[192];
+        for (size_t k = 0; k < np && !rc; k++)
+            if (scn_param_apply(scratch, w->params[k].path, values[v * np + k], why, sizeof why))
+                rc = scn_fail(err, errlen, "sweep variant %zu: %s", v + 1, why);
+        for (size_t k = 0; k < s->n_perturb && !rc; k++) {
+            const struct sim_perturb *pt = &s->perturb[k];
+            if (pt->kind == SIM_PERTURB_DOWN && pt->machine >= 0 &&
+                (uint32_t)pt->machine >= scratch->stations[pt->station].machines)
+                rc = scn_fail(err, errlen,
+                              "sweep variant %zu: perturbation %zu names machine %d of station "
+                              "\"%s\", which the variant removes",
+                              v + 1, k + 1, pt->machine + 1, scratch->stations[pt->station].name);
+        }
+    }
+out:
+    free(values);
+    sim_plant_free(scratch);
+    return rc;
+}
+
 int scn_spec_check(const struct sim_plant *p, const struct scn_spec *s, char *err, size_t errlen)
 {
     if (!(s->horizon > 0) || !isfinite(s->horizon) || s->horizon > 10 * 366 * 86400.0)
@@ -101,11 +161,12 @@ int scn_spec_check(const struct sim_plant *p, const struct scn_spec *s, char *er
                     rc = scn_param_check(q, r->path, r->values[i], err, errlen);
                 continue;
             }
-            if (!(r->max >= r->min) || !isfinite(r->min) || !isfinite(r->max)) {
-                rc = scn_fail(err, errlen, "sweep parameter \"%s\": needs min <= max", r->path);
+            if (!(r->max >= r->min) || !isfinite(r->max - r->min)) {
+                rc = scn_fail(err, errlen, "sweep parameter \"%s\": needs finite min <= max",
+                              r->path);
                 break;
             }
-            if (w->method == SCN_SWEEP_GRID && !(r->step > 0)) {
+            if (w->method == SCN_SWEEP_GRID && !(r->step > 0 && isfinite(r->step))) {
                 rc = scn_fail(err, errlen, "sweep parameter \"%s\": a grid range needs step > 0",
                               r->path);
                 break;
@@ -134,6 +195,8 @@ int scn_spec_check(const struct sim_plant *p, const struct scn_spec *s, char *er
                 rc = scn_fail(err, errlen, "constraint on \"%s\": bounds must be finite", c->kpi);
         }
     }
+    if (!rc && s->has_sweep)
+        rc = check_variants(q, s, err, errlen);
     if (!rc) {
         size_t configs = 2 + (s->has_sweep ? scn_variant_count(&s->sweep) : 0);
         double bytes = (double)configs * s->replications * (double)sim_kpi_count(p) * 8.0;
@@ -208,25 +271,6 @@ static void set_error(struct job_set *js, int code, const char *fmt, ...)
     vsnprintf(js->err, sizeof js->err, fmt, ap);
     va_end(ap);
     pthread_mutex_unlock(&js->err_lock);
-}
-
-/* Copies src into dst's arrays (allocated for the same plant shape). */
-static void plant_assign(struct sim_plant *dst, const struct sim_plant *src)
-{
-    struct sim_station *st = dst->stations;
-    struct sim_buffer *bf = dst->buffers;
-    struct sim_stock *sk = dst->stocks;
-    struct sim_supplier *sp = dst->suppliers;
-    *dst = *src;
-    dst->stations = st, dst->buffers = bf, dst->stocks = sk, dst->suppliers = sp;
-    if (src->n_stations)
-        memcpy(st, src->stations, src->n_stations * sizeof *st);
-    if (src->n_buffers)
-        memcpy(bf, src->buffers, src->n_buffers * sizeof *bf);
-    if (src->n_stocks)
-        memcpy(sk, src->stocks, src->n_stocks * sizeof *sk);
-    if (src->n_suppliers)
-        memcpy(sp, src->suppliers, src->n_suppliers * sizeof *sp);
 }
 
 static void *worker(void *arg)

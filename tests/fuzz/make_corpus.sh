@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Writes the fuzz seed corpora (corpus/telemetry, corpus/lua_reply): valid inputs and one
-# file per kind of bad input, hand-encoded so that no build is needed. Rerun after editing;
-# the generated files are committed.
+# Writes the fuzz seed corpora (corpus/telemetry, corpus/lua_reply, corpus/scenario_request):
+# valid inputs and one file per kind of bad input, hand-encoded or encoded from protobuf text
+# format with protoc, so that no build is needed. Rerun after editing; the generated files are
+# committed.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -136,4 +137,45 @@ rseed bad_seq_blank_negative "$(rarr 3 "$(rint 1)" "$(hash _seq ' -1')" "$(rstr 
 rseed bad_seq_overflow "$(rarr 3 "$(rint 1)" "$(hash _seq 18446744073709551616)" "$(rstr 1700000000000)")"
 rseed bad_ts "$(rarr 3 "$(rint 1)" "$(hash _ts_ms 9223372036854775808)" "$(rstr 1700000000000)")"
 
-echo "wrote $(ls "$tel" | wc -l) telemetry and $(ls "$rep" | wc -l) lua_reply seeds"
+# ---- twin.v1.ScenarioRequest against the demo plant (deploy/plant.json), from text format ----
+scn=$here/corpus/scenario_request
+proto=$here/../../proto
+command -v protoc >/dev/null || { echo "make_corpus.sh: protoc is needed for $scn" >&2; exit 1; }
+mkdir -p "$scn"
+rm -f "$scn"/*
+sseed() { protoc --encode=twin.v1.ScenarioRequest -I "$proto" "$proto/twin/v1/twin.proto" >"$scn/$1"; }
+H=3600000 D=86400000
+
+sseed defaults <<<'id: "d"'
+sseed down_station <<<"id: \"down-press\" name: \"press down 4 h\" horizon_ms: $D replications: 3 seed: 42 ignore_live: true perturbations { kind: MACHINE_DOWN target: \"press\" start_ms: $((2 * H)) duration_ms: $((4 * H)) }"
+sseed down_asset <<<"id: \"down.press-1\" horizon_ms: $((2 * H)) warmup_ms: $((H / 2)) replications: 2 seed: 7 perturbations { kind: MACHINE_DOWN target: \"press-1\" }"
+sseed supplier_late <<<"id: \"late_1\" horizon_ms: $((3 * D)) seed: 9 perturbations { kind: SUPPLIER_LATE target: \"steel_mill\" start_ms: $H delay_ms: $D count: 2 }"
+sseed demand_factor <<<"id: \"demand\" horizon_ms: $H seed: 3 perturbations { kind: DEMAND_FACTOR target: \"\" start_ms: 600000 duration_ms: 1800000 factor: 1.4 }"
+sseed set_parameters <<<"id: \"sets\" horizon_ms: $H replications: 1 seed: 5 perturbations { kind: SET_PARAMETER target: \"station.weld.cycle_time\" value: 70 } perturbations { kind: SET_PARAMETER target: \"buffer.press_out.capacity\" value: 10 } perturbations { kind: SET_PARAMETER target: \"demand.rate\" value: 30 } perturbations { kind: SET_PARAMETER target: \"supplier.paint_supplier.reliability\" value: 0.5 }"
+sseed sweep_grid <<<"id: \"grid\" horizon_ms: $H replications: 1 seed: 11 sweep { method: GRID parameters { path: \"station.press.machines\" min: 1 max: 3 step: 1 cost: 1000 } parameters { path: \"buffer.press_out.capacity\" values: 10 values: 40 cost: 5 } objective: \"throughput\" maximize: true constraints { kpi: \"cost\" has_max: true max: 3000 } top: 3 }"
+sseed sweep_random <<<"id: \"random\" horizon_ms: $H replications: 1 seed: 12 sweep { method: RANDOM samples: 3 parameters { path: \"demand.rate\" min: 10 max: 30 } objective: \"lead_time\" constraints { kpi: \"station.press.utilisation\" has_min: true min: 0.1 has_max: true max: 0.95 } }"
+sseed sweep_lhs <<<"id: \"lhs\" horizon_ms: $H replications: 1 seed: 13 sweep { method: LATIN_HYPERCUBE samples: 4 parameters { path: \"supplier.steel_mill.lot\" min: 1000 max: 3000 cost: 0.5 } parameters { path: \"stock.paint.initial\" min: 0 max: 800 } objective: \"cost\" constraints { kpi: \"stock.steel_blanks.stockout\" has_max: true max: 0.1 } top: 2 }"
+sseed everything <<<"id: \"All.of-it_9\" name: \"every field\" horizon_ms: $((2 * H)) warmup_ms: 600000 replications: 2 seed: 18446744073709551615 ignore_live: true perturbations { kind: MACHINE_DOWN target: \"weld-1\" start_ms: 0 duration_ms: $H } perturbations { kind: SUPPLIER_LATE target: \"paint_supplier\" delay_ms: $H } perturbations { kind: DEMAND_FACTOR factor: 0 } perturbations { kind: SET_PARAMETER target: \"station.press.mtbf\" value: 7200 } sweep { parameters { path: \"station.paint.scrap\" values: 0 values: 0.05 } objective: \"buffer.weld_out.level\" } "
+# Edge cases found by fuzzing: failures and repairs that take no time (the clock stops), grid
+# ranges just short of a whole number of steps (counted differently by request.c), a grid
+# step of infinity (min + 0 * inf is NaN), and a sweep variant with fewer machines than a
+# MACHINE_DOWN target needs.
+sseed zero_failure_times <<<'id: "z" horizon_ms: 86400000 perturbations { kind: SET_PARAMETER target: "station.press.mtbf" } perturbations { kind: SET_PARAMETER target: "station.press.mttr" }'
+sseed grid_step_rounding <<<'id: "g" sweep { parameters { path: "station.weld.cycle_time" min: 60 max: 60.9999999995 step: 1 } parameters { path: "station.paint.mttr" min: 60 max: 60.9999999995 step: 1 } objective: "throughput" }'
+sseed grid_infinite_step <<<'id: "i" sweep { parameters { path: "station.press.machines" min: 1 max: 3 step: inf } objective: "throughput" }'
+sseed sweep_drops_down_machine <<<'id: "m" perturbations { kind: MACHINE_DOWN target: "press-2" } sweep { parameters { path: "station.press.machines" values: 1 values: 2 } objective: "throughput" }'
+sseed cancel <<<'id: "down-press" cancel: true'
+sseed bad_id <<<'id: "a b"'
+sseed bad_target <<<'id: "t" perturbations { kind: MACHINE_DOWN target: "lathe-9" }'
+sseed bad_negative_start <<<'id: "t" perturbations { kind: MACHINE_DOWN target: "press" start_ms: -1 }'
+sseed bad_nan_factor <<<'id: "t" perturbations { kind: DEMAND_FACTOR factor: nan }'
+sseed bad_kind <<<'id: "t" perturbations { kind: 9 target: "press" }'
+sseed bad_path <<<'id: "t" perturbations { kind: SET_PARAMETER target: "station.press.colour" value: 1 }'
+sseed bad_too_large <<<"id: \"t\" replications: 1000 horizon_ms: $((300 * D)) sweep { parameters { path: \"station.press.machines\" values: 1 values: 2 } objective: \"throughput\" }"
+sseed bad_replications <<<'id: "t" replications: 5000'
+sseed bad_horizon <<<"id: \"t\" horizon_ms: $((400 * D))"
+sseed bad_sweep_objective <<<'id: "t" sweep { parameters { path: "station.press.machines" values: 1 values: 2 } objective: "speed" }'
+sseed bad_sweep_huge <<<'id: "t" sweep { parameters { path: "demand.rate" min: 1 max: 1000000 step: 0.001 } objective: "throughput" }'
+
+echo "wrote $(ls "$tel" | wc -l) telemetry, $(ls "$rep" | wc -l) lua_reply and" \
+    "$(ls "$scn" | wc -l) scenario_request seeds"

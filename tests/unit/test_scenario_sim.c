@@ -582,6 +582,27 @@ static void test_spec_check_errors(void **state)
     assert_int_equal(scn_spec_check(&t.p, &s, err, sizeof err), -1);
     snprintf(s.sweep.objective, SCN_PATH_MAX, "station.press.utilisation");
     assert_int_equal(scn_spec_check(&t.p, &s, err, sizeof err), 0);
+    s.sweep.params[0].step = INFINITY; /* min + 0 * inf is NaN */
+    assert_int_equal(scn_spec_check(&t.p, &s, err, sizeof err), -1);
+    /* Values fine alone that clash inside one variant are refused before anything runs. */
+    double five = 5, ten = 10, one_two[] = {1, 2};
+    s.sweep.n_params = 2;
+    s.sweep.params[0] = (struct scn_range){.values = &five, .n_values = 1};
+    snprintf(s.sweep.params[0].path, SCN_PATH_MAX, "buffer.b.capacity");
+    s.sweep.params[1] = (struct scn_range){.values = &ten, .n_values = 1};
+    snprintf(s.sweep.params[1].path, SCN_PATH_MAX, "buffer.b.initial");
+    assert_int_equal(scn_spec_check(&t.p, &s, err, sizeof err), -1);
+    assert_non_null(strstr(err, "variant 1"));
+    s.sweep.n_params = 1;
+    s.sweep.params[0] = (struct scn_range){.values = one_two, .n_values = 2};
+    snprintf(s.sweep.params[0].path, SCN_PATH_MAX, "station.press.machines");
+    s.n_perturb = 1;
+    s.perturb[0] = (struct sim_perturb){.kind = SIM_PERTURB_DOWN, .station = 0, .machine = 1,
+                                        .duration = 3600};
+    assert_int_equal(scn_spec_check(&t.p, &s, err, sizeof err), -1);
+    assert_non_null(strstr(err, "removes"));
+    s.perturb[0].machine = 0;
+    assert_int_equal(scn_spec_check(&t.p, &s, err, sizeof err), 0);
 }
 
 /* The count a sweep is checked and budgeted with is the count that runs, also at a range's
