@@ -115,8 +115,9 @@ struct scn_spec {
 size_t scn_variant_count(const struct scn_sweep *s);
 
 /* Validates a spec against a plant (perturbation targets, parameter paths and values,
- * horizon, replications, sweep size ≤ SCN_MAX_VARIANTS, objective and constraint KPIs).
- * Returns 0 or -1 with a reason in err. Pure. */
+ * horizon, replications, sweep size ≤ SCN_MAX_VARIANTS, objective and constraint KPIs, and
+ * every sweep variant applied to the plant), so that a checked spec runs. Returns 0 or -1
+ * with a reason in err. Pure. */
 int scn_spec_check(const struct sim_plant *p, const struct scn_spec *s, char *err,
                    size_t errlen);
 
