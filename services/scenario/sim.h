@@ -89,6 +89,8 @@ enum sim_kpi_station { /* per station, in station order, after the global ones *
     SIM_KPI_ST_WAIT,            /* h, mean time a part waited in the input before starting */
     SIM_KPI_ST_WAIT_PROB,       /* fraction of parts that waited at all */
     SIM_KPI_ST_PARTS,           /* parts finished (good and scrap) */
+    SIM_KPI_ST_OFF,             /* fraction of machine time idle and not allowed to work (off
+                                 * shift, or no operator free); the five fractions sum to 1 */
     SIM_KPI_ST_N
 };
 

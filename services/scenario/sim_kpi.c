@@ -71,6 +71,7 @@ void sim_results(struct sim_ctx *c, double *kpis)
         k[SIM_KPI_ST_WAIT] = ratio(s->wait_sum, (double)s->started) / 3600.0;
         k[SIM_KPI_ST_WAIT_PROB] = ratio((double)s->waited, (double)s->started);
         k[SIM_KPI_ST_PARTS] = (double)s->parts;
+        k[SIM_KPI_ST_OFF] = s->acc[M_OFF] / mt;
     }
     for (uint32_t i = 0; i < p->n_buffers; i++, k += SIM_KPI_BUF_N) {
         buf_touch(c, &c->buf[i]);
@@ -95,9 +96,9 @@ static const char *const global_units[SIM_KPI_N_GLOBAL] = {
     "parts/h", "h", "parts", "orders", "orders", "1", "orders", "1", "orders", "orders", "parts"};
 static const char *const station_names[SIM_KPI_ST_N] = {
     "utilisation", "blocked", "starved", "down", "downtime", "wait", "wait_probability",
-    "parts"};
+    "parts", "off"};
 static const char *const station_units[SIM_KPI_ST_N] = {"1", "1", "1", "1",
-                                                        "h", "h", "1", "parts"};
+                                                        "h", "h", "1", "parts", "1"};
 static const char *const stock_names[SIM_KPI_STK_N] = {"level", "stockout", "stockouts",
                                                        "min_level"};
 static const char *const stock_units[SIM_KPI_STK_N] = {"units", "1", "episodes", "units"};

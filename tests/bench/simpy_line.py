@@ -746,6 +746,7 @@ class Replication:
             k[pre + "wait"] = ratio(st.wait_sum, st.started) / 3600
             k[pre + "wait_probability"] = ratio(st.waited, st.started)
             k[pre + "parts"] = st.parts
+            k[pre + "off"] = st.acc[OFF] / mt
         for name, b in self.buffers.items():
             b.touch()
             k[f"buffer.{name}.level"] = b.acc / T
@@ -764,7 +765,7 @@ _UNIT_OF = {"throughput": "parts/h", "lead_time": "h", "wip": "parts", "orders":
             "orders_lost": "orders", "lost_fraction": "1", "orders_late": "orders",
             "service_level": "1", "backlog": "orders", "backlog_end": "orders", "scrap": "parts",
             "utilisation": "1", "blocked": "1", "starved": "1", "down": "1", "downtime": "h",
-            "wait": "h", "wait_probability": "1", "parts": "parts", "level": "units",
+            "wait": "h", "wait_probability": "1", "parts": "parts", "off": "1", "level": "units",
             "stockout": "1", "stockouts": "episodes", "min_level": "units"}
 
 

@@ -432,6 +432,26 @@ static void test_shifts(void **state)
     double per_day = kpi(r, "throughput")->scen.mean * 24;
     assert_true(per_day > 955 && per_day < 965);
     assert_true(fabs(kpi(r, "station.m.utilisation")->scen.mean - 16.0 / 24.0) < 0.01);
+    assert_true(fabs(kpi(r, "station.m.off")->scen.mean - 8.0 / 24.0) < 0.01);
+    scn_result_free(r);
+    /* Every machine-time fraction together covers all the time, on the demand-driven line with
+     * failures, blocking, material and staff too. */
+    small_line(&t);
+    t.st[0].staff = 1;
+    s = week_spec();
+    s.replications = 3;
+    r = run_spec(&t.p, &s);
+    static const char *const parts[] = {"utilisation", "blocked", "starved", "down", "off"};
+    for (int st = 0; st < 2; st++) {
+        double sum = 0;
+        for (int i = 0; i < 5; i++) {
+            char name[96];
+            snprintf(name, sizeof name, "station.%s.%s", st ? "finish" : "press", parts[i]);
+            sum += kpi(r, name)->scen.mean;
+        }
+        assert_true(fabs(sum - 1) < 1e-9);
+    }
+    assert_true(kpi(r, "station.press.off")->scen.mean > 0.1); /* one operator, two presses */
     scn_result_free(r);
 }
 
