@@ -5,18 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "engine.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static long rss_kb(void)
 {
@@ -29,28 +22,6 @@ static long rss_kb(void)
     if (f)
         fclose(f);
     return kb;
-}
-
-static void print_machine(int argc, char **argv)
-{
-    struct utsname u;
-    char line[256], model[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, "model name", 10) == 0) {
-            char *c = strchr(line, ':');
-            snprintf(model, sizeof(model), "%s", c ? c + 2 : line);
-            model[strcspn(model, "\n")] = '\0';
-            break;
-        }
-    if (f)
-        fclose(f);
-    uname(&u);
-    printf("command:");
-    for (int i = 0; i < argc; i++)
-        printf(" %s", argv[i]);
-    printf("\nmachine: %s %s, %s, %ld cores online\n", u.sysname, u.release, model,
-           sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 /* A plant-like signal: daily cycle, slow drift, noise (deterministic); signal k behaves like
@@ -71,7 +42,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s [signals (10000)] [steps per signal (2000)]\n", argv[0]);
         return 2;
     }
-    print_machine(argc, argv);
+    bench_print_machine(stdout, argc, argv);
     struct pred_config cfg = {
         .season_ms = 86400000LL, .horizon_ms = 6 * 3600000LL, .n_points = 24, .has_limits = true};
     cfg.warn.has_above = true;
@@ -93,39 +64,39 @@ int main(int argc, char **argv)
     const int64_t t0 = 1704067200000LL, step_ms = 10000;
     long warm = 2 * 8640 + 100;
     uint64_t rng = 1;
-    double tw = now_s();
+    double tw = bench_now_s();
     for (long k = 0; k < n_signals && k < 64; k++)
         for (long i = 0; i < warm; i++)
             pred_signal_observe(sig[k], t0 + i * step_ms, sample(&rng, i, k), ev);
     /* The other signals start from a copy of a warmed one (same size, same work per step). */
     for (long k = 64; k < n_signals; k++)
         memcpy(sig[k], sig[k % 64], pred_signal_size());
-    tw = now_s() - tw;
+    tw = bench_now_s() - tw;
 
     /* Measured: round robin over all signals, one observation each per step. */
     long alerts = 0;
-    double a = now_s();
+    double a = bench_now_s();
     for (long i = warm; i < warm + steps; i++)
         for (long k = 0; k < n_signals; k++)
             alerts += (long)pred_signal_observe(sig[k], t0 + i * step_ms, sample(&rng, i, k), ev);
-    double el = now_s() - a;
+    double el = bench_now_s() - a;
     double obs = (double)n_signals * (double)steps;
 
     struct pred_point pts[PRED_MAX_POINTS];
     long paths = 0;
-    a = now_s();
+    a = bench_now_s();
     for (long r = 0; r < 10; r++)
         for (long k = 0; k < n_signals; k++)
             paths += pred_signal_forecast(sig[k], pts, PRED_MAX_POINTS) > 0;
-    double elp = now_s() - a;
+    double elp = bench_now_s() - a;
 
     /* The raw limit of the loop: one exponentially weighted mean per observation. */
     double *ew = calloc((size_t)n_signals, sizeof(double));
-    a = now_s();
+    a = bench_now_s();
     for (long i = warm; i < warm + steps; i++)
         for (long k = 0; k < n_signals; k++)
             ew[k] += 0.01 * (sample(&rng, i, k) - ew[k]);
-    double elr = now_s() - a;
+    double elr = bench_now_s() - a;
 
     printf("\nsignals %ld, %ld steps each (warm-up %ld steps on 64 signals: %.2f s)\n", n_signals,
            steps, warm, tw);

@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "plant_json.h"
 #include "scenario.h"
 #include "sim.h"
@@ -40,35 +40,6 @@ struct bench_opts {
     bool direction_given;
     struct scn_sweep sweep;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void print_machine(FILE *f, int argc, char **argv)
-{
-    struct utsname u;
-    char line[256], model[256] = "unknown";
-    FILE *ci = fopen("/proc/cpuinfo", "r");
-    while (ci && fgets(line, sizeof(line), ci))
-        if (strncmp(line, "model name", 10) == 0) {
-            char *c = strchr(line, ':');
-            snprintf(model, sizeof(model), "%s", c ? c + 2 : line);
-            model[strcspn(model, "\n")] = '\0';
-            break;
-        }
-    if (ci)
-        fclose(ci);
-    uname(&u);
-    fprintf(f, "command:");
-    for (int i = 0; i < argc; i++)
-        fprintf(f, " %s", argv[i]);
-    fprintf(f, "\nmachine: %s %s, %s, %ld cores online\n", u.sysname, u.release, model,
-            sysconf(_SC_NPROCESSORS_ONLN));
-}
 
 /* ---- options --------------------------------------------------------------------------- */
 
@@ -326,10 +297,10 @@ static int mode_kpis(const struct bench_opts *o, const struct sim_plant *p)
     struct scn_spec s;
     struct scn_result *r = NULL;
     base_spec(o, &s);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (run_spec(p, &s, o->threads, &r))
         return 1;
-    double wall = now_s() - t0;
+    double wall = bench_now_s() - t0;
     printf("{\"model\": \"%s\", \"horizon\": %.17g, \"warmup\": %.17g, \"replications\": %u, "
            "\"seed\": %llu, \"events\": %llu, \"wall_s\": %.6f,\n \"kpis\": [\n",
            o->model, o->horizon, o->warmup, o->replications, o->seed, (unsigned long long)r->events,
@@ -358,9 +329,9 @@ static int mode_events(const struct bench_opts *o, const struct sim_plant *p)
         return 1;
     }
     unsigned long long events = 0, reps = 0;
-    double t0 = now_s(), el = 0;
+    double t0 = bench_now_s(), el = 0;
     /* Bounded in time and in count: stop after `seconds` or 100,000 replications. */
-    for (; reps < 100000 && (el = now_s() - t0) < o->seconds; reps++) {
+    for (; reps < 100000 && (el = bench_now_s() - t0) < o->seconds; reps++) {
         struct sim_opts so = {.horizon = o->horizon,
                               .warmup = o->warmup,
                               .seed = o->seed,
@@ -373,7 +344,7 @@ static int mode_events(const struct bench_opts *o, const struct sim_plant *p)
         }
         events += ev;
     }
-    el = now_s() - t0;
+    el = bench_now_s() - t0;
     int tp = sim_kpi_find(p, "throughput");
     printf("model %s: horizon %.6g s, %llu replications in %.3f s on one thread\n", o->model,
            o->horizon, reps, el);
@@ -424,10 +395,10 @@ static int mode_sweep(const struct bench_opts *o, const struct sim_plant *p)
         snprintf(s.sweep.objective, sizeof s.sweep.objective, "throughput");
         s.sweep.maximize = s.sweep.maximize || !o->direction_given;
     }
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (run_spec(p, &s, o->threads, &r))
         return 1;
-    double wall = now_s() - t0;
+    double wall = bench_now_s() - t0;
     printf("model %s: %u variants x %u replications of %.6g s (warm-up %.6g s), %u threads\n",
            o->model, r->variants_total, o->replications, o->horizon, o->warmup, o->threads);
     printf("replications run: %llu (the baseline's included); events: %llu\n",
@@ -460,7 +431,7 @@ int main(int argc, char **argv)
     if (!p)
         goto out;
     /* kpis writes JSON on stdout: the machine goes to stderr there. */
-    print_machine(strcmp(o.mode, "kpis") ? stdout : stderr, argc, argv);
+    bench_print_machine(strcmp(o.mode, "kpis") ? stdout : stderr, argc, argv);
     if (!strcmp(o.mode, "kpis"))
         rc = mode_kpis(&o, p);
     else if (!strcmp(o.mode, "events"))
