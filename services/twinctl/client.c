@@ -174,3 +174,38 @@ int ctl_redis_get(const struct ctl_settings *s, const char *key, uint8_t **buf, 
     tw_store_destroy(st);
     return rc;
 }
+
+static void redis_failed(const struct ctl_settings *s, const struct tw_store *st, int rc)
+{
+    char masked[300];
+    tw_url_mask(s->redis_url, masked, sizeof(masked));
+    fprintf(stderr, "twinctl: cannot use Redis at %s (TWIN_REDIS_URL): %s\n", masked,
+            st && tw_store_last_error(st)[0] ? tw_store_last_error(st) : tw_strerror(rc));
+}
+
+int ctl_redis_open(const struct ctl_settings *s, struct tw_store **out)
+{
+    struct tw_store_config cfg = {.url = s->redis_url,
+                                  .connect_timeout_ms = 5000,
+                                  .command_timeout_ms = (int)s->redis_timeout_ms};
+    struct tw_store *st = NULL;
+    int rc = tw_store_create(&cfg, NULL, 0, &st);
+    if (rc == 0)
+        rc = tw_store_connect(st);
+    if (rc < 0) {
+        redis_failed(s, st, rc);
+        tw_store_destroy(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+int ctl_redis_run(const struct ctl_settings *s, struct tw_store *st, const struct tw_cmd *cmds,
+                  size_t n, struct tw_reply **replies)
+{
+    int rc = tw_store_pipeline(st, cmds, n, replies);
+    if (rc < 0)
+        redis_failed(s, st, rc);
+    return rc;
+}

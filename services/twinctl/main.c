@@ -16,13 +16,44 @@
 static const char usage_text[] =
     "usage: twinctl [global flags] <command> ...\n"
     "\n"
-    "Commands:\n"
-    "  model check FILE           validate a plant model (both parts); every problem is\n"
-    "                             printed as FILE: <json path>: <message>; exit 0 valid, 2 not\n"
+    "Reading the twin (Redis):\n"
+    "  assets [--json]            every asset (twin:assets), sorted by id: signals, seq, last\n"
+    "                             update (ingest time) and its age\n"
+    "  state ASSET [--model F] [--json]\n"
+    "                             current values of twin:{ASSET}:state, seq, device and ingest\n"
+    "                             time; with a plant model (--model or TWIN_MODEL) each value's\n"
+    "                             unit and limit status OK, WARN or ALARM\n"
+    "  predict ASSET [--points N] [--json]\n"
+    "                             the last Prediction: per signal its model, quality (n, mase,\n"
+    "                             mae, coverage) and the first N forecast points (default 4;\n"
+    "                             0 all; --json gives all unless --points is given)\n"
+    "Live messages (MQTT):\n"
+    "  watch [FILTER] [--count N] [--for D] [--json] [--quiet]\n"
+    "                             every message on FILTER (default <root>/#) decoded to one\n"
+    "                             line; stops after N messages, after D, or on Ctrl-C\n"
+    "  alerts [--follow] [--asset A] [--wait D] [--count N] [--json] [--quiet]\n"
+    "                             alerts (not retained) arriving within D (default 2s), or until\n"
+    "                             Ctrl-C with --follow: time, asset, signal, kind, severity,\n"
+    "                             value vs threshold, ETA of a forecast crossing, message\n"
+    "  publish ASSET SIGNAL=VALUE... [--seq N] [--ts-ms T] [--quiet]\n"
+    "                             send one Telemetry (QoS 1, waits for the PUBACK), checked\n"
+    "                             first with ingest's rules; bad names or values exit 2\n"
+    "  top [--once] [--interval D] [--metrics NAME=URL,...] [--json]\n"
+    "                             rates, rejects, mean latencies and gauges per service from\n"
+    "                             /metrics (TWIN_TOP_ENDPOINTS; default ingest=:9101,\n"
+    "                             predictor=:9102, scenario=:9103, devsim=:9104 on 127.0.0.1);\n"
+    "                             --once: one snapshot (two scrapes D apart, default 2s)\n"
+    "Scenarios and models:\n"
     "  scenario run [options]     ask twin-scenario a what-if question and print the answer\n"
     "  scenario cancel ID         stop a queued or running scenario\n"
-    "  scenario get ID            print a stored result (Redis key twin:scenario:<ID>)\n"
+    "  scenario show ID           print a stored result (Redis key twin:scenario:<ID>; also\n"
+    "                             `scenario get ID`)\n"
+    "  model check FILE           validate a plant model (both parts); every problem is\n"
+    "                             printed as FILE: <json path>: <message>; exit 0 valid, 2 not\n"
     "  help                       this text; `twinctl scenario help` lists the scenario options\n"
+    "\n"
+    "--json prints one JSON object per line (per asset, message, alert or service).\n"
+    "Durations: 500ms, 2s, 90s, 5m, 1h30m.\n"
     "\n"
     "Global flags (each also a variable; flags win):\n"
     "  --mqtt-url URL      TWIN_MQTT_URL       broker (default mqtt://127.0.0.1:1883)\n"
@@ -32,8 +63,10 @@ static const char usage_text[] =
     "  --topic-root ROOT   TWIN_TOPIC_ROOT     root of the topics (default twin/v1)\n"
     "  --log-level LEVEL   TWIN_LOG_LEVEL      client library logs (default warn)\n"
     "\n"
-    "Exit status: 0 success; 1 the result says ERROR or CANCELLED, or no answer in time;\n"
-    "2 bad usage, bad settings or an invalid model.\n";
+    "Exit status: 0 success; 1 failure: broker or Redis unreachable, unknown asset or nothing\n"
+    "stored, fewer than --count messages in time, a scenario result ERROR or CANCELLED or none\n"
+    "in time, `top --once` with no endpoint answering; 2 bad usage, bad settings, input that\n"
+    "ingest would reject (publish) or an invalid model.\n";
 
 int ctl_usage_error(const char *fmt, ...)
 {
@@ -134,10 +167,20 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "model") == 0)
         return ctl_model_check(argc - 1, argv + 1);
-    if (strcmp(argv[1], "scenario") == 0) {
+    static const struct {
+        const char *name;
+        int (*fn)(const struct ctl_settings *s, int argc, char **argv);
+    } commands[] = {{"scenario", ctl_scenario}, {"assets", ctl_assets}, {"state", ctl_state},
+                    {"predict", ctl_predict},   {"watch", ctl_watch},   {"alerts", ctl_alerts},
+                    {"publish", ctl_publish},   {"top", ctl_top}};
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
         rc = check_settings(&s, log_level);
-        tw_signal_stop_flag(); /* Ctrl-C cancels a running scenario (before threads start) */
-        return rc != 0 ? rc : ctl_scenario(&s, argc - 1, argv + 1);
+        /* Ctrl-C cancels a running scenario, ends watch, alerts --follow and top (set before
+         * threads start). */
+        tw_signal_stop_flag();
+        return rc != 0 ? rc : commands[i].fn(&s, argc - 1, argv + 1);
     }
     return ctl_usage_error("unknown command \"%.64s\"", argv[1]);
 }

@@ -340,7 +340,7 @@ int ctl_print_outcome_json(const struct scen_outcome *o)
     cJSON_AddNumberToObject(j, "variants_total", o->r ? o->r->variants_total : 0);
     cJSON_AddNumberToObject(j, "variants_feasible", o->r ? o->r->variants_feasible : 0);
     cJSON_AddItemToObject(j, "variants", json_variants(o));
-    char *text = cJSON_Print(j);
+    char *text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (!text)
         return TW_ENOMEM;

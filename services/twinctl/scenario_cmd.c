@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `twinctl scenario run | cancel | get`: a request published to twin-scenario and its result
- * awaited (progress shown, Ctrl-C cancels), a cancel, and a stored result read from Redis. */
+/* `twinctl scenario run | cancel | show (get)`: a request published to twin-scenario and its
+ * result awaited (a progress bar on a terminal, Ctrl-C cancels), a cancel, and a stored result
+ * read from Redis. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +15,12 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define CANCEL_WAIT_MS     15000 /* after Ctrl-C, for the CANCELLED result */
 #define POLL_MS            200
+#define PROGRESS_BAR_WIDTH 30 /* characters of the bar drawn on a terminal */
 
 static const char scenario_help[] =
     "usage: twinctl scenario run [options]\n"
     "       twinctl scenario cancel ID [--timeout D]\n"
-    "       twinctl scenario get ID [--json] [--all]\n"
+    "       twinctl scenario show ID [--json] [--all]   (also: scenario get ID)\n"
     "\n"
     "Disruptions (each may be given several times; --at/--for/--by/--count apply to the one\n"
     "named just before):\n"
@@ -87,7 +89,13 @@ static void show_progress(struct waiter *w, const struct scen_progress *p)
         char eta[32] = "";
         if (p->eta_ms >= 0)
             snprintf(eta, sizeof(eta), ", about %.0f s left", (double)p->eta_ms / 1000.0);
-        fprintf(stderr, "\rrunning: %5.1f %% (%llu of %llu replications%s)   ", p->percent,
+        char bar[PROGRESS_BAR_WIDTH + 1];
+        double pct = p->percent < 0 ? 0 : p->percent > 100 ? 100 : p->percent;
+        int filled = (int)(pct / 100.0 * PROGRESS_BAR_WIDTH + 0.5);
+        for (int i = 0; i < PROGRESS_BAR_WIDTH; i++)
+            bar[i] = i < filled ? '#' : '.';
+        bar[PROGRESS_BAR_WIDTH] = '\0';
+        fprintf(stderr, "\rrunning [%s] %5.1f %% (%llu of %llu replications%s)   ", bar, pct,
                 (unsigned long long)p->replications_done, (unsigned long long)p->replications_total,
                 eta);
         w->line_open = true;
@@ -218,7 +226,7 @@ static int scenario_run(const struct ctl_settings *s, struct run_opts *o)
     if (got == 0)
         fprintf(stderr,
                 "twinctl: no result for %s within %.0f s; it may still be running: "
-                "twinctl scenario get %s\n",
+                "twinctl scenario show %s\n",
                 o->req.id, (double)o->timeout_ms / 1000.0, o->req.id);
     if (got == 1) {
         struct ctl_report_opts ro = {.all = o->all,
@@ -342,11 +350,11 @@ int ctl_scenario(const struct ctl_settings *s, int argc, char **argv)
     const char *id;
     bool json = false, all = false;
     int64_t timeout_ms = 30000;
-    if (strcmp(cmd, "cancel") == 0 || strcmp(cmd, "get") == 0) {
+    if (strcmp(cmd, "cancel") == 0 || strcmp(cmd, "get") == 0 || strcmp(cmd, "show") == 0) {
         int rc = id_args(argc - 2, argv + 2, &id, &json, &all, &timeout_ms);
         if (rc != 0)
             return rc;
         return cmd[0] == 'c' ? scenario_cancel(s, id, timeout_ms) : scenario_get(s, id, json, all);
     }
-    return ctl_usage_error("unknown scenario command \"%.64s\" (run, cancel, get)", cmd);
+    return ctl_usage_error("unknown scenario command \"%.64s\" (run, cancel, show, get)", cmd);
 }

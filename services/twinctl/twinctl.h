@@ -13,8 +13,10 @@
 
 /* Exit statuses. */
 #define CTL_EXIT_OK    0
-#define CTL_EXIT_FAIL  1 /* the result says ERROR or CANCELLED, or nothing came in time */
+#define CTL_EXIT_FAIL  1 /* a failure, no answer in time, or nothing found (unknown asset) */
 #define CTL_EXIT_USAGE 2 /* bad usage or settings; for `model check`, an invalid model */
+
+#define CTL_CONNECT_TIMEOUT_MS 10000 /* reaching the broker */
 
 /* ---- settings (main.c) --------------------------------------------------------------------- */
 
@@ -63,10 +65,72 @@ void ctl_session_close(struct ctl_session *c);
 int ctl_redis_get(const struct ctl_settings *s, const char *key, uint8_t **buf, size_t *len,
                   int64_t *pttl_ms);
 
+struct tw_store;
+struct tw_cmd;
+struct tw_reply;
+
+/* A Redis connection, made now. 0, or a negative tw_err with the reason printed. Release with
+ * tw_store_destroy. */
+int ctl_redis_open(const struct ctl_settings *s, struct tw_store **out);
+/* Runs cmds in one round trip; *replies (n, owned by the caller: tw_store_replies_free) may
+ * hold error replies. 0, or a negative tw_err with the reason printed. */
+int ctl_redis_run(const struct ctl_settings *s, struct tw_store *st, const struct tw_cmd *cmds,
+                  size_t n, struct tw_reply **replies);
+
 /* ---- commands ------------------------------------------------------------------------------ */
 
 int ctl_model_check(int argc, char **argv);
 int ctl_scenario(const struct ctl_settings *s, int argc, char **argv);
+int ctl_assets(const struct ctl_settings *s, int argc, char **argv);  /* state_cmd.c */
+int ctl_state(const struct ctl_settings *s, int argc, char **argv);   /* state_cmd.c */
+int ctl_predict(const struct ctl_settings *s, int argc, char **argv); /* predict_cmd.c */
+int ctl_watch(const struct ctl_settings *s, int argc, char **argv);   /* watch_cmd.c */
+int ctl_alerts(const struct ctl_settings *s, int argc, char **argv);  /* watch_cmd.c */
+int ctl_publish(const struct ctl_settings *s, int argc, char **argv); /* publish_cmd.c */
+int ctl_top(const struct ctl_settings *s, int argc, char **argv);     /* top_cmd.c */
+
+struct tw_model;
+/* Loads the plant model at path (NULL or "": none, *out NULL), printing every problem. 0, or
+ * CTL_EXIT_USAGE when the file is missing or invalid. Release with tw_model_free. */
+int ctl_load_model(const char *path, struct tw_model **out); /* state_cmd.c */
+
+/* ---- output helpers (print.c) -------------------------------------------------------------- */
+
+struct cJSON;
+struct tw_alert;
+struct tw_prediction;
+
+/* "2026-01-02 03:04:05.678 UTC"; "-" for 0. */
+void ctl_fmt_time(int64_t ms, char *buf, size_t len);
+/* "03:04:05.678" (UTC). */
+void ctl_fmt_clock(int64_t ms, char *buf, size_t len);
+/* A duration for people: "850 ms", "12 s", "5.2 min", "3.1 h", "2.0 d"; negative with "-". */
+void ctl_fmt_span(int64_t ms, char *buf, size_t len);
+/* "ANOMALY", "THRESHOLD_FORECAST", ... and "INFO", "WARNING", "CRITICAL"; "UNKNOWN" for a
+ * value the wire enums do not have. Static text. */
+const char *ctl_alert_kind_word(int kind);
+const char *ctl_severity_word(int severity);
+
+/* Prints j as one line of JSON on stdout, flushes, and deletes j. 0 or TW_ENOMEM. */
+int ctl_json_emit(struct cJSON *j);
+/* An exact integer (JSON number written from its decimal text, no rounding through double). */
+struct cJSON *ctl_json_i64(int64_t v);
+struct cJSON *ctl_json_u64(uint64_t v);
+/* Decoded messages as JSON objects (NULL on ENOMEM). max_points: points per signal, 0 = all. */
+struct cJSON *ctl_json_alert(const struct tw_alert *a);
+struct cJSON *ctl_json_prediction(const struct tw_prediction *p, size_t max_points);
+
+/* The kind of message a topic carries: "telemetry", "state", "prediction", "alert",
+ * "scenario_request", "scenario_progress", "scenario_result", "rejected", "status" or "other"
+ * (msgline.c). Static text. */
+const char *ctl_msg_type(const struct ctl_settings *s, const char *topic);
+/* Prints one message decoded by its topic: a line for people, or a JSON object (json). 0 or
+ * TW_ENOMEM. */
+int ctl_msg_print(const struct ctl_settings *s, const struct ctl_msg *m, int64_t arrived_ms,
+                  bool json);
+
+/* One line for people (no newline) describing an alert. */
+void ctl_alert_line(const struct tw_alert *a, char *buf, size_t len);
 
 /* ---- printing (report.c) ------------------------------------------------------------------- */
 
@@ -78,7 +142,7 @@ struct ctl_report_opts {
 
 /* The result as a table for people, on stdout. */
 void ctl_print_outcome(const struct scen_outcome *o, const struct ctl_report_opts *opts);
-/* The result as one JSON object, on stdout. 0 or TW_ENOMEM. */
+/* The result as one JSON object on one line, on stdout. 0 or TW_ENOMEM. */
 int ctl_print_outcome_json(const struct scen_outcome *o);
 
 #endif
