@@ -354,8 +354,9 @@ int tw_mqtt_create(const struct tw_mqtt_config *cfg, tw_mqtt_handler handler, vo
         MQTTAsync_createWithOptions(&c->client, c->url.server_uri, c->client_id,
                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &copts) != MQTTASYNC_SUCCESS)
         rc = TW_EINVAL;
-    if (rc == 0 && MQTTAsync_setCallbacks(c->client, c, on_connection_lost,
-                                          handler ? on_message : NULL, NULL) != MQTTASYNC_SUCCESS)
+    /* Paho refuses a NULL message callback; on_message skips a NULL handler. */
+    if (rc == 0 && MQTTAsync_setCallbacks(c->client, c, on_connection_lost, on_message, NULL) !=
+                       MQTTASYNC_SUCCESS)
         rc = TW_EINVAL;
     if (rc < 0) {
         if (c->client)

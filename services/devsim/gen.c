@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* twin-devsim's signal generator: levels from the model's limits, cycles, noise, wear,
+ * failures, repairs and glitches, all from one seeded random stream per asset. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen.h"
+#include "twin/err.h"
+
+#define DAY_MS              86400000.0
+#define MIN_MS              60000.0
+#define HOUR_MS             3600000.0
+#define NOISE_SD            0.04 /* of the headroom */
+#define NOISE_TRUNC         4.0  /* sigmas */
+#define SEASON_AMP          0.3
+#define DAILY_AMP           0.1
+#define DRIFT_MAX           0.1
+#define DRIFT_STEP_SD       0.005
+#define MTBF_MS             (8 * HOUR_MS)
+#define MTTR_MIN_MS         (5 * MIN_MS)
+#define MTTR_MAX_MS         (20 * MIN_MS)
+#define GLITCH_MEAN_MS      (10 * MIN_MS)    /* per device */
+#define WEAR_FAIL_PAST      0.3              /* wear units past the alarm limit: certain failure */
+#define HEAD_START_RATE     (0.004 / 1000.0) /* wear per ms: ~7 min from warn to alarm */
+#define HEAD_START_CROSS_MS 40000.0
+
+/* ---- random numbers: xoshiro256** seeded by splitmix64 ------------------------------------ */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t rng_next(uint64_t s[4])
+{
+    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+/* Uniform in [0, 1). */
+static double rng_uniform(uint64_t s[4])
+{
+    return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+}
+
+static double rng_range(uint64_t s[4], double lo, double hi)
+{
+    return lo + (hi - lo) * rng_uniform(s);
+}
+
+/* Standard normal (Box-Muller), truncated to ±NOISE_TRUNC so that bounds hold exactly. */
+static double rng_gauss(uint64_t s[4])
+{
+    double u1 = 1.0 - rng_uniform(s), u2 = rng_uniform(s);
+    double z = sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+    return z > NOISE_TRUNC ? NOISE_TRUNC : z < -NOISE_TRUNC ? -NOISE_TRUNC : z;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+    return h;
+}
+
+/* ---- what a signal is ----------------------------------------------------------------------- */
+
+static bool name_has(const char *name, const char *const *words)
+{
+    for (; *words; words++)
+        if (strstr(name, *words))
+            return true;
+    return false;
+}
+
+bool devsim_is_wear_signal(const char *name)
+{
+    static const char *const words[] = {"vibration", "filter", "_dp", "wear", NULL};
+    return name_has(name, words);
+}
+
+bool devsim_is_activity_signal(const char *name)
+{
+    static const char *const words[] = {"rate",   "current",  "flow", "vibration",
+                                        "torque", "pressure", NULL};
+    return name_has(name, words);
+}
+
+/* Base level and headroom from the warn limits (alarm limits where a warn side is missing). */
+static void profile_levels(const struct tw_model_signal *s, double *base, double *headroom)
+{
+    const struct tw_model_limit *w = &s->warn, *al = &s->alarm;
+    bool has_above = w->has_above || al->has_above, has_below = w->has_below || al->has_below;
+    double above = w->has_above ? w->above : al->above;
+    double below = w->has_below ? w->below : al->below;
+    if (has_above && has_below && above > below) {
+        *base = (above + below) / 2;
+        *headroom = (above - below) / 2;
+    } else if (has_above) {
+        *headroom = 0.35 * (fabs(above) > 0 ? fabs(above) : 1.0);
+        *base = above - *headroom;
+    } else if (has_below) {
+        *headroom = 0.5 * (fabs(below) > 0 ? fabs(below) : 1.0);
+        *base = below + *headroom;
+    } else {
+        *base = 1.0;
+        *headroom = 0.25;
+    }
+}
+
+static bool limits_non_negative(const struct tw_model_signal *s)
+{
+    const struct tw_model_limit *l[2] = {&s->warn, &s->alarm};
+    for (int i = 0; i < 2; i++)
+        if ((l[i]->has_above && l[i]->above < 0) || (l[i]->has_below && l[i]->below < 0))
+            return false;
+    return true;
+}
+
+static double idle_level(const char *name, double base)
+{
+    static const char *const stopped[] = {"rate", "flow", "torque", NULL};
+    if (name_has(name, stopped))
+        return 0.0;
+    if (strstr(name, "vibration"))
+        return 0.05 * base;
+    return (strstr(name, "current") ? 0.05 : 0.1) * base;
+}
+
+static void profile_init(struct devsim_profile *p, const struct tw_model_signal *s,
+                         const struct devsim_gen_config *cfg, uint64_t rng[4])
+{
+    memset(p, 0, sizeof(*p));
+    p->name = s->name;
+    profile_levels(s, &p->base, &p->headroom);
+    double h = p->headroom;
+    if (s->season_ms > 0 || (s->season_samples > 0 && cfg->period_ms > 0)) {
+        p->cycle_ms = s->season_ms > 0 ? (double)s->season_ms
+                                       : (double)s->season_samples * (double)cfg->period_ms;
+        p->cycle_amp = SEASON_AMP * h;
+    } else {
+        p->daily_amp = DAILY_AMP * h;
+    }
+    p->phase = rng_range(rng, 0.0, 2.0 * M_PI);
+    p->noise_sd = NOISE_SD * h;
+    p->drift_sd = DRIFT_STEP_SD * h;
+    const struct tw_model_limit *w = &s->warn, *al = &s->alarm;
+    if (devsim_is_wear_signal(s->name) && (w->has_above || al->has_above)) {
+        double warn = w->has_above ? w->above : al->above;
+        p->wear_span = warn - p->base;
+        p->wear_alarm =
+            al->has_above && p->wear_span > 0 ? (al->above - p->base) / p->wear_span : 2.0;
+    }
+    p->activity = devsim_is_activity_signal(s->name);
+    p->idle_level = idle_level(s->name, p->base);
+    p->non_negative = limits_non_negative(s) && p->base > 0;
+}
+
+/* ---- assets ------------------------------------------------------------------------------- */
+
+static size_t head_start_signal(const struct tw_model_kind *k, bool filters_only)
+{
+    for (size_t i = 0; i < k->n_signals; i++) {
+        const struct tw_model_signal *s = &k->signals[i];
+        bool has_above = s->warn.has_above || s->alarm.has_above;
+        if (devsim_is_wear_signal(s->name) && has_above &&
+            (!filters_only || strstr(s->name, "filter")))
+            return i;
+    }
+    return SIZE_MAX;
+}
+
+size_t devsim_head_start_index(const struct tw_model *m)
+{
+    for (int filters_only = 1; filters_only >= 0; filters_only--)
+        for (size_t i = 0; i < tw_model_asset_count(m); i++)
+            if (head_start_signal(tw_model_asset_at(m, i)->kind, filters_only) != SIZE_MAX)
+                return i;
+    return SIZE_MAX;
+}
+
+int devsim_asset_init(struct devsim_asset *a, const char *id, const struct tw_model_kind *kind,
+                      const struct devsim_gen_config *cfg, bool head_start_target)
+{
+    memset(a, 0, sizeof(*a));
+    a->id = id;
+    a->n = kind->n_signals;
+    a->prof = calloc(a->n ? a->n : 1, sizeof(*a->prof));
+    if (!a->prof)
+        return TW_ENOMEM;
+    uint64_t x = cfg->seed ^ fnv1a(id);
+    for (int i = 0; i < 4; i++)
+        a->rng[i] = splitmix64(&x);
+    for (size_t i = 0; i < a->n; i++)
+        profile_init(&a->prof[i], &kind->signals[i], cfg, a->rng);
+    a->faults = cfg->faults;
+    a->last_ts_ms = INT64_MIN;
+    /* Time from new to the warn limit: 6-18 h of device time. */
+    a->wear_rate_per_ms = 1.0 / rng_range(a->rng, 6 * HOUR_MS, 18 * HOUR_MS);
+    a->wear = cfg->faults ? rng_range(a->rng, 0.0, 0.6) : 0.0;
+    a->head_start = cfg->faults && cfg->head_start && head_start_target;
+    return 0;
+}
+
+void devsim_asset_free(struct devsim_asset *a)
+{
+    free(a->prof);
+    a->prof = NULL;
+    a->n = 0;
+}
+
+/* The wear at which a signal's base is WEAR_FAIL_PAST past its alarm limit: the machine
+ * breaks at the first such signal. */
+static double wear_to_fail(const struct devsim_asset *a)
+{
+    double w = INFINITY;
+    for (size_t i = 0; i < a->n; i++)
+        if (a->prof[i].wear_span > 0 && a->prof[i].wear_alarm + WEAR_FAIL_PAST < w)
+            w = a->prof[i].wear_alarm + WEAR_FAIL_PAST;
+    return w;
+}
+
+static double cycle_value(const struct devsim_profile *p, int64_t ts_ms)
+{
+    if (p->cycle_ms > 0)
+        return p->cycle_amp *
+               sin(2.0 * M_PI * fmod((double)ts_ms, p->cycle_ms) / p->cycle_ms + p->phase);
+    return p->daily_amp * sin(2.0 * M_PI * fmod((double)ts_ms, DAY_MS) / DAY_MS + p->phase);
+}
+
+/* The demo's head start: wear such that the head-start signal (a filter, else the first wear
+ * signal) with its cycle at the first timestamp reaches the warn limit HEAD_START_CROSS_MS of
+ * device time later. */
+static void apply_head_start(struct devsim_asset *a, int64_t ts_ms)
+{
+    const struct devsim_profile *pick = NULL;
+    for (size_t i = 0; i < a->n; i++) {
+        const struct devsim_profile *p = &a->prof[i];
+        if (p->wear_span > 0 &&
+            (!pick || (strstr(p->name, "filter") && !strstr(pick->name, "filter"))))
+            pick = p;
+    }
+    if (!pick)
+        return;
+    a->wear_rate_per_ms = HEAD_START_RATE;
+    a->wear =
+        1.0 - cycle_value(pick, ts_ms) / pick->wear_span - HEAD_START_RATE * HEAD_START_CROSS_MS;
+}
+
+/* Wear, failures and repairs over dt_ms of device time ending at ts_ms. */
+static void advance_faults(struct devsim_asset *a, int64_t ts_ms, double dt_ms)
+{
+    if (a->down) {
+        if (ts_ms >= a->down_until_ms) {
+            a->down = false;
+            a->repairs++;
+            a->wear = rng_range(a->rng, 0.0, 0.1);
+            if (a->head_start) /* after the first repair the demo's device wears normally */
+                a->wear_rate_per_ms = 1.0 / rng_range(a->rng, 6 * HOUR_MS, 18 * HOUR_MS);
+            a->head_start = false;
+        }
+        return;
+    }
+    a->wear += a->wear_rate_per_ms * dt_ms;
+    /* The demo's head start fails by wear alone, so that its story (warn, alarm, filter
+     * change) always plays out whole. */
+    double hazard = a->head_start ? 0.0 : dt_ms / MTBF_MS * (1.0 + 4.0 * a->wear * a->wear);
+    bool fail = rng_uniform(a->rng) < hazard;
+    if (fail || a->wear >= wear_to_fail(a)) {
+        a->down = true;
+        a->failures++;
+        a->down_until_ms = ts_ms + (int64_t)rng_range(a->rng, MTTR_MIN_MS, MTTR_MAX_MS);
+    }
+}
+
+static double signal_value(struct devsim_asset *a, struct devsim_profile *p, int64_t ts_ms,
+                           double glitch_p)
+{
+    p->drift += p->drift_sd * rng_gauss(a->rng);
+    if (p->drift > DRIFT_MAX * p->headroom)
+        p->drift = DRIFT_MAX * p->headroom;
+    if (p->drift < -DRIFT_MAX * p->headroom)
+        p->drift = -DRIFT_MAX * p->headroom;
+    double noise = p->noise_sd * rng_gauss(a->rng);
+    double v = p->base + cycle_value(p, ts_ms) + p->drift + noise;
+    if (a->faults)
+        v += a->wear * p->wear_span;
+    if (a->down && p->activity)
+        v = p->idle_level + (p->idle_level > 0 ? 0.25 * fabs(noise) : 0.0);
+    /* A stopped machine's idle readings are exact (stroke_rate 0): no glitch on them. */
+    if (a->faults && rng_uniform(a->rng) < glitch_p && !(a->down && p->activity)) {
+        double size = rng_range(a->rng, 1.5, 3.0) * p->headroom;
+        bool up = rng_uniform(a->rng) < 0.5 || (p->non_negative && v - size < 0);
+        v += up ? size : -size;
+        a->glitches++;
+    }
+    if (p->non_negative && v < 0)
+        v = 0;
+    return isfinite(v) ? v : p->base;
+}
+
+void devsim_asset_step(struct devsim_asset *a, int64_t ts_ms, double *out)
+{
+    double dt_ms = 0;
+    if (a->last_ts_ms == INT64_MIN) {
+        if (a->head_start)
+            apply_head_start(a, ts_ms);
+    } else if (ts_ms > a->last_ts_ms) {
+        dt_ms = (double)(ts_ms - a->last_ts_ms);
+    }
+    a->last_ts_ms = ts_ms;
+    if (a->faults)
+        advance_faults(a, ts_ms, dt_ms);
+    double glitch_p = a->n ? dt_ms / (GLITCH_MEAN_MS * (double)a->n) : 0;
+    for (size_t i = 0; i < a->n; i++)
+        out[i] = signal_value(a, &a->prof[i], ts_ms, glitch_p);
+}
+
+/* ---- load mode's kind --------------------------------------------------------------------- */
+
+static const struct tw_model_signal load_signals[] = {
+    {.name = "current",
+     .unit = "A",
+     .warn = {.has_above = true, .above = 40},
+     .alarm = {.has_above = true, .above = 50},
+     .season_ms = 8 * 3600000LL},
+    {.name = "pressure",
+     .unit = "bar",
+     .warn = {.has_below = true, .has_above = true, .below = 5, .above = 9},
+     .alarm = {.has_below = true, .has_above = true, .below = 4, .above = 10}},
+    {.name = "temperature",
+     .unit = "degC",
+     .warn = {.has_above = true, .above = 70},
+     .alarm = {.has_above = true, .above = 85},
+     .season_ms = 86400000LL},
+    {.name = "vibration",
+     .unit = "mm/s",
+     .warn = {.has_above = true, .above = 4.5},
+     .alarm = {.has_above = true, .above = 7.1}},
+};
+
+const struct tw_model_kind *devsim_load_kind(void)
+{
+    static const struct tw_model_kind kind = {
+        .name = "load",
+        .description = "twin-devsim load mode",
+        .n_signals = sizeof(load_signals) / sizeof(load_signals[0]),
+        .signals = load_signals,
+    };
+    return &kind;
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* twin-devsim's signal generator: one simulated device per asset, pure and deterministic. */
+#ifndef DEVSIM_GEN_H
+#define DEVSIM_GEN_H
+
+/*
+ * A device's signals are derived from its kind's signal definitions in the plant model: each
+ * signal gets a base level inside its normal band (between the warn limits) and a headroom
+ * (distance from the base to the nearest warn limit). On top of the base come a cycle (the
+ * model's season hint: "1d", "8h", season_samples; a weak daily cycle without one), a slow
+ * bounded drift and truncated Gaussian noise. Their sum stays within 0.7 headroom of the base,
+ * so a healthy device never crosses a warn limit.
+ *
+ * With faults on, the device also has:
+ *  - wear: signals whose name says they measure it ("vibration", "filter", "_dp", "wear") and
+ *    that have an "above" warn limit drift upward as wear grows; wear 1 puts the signal's base
+ *    on the warn limit. Wear grows at a per-asset rate (warn reached after 6-18 h of device
+ *    time from new);
+ *  - failures: random, with a mean time between failures of 8 h of device time, more likely
+ *    with wear, and certain once wear has taken a wear signal 30 % past its alarm limit.
+ *    While down, activity signals (rates, currents, flows, vibration, torque, pressure,
+ *    airflow) drop to their stand-still level (stroke_rate 0). A repair takes 5-20 min of
+ *    device time and resets wear to nearly new;
+ *  - sensor glitches: a single-sample spike of 1.5-3 headrooms on one signal, on average every
+ *    10 min of device time per device.
+ * With head_start (the demo), the first asset in file order with a "filter" signal (else the
+ * first with any wear signal) starts just below its warn limit with fast wear: it crosses
+ * the warn limit about 40 s of device time after the start and its alarm limit about 7 min
+ * later, then fails and is repaired (a filter change), so the demo alerts at once.
+ *
+ * Everything depends only on the seed, the asset id and the sequence of timestamps given to
+ * devsim_asset_step: the same inputs give the same values, bit for bit.
+ *
+ * Threads: an asset is used by one thread at a time.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "twin/model.h"
+
+struct devsim_gen_config {
+    uint64_t seed;
+    int64_t period_ms; /* sampling period: turns a season_samples hint into a duration */
+    bool faults;       /* wear, failures, glitches */
+    bool head_start;   /* see above; only with faults */
+};
+
+/* How one signal behaves; derived from its tw_model_signal. */
+struct devsim_profile {
+    const char *name; /* the model's */
+    double base, headroom;
+    double cycle_amp, cycle_ms; /* the season cycle (cycle_ms 0: none) */
+    double daily_amp;           /* weak daily cycle of signals without a season */
+    double phase;               /* radians, per asset and signal */
+    double noise_sd;
+    double drift, drift_sd; /* bounded random walk, ±0.1 headroom */
+    double wear_span;       /* (warn.above - base): added per unit of wear; 0: not a wear signal */
+    double wear_alarm;      /* wear at which the base reaches the alarm limit */
+    bool activity;          /* drops to idle_level while the device is down */
+    double idle_level;
+    bool non_negative;
+};
+
+struct devsim_asset {
+    const char *id; /* not owned */
+    size_t n;       /* signals */
+    struct devsim_profile *prof;
+    uint64_t rng[4]; /* xoshiro256** */
+    bool faults;
+    double wear, wear_rate_per_ms;
+    bool down;
+    int64_t down_until_ms;
+    int64_t last_ts_ms;                   /* INT64_MIN before the first step */
+    bool head_start;                      /* the demo's head start is still to come or running */
+    uint64_t failures, repairs, glitches; /* counts, for metrics and tests */
+};
+
+/* Sets up asset `id` (kept by pointer) of `kind`. head_start_target: this asset gets the
+ * demo's head start (see devsim_head_start_index). Returns 0 or TW_ENOMEM; free with
+ * devsim_asset_free. */
+int devsim_asset_init(struct devsim_asset *a, const char *id, const struct tw_model_kind *kind,
+                      const struct devsim_gen_config *cfg, bool head_start_target);
+void devsim_asset_free(struct devsim_asset *a);
+
+/* Index of the asset of m that gets the demo's head start, or SIZE_MAX when none has a wear
+ * signal. */
+size_t devsim_head_start_index(const struct tw_model *m);
+
+/* The device's reading at device time ts_ms (not older than the previous one): one finite
+ * value per signal into out[a->n], in the kind's signal order. */
+void devsim_asset_step(struct devsim_asset *a, int64_t ts_ms, double *out);
+
+/* The kind load mode gives every asset: four signals (current, pressure, temperature,
+ * vibration) with limits. Static. */
+const struct tw_model_kind *devsim_load_kind(void);
+
+/* Whether a signal name measures wear / activity (see above). */
+bool devsim_is_wear_signal(const char *name);
+bool devsim_is_activity_signal(const char *name);
+
+#endif
