@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: Apache-2.0
+// Drives the dashboard in headless Chromium (playwright-core): page loads without errors, live values change, a forecast band is drawn, an alert shows, a scenario round-trips; saves a screenshot.
+//
+// Environment: DASH_URL (the page), DASH_ASSET (an asset the test feeds), DASH_SIGNAL (its
+// signal that gets a forecast), DASH_ALERT_ASSET, DASH_SCREENSHOT (PNG path), CHROMIUM
+// (executable, default /usr/bin/chromium), DASH_NODE_MODULES (where playwright-core is).
+// Prints "READY" once live values flow (the Python side then sends the limit breach and an
+// undecodable message), one
+// "ok: …" line per passed check, and exits 1 with "FAIL: …" on the first failed one.
+import { createRequire } from "node:module";
+import path from "node:path";
+
+const env = process.env;
+const require = createRequire(path.join(env.DASH_NODE_MODULES, "noop.js"));
+const { chromium } = require("playwright-core");
+
+const URL = env.DASH_URL;
+const ASSET = env.DASH_ASSET || "press-1";
+const SIGNAL = env.DASH_SIGNAL || "pressure";
+const ALERT_ASSET = env.DASH_ALERT_ASSET || ASSET;
+const SHOT = env.DASH_SCREENSHOT;
+const T0 = Date.now();
+
+function log(text) {
+  console.log(`[${((Date.now() - T0) / 1000).toFixed(1)} s] ${text}`);
+}
+
+class CheckFailed extends Error {}
+
+// Polls fn (in Node) until it returns a truthy value, or fails with what.
+async function until(fn, timeoutMs, what) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new CheckFailed(`${what} (waited ${timeoutMs / 1000} s; last: ${JSON.stringify(last)})`);
+}
+
+const tileValues = (page, asset) =>
+  page.$$eval(`.tile[data-asset="${asset}"] .val .v`, (els) => els.map((e) => e.textContent).join("|"));
+
+// Columns of the chart's canvas crossed by the band's fill: a vertical run of at least 8
+// translucent (the fill is 22 % opaque) sky-blue pixels. Lines, even the band's own edges,
+// are 1-2 pixels thick across, and the grey grid does not match.
+function bandColumns(page, signal) {
+  return page.$eval(`.chart-card[data-signal="${signal}"] canvas`, (c) => {
+    const { width, height } = c;
+    const d = c.getContext("2d").getImageData(0, 0, width, height).data;
+    let cols = 0;
+    for (let x = 0; x < width; x++) {
+      let run = 0;
+      for (let y = 0; y < height && run < 8; y++) {
+        const i = 4 * (y * width + x);
+        const [r, g, b, a] = [d[i], d[i + 1], d[i + 2], d[i + 3]];
+        run = a >= 25 && a <= 120 && b > r + 60 && g > r + 40 ? run + 1 : 0;
+      }
+      if (run >= 8) cols++;
+    }
+    return cols;
+  });
+}
+
+async function checkLive(page) {
+  await until(() => page.$eval("#conn", (e) => e.dataset.state === "online"), 20000,
+    "the page to connect to the broker (#conn data-state=online)");
+  log("ok: page loaded and connected over MQTT-over-WebSockets");
+  const first = await until(() => tileValues(page, ASSET), 20000, `values of ${ASSET} in its tile`);
+  const changed = await until(async () => {
+    const now = await tileValues(page, ASSET);
+    return now && now !== first ? now : null;
+  }, 10000, `the values of ${ASSET} to change`);
+  log(`ok: live values change (${first} -> ${changed})`);
+  const services = await until(() => page.$$eval('.svc[data-state="online"]', (els) => els.length >= 3 && els.map((e) => e.dataset.service)),
+    10000, "three services shown online");
+  log(`ok: services online: ${services.join(", ")}`);
+}
+
+async function checkBand(page) {
+  await page.click(`.tile[data-asset="${ASSET}"]`);
+  const card = `.chart-card[data-signal="${SIGNAL}"]`;
+  const pts = await until(() => page.$eval(card, (e) => Number(e.dataset.bandPoints) >= 3 && Number(e.dataset.observedPoints) >= 10 && e.dataset.bandPoints).catch(() => null),
+    30000, `a chart of ${ASSET}/${SIGNAL} holding a forecast band and observations`);
+  const px = await until(async () => {
+    const n = await bandColumns(page, SIGNAL);
+    return n >= 20 ? n : null;
+  }, 10000, `the band's fill in the ${SIGNAL} chart (20 pixel columns or more)`);
+  const quality = await page.$eval(`${card} .sig-quality`, (e) => e.textContent);
+  if (!/model \S+/.test(quality)) throw new CheckFailed(`no model name under the chart: "${quality}"`);
+  log(`ok: forecast band drawn (${pts} band points, band fill across ${px} pixel columns; ${quality})`);
+}
+
+async function checkAlert(page) {
+  const sel = `#alerts li.alert[data-asset="${ALERT_ASSET}"][data-kind="THRESHOLD_BREACH"]`;
+  const text = await until(() => page.$eval(sel, (e) => e.textContent).catch(() => null), 40000,
+    `a THRESHOLD_BREACH alert of ${ALERT_ASSET} in the feed`);
+  log(`ok: alert in the feed: ${text}`);
+  const health = await page.$eval(`.tile[data-asset="${ALERT_ASSET}"]`, (e) => e.dataset.health);
+  log(`   ${ALERT_ASSET} health: ${health}`);
+}
+
+// A request the runner refuses comes back as an ERROR result whose reason the panel shows.
+async function checkScenarioError(page) {
+  await page.check('input[name="kind"][value="MACHINE_DOWN"]');
+  await page.fill('input[name="down_target"]', "no-such-station");
+  await page.fill('input[name="horizon_days"]', "1");
+  await page.fill('input[name="replications"]', "2");
+  await page.click("#scenario-run");
+  const err = await until(() => page.$eval("#scenario-result", (e) => {
+    const head = e.querySelector(".result-head");
+    const p = e.querySelector("p.error");
+    return head && head.dataset.status === "ERROR" && p && p.textContent;
+  }), 60000, "an ERROR result for an unknown station");
+  log(`ok: a refused scenario shows its reason: ${err}`);
+}
+
+async function checkScenario(page) {
+  await page.check('input[name="kind"][value="MACHINE_DOWN"]');
+  await page.fill('input[name="down_target"]', "press");
+  await page.fill('input[name="down_hours"]', "4");
+  await page.fill('input[name="horizon_days"]', "1");
+  await page.fill('input[name="replications"]', "4");
+  // At night the demo line is off shift: the panel offers the next shift's start, which
+  // makes the outage cost something.
+  if (await page.isVisible("#shift-hint button")) await page.click("#shift-hint button");
+  await page.click("#scenario-run");
+  const row = '#scenario-result table.kpis tr[data-kpi="throughput"]';
+  const done = await until(async () => {
+    if (await page.$(row)) return "table";
+    const err = await page.$eval("#scenario-state", (e) => e.classList.contains("error") && e.textContent);
+    return err ? `error: ${err}` : null;
+  }, 90000, "the KPI table of the scenario");
+  if (done !== "table") throw new CheckFailed(`scenario panel says ${done}`);
+  const status = await page.$eval("#scenario-result .result-head", (e) => e.dataset.status);
+  if (status !== "OK") throw new CheckFailed(`scenario status ${status}`);
+  const cells = await page.$$eval(`${row} td.est .mean`, (els) => els.map((e) => e.textContent));
+  const nums = cells.map((c) => Number(c.replace(/[▲▼\s]/g, "").replace(/\(.*\)$/, "").replace("−", "-")));
+  if (cells.length !== 3 || nums.some((x) => !Number.isFinite(x)) || !(nums[0] > 0))
+    throw new CheckFailed(`throughput row is not numbers: ${JSON.stringify(cells)}`);
+  const rows = await page.$$eval("#scenario-result table.kpis tbody tr", (els) => els.length);
+  log(`ok: scenario round-trip: ${rows} KPI rows, throughput baseline/scenario/difference ${cells.join(" / ")}`);
+  // The outage must show where it is certain to: the press station's downtime rises by
+  // about the 4 hours asked for.
+  const down = await page.$$eval('#scenario-result tr[data-kpi="station.press.downtime"] td.est .mean',
+    (els) => els.map((e) => e.textContent));
+  const diff = Number((down[2] || "").replace(/[▲▼\s]/g, "").replace(/\(.*\)$/, ""));
+  if (!(diff > 2)) throw new CheckFailed(`station.press.downtime difference is not about +4 h: ${JSON.stringify(down)}`);
+  log(`ok: station.press.downtime baseline/scenario/difference ${down.join(" / ")}`);
+}
+
+// The Python side published bytes that are no protobuf at all on a prediction topic when
+// it saw READY: the page counts them and keeps going.
+async function checkUndecodable(page) {
+  const text = await until(() => page.$eval("#decode-errors", (e) => !e.hidden && e.textContent), 10000,
+    "the undecodable-message counter in the header");
+  const before = await tileValues(page, ASSET);
+  await until(async () => (await tileValues(page, ASSET)) !== before, 10000, "live values after the bad message");
+  log(`ok: a bad payload is counted (${text}) and the page goes on`);
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+  });
+  const errors = [];
+  try {
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1100 } });
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(`console: ${m.text()}`);
+    });
+    page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
+    page.on("requestfailed", (r) => errors.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
+    await page.goto(URL, { waitUntil: "load", timeout: 20000 });
+    await checkLive(page);
+    console.log("READY");
+    await checkBand(page);
+    await checkAlert(page);
+    await checkScenarioError(page);
+    await checkScenario(page);
+    await checkUndecodable(page);
+    // A few more seconds of history and a 1-minute window make a readable picture.
+    await page.click('[data-window="60"]');
+    await page.waitForTimeout(Number(env.DASH_SETTLE_MS || 6000));
+    await page.screenshot({ path: SHOT, fullPage: true });
+    log(`screenshot: ${SHOT}`);
+    // The same page on a phone, for a look at the narrow layout.
+    const narrow = SHOT.replace(/\.png$/, "-narrow.png");
+    await page.setViewportSize({ width: 414, height: 900 });
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: narrow, fullPage: true });
+    log(`screenshot: ${narrow}`);
+    if (errors.length) throw new CheckFailed(`errors in the page:\n  ${errors.join("\n  ")}`);
+    log("ok: no console errors");
+  } catch (err) {
+    if (SHOT) {
+      const pages = browser.contexts().flatMap((c) => c.pages());
+      if (pages.length) await pages[0].screenshot({ path: SHOT, fullPage: true }).catch(() => {});
+      console.log(`screenshot (at failure): ${SHOT}`);
+    }
+    if (errors.length) console.log(`errors in the page:\n  ${errors.join("\n  ")}`);
+    throw err;
+  } finally {
+    await browser.close();
+  }
+}
+
+main().then(() => process.exit(0), (err) => {
+  console.log(`FAIL: ${err instanceof CheckFailed ? err.message : err.stack}`);
+  process.exit(1);
+});
