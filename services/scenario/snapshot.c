@@ -17,7 +17,7 @@
  * after the other with nothing in between, so every hash and the clock are read at one
  * instant; ingest's apply (one Lua script per telemetry message) is either wholly before or
  * wholly after it. The transaction only reads, so the runner's Redis user needs no write right
- * for it (deploy/redis-users.acl). In a Redis Cluster the assets' hashes live in different
+ * for it (deploy/users.acl). In a Redis Cluster the assets' hashes live in different
  * slots and such a transaction is refused (CROSSSLOT): run the snapshot against one primary.
  */
 

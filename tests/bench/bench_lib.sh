@@ -42,12 +42,15 @@ wait_for() {
     echo "${0##*/}: timed out waiting for: $cmd" >&2; return 1
 }
 
+# deploy/mosquitto.conf's common part (above its "==== deployment" marker: the delivery
+# settings) plus a private open loopback listener, as the test harness does.
 start_mosquitto() {
     MQTT_PORT=$(free_port)
     mkdir -p "$TMP/mosquitto"
-    { cat "$ROOT/deploy/mosquitto.conf"
-      printf '\nlistener %s 127.0.0.1\nallow_anonymous true\npersistence_location %s/\nuser root\n' \
+    { sed '/^# ==== deployment/,$d' "$ROOT/deploy/mosquitto.conf"
+      printf '\nlistener %s 127.0.0.1\nallow_anonymous true\npersistence_location %s/\n' \
           "$MQTT_PORT" "$TMP/mosquitto"
+      if [ "$(id -u)" = 0 ]; then printf 'user root\n'; fi
     } >"$TMP/mosquitto.conf"
     mosquitto -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &
     MOSQ_PID=$!

@@ -1,11 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
-# Test kit for twin-scenario: the runner on a real broker and Redis (optionally behind the Redis ACL user of deploy/redis-users.acl), a watcher of progress, results and Rejected, request builders and twinctl.
+# Test kit for twin-scenario: the runner on a real broker and Redis (optionally behind its Redis ACL user of deploy/users.acl), a watcher of progress, results and Rejected, request builders and twinctl.
 """ScenarioStack: Redis + Mosquitto + twin-scenario with the demo plant, an operator
 publisher and a watcher subscribed to every scenario topic; helpers to build, send and await
 requests, read the stored results and run twinctl against the same stack."""
 
+import atexit
 import json
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import twinharness as th
 import twinutil as tu
@@ -14,11 +18,45 @@ ROOT = "twin/v1"
 REQUEST_TOPIC = f"{ROOT}/scenario/request"
 REJECTED_TOPIC = f"{ROOT}/rejected/scenario"
 DEMO_PLANT = th.DEPLOY_DIR / "plant.json"
-ACL_FILE = th.DEPLOY_DIR / "redis-users.acl"
-# The runner's Redis user and its development password, as shipped in deploy/redis-users.acl
-# (scripts/run.sh replaces the password with a generated one).
+USERS_ACL = th.DEPLOY_DIR / "users.acl"
 SCENARIO_USER = "twin-scenario"
-SCENARIO_PASSWORD = "twin-scenario-dev"
+
+
+def dev_password(user):
+    """The password a user of deploy/users.acl gets in ACL_FILE (tests only)."""
+    return f"{user}-dev"
+
+
+SCENARIO_PASSWORD = dev_password(SCENARIO_USER)
+
+
+def test_acl_text(template=USERS_ACL):
+    """deploy/users.acl made loadable for tests, as deploy/make-secrets.sh makes it but with
+    known passwords (dev_password(user), in clear) and one change: the default user (off in
+    a deployment) is an unauthenticated admin, so the harness's plain clients can set up and
+    inspect keys. Every other user keeps exactly the shipped rights."""
+    out = []
+    for line in Path(template).read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        user = line.split()[1]
+        if user == "default":
+            out.append("user default on nopass ~* &* +@all")
+        else:
+            out.append(f"{line} >{dev_password(user)}")
+    return "\n".join(out) + "\n"
+
+
+def _write_test_acl():
+    tmp = Path(tempfile.mkdtemp(prefix="twin-acl-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    path = tmp / "users.acl"
+    path.write_text(test_acl_text())
+    return path
+
+
+# The Redis ACL file for redis(aclfile=ACL_FILE): made once per test process.
+ACL_FILE = _write_test_acl()
 
 # Small, fast runs unless a test asks for more.
 FAST = {"horizon_ms": 24 * 3600 * 1000, "replications": 5}
@@ -52,7 +90,7 @@ def shift_offset_ms(now_s=None, start_h=7, latest_h=16):
 
 
 class ScenarioStack:
-    """Redis (with the ACL file when acl=True) + Mosquitto + twin-scenario reading the demo
+    """Redis (with ACL_FILE when acl=True) + Mosquitto + twin-scenario reading the demo
     plant; `watch` collects every result, progress and Rejected of the scenario topics."""
 
     def __init__(self, h, env=None, acl=False, start=True, model=DEMO_PLANT, redis=None,

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# Scenario isolation: the Redis user of deploy/redis-users.acl can read twin:* and write only twin:scenario:*, the runner works behind it from the live state ingest wrote, and every live key is byte-identical before and after scenarios run.
+# Scenario isolation: the Redis user twin-scenario of deploy/users.acl can read twin:* and write only twin:scenario:*, the runner works behind it from the live state ingest wrote, and every live key is byte-identical before and after scenarios run.
 import redis as redis_lib
 
 import ingestkit as ik

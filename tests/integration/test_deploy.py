@@ -1,0 +1,584 @@
+# SPDX-License-Identifier: Apache-2.0
+# Deployment: docker-compose.yml and the Dockerfile hold together, make-secrets.sh and the entrypoint work, and the shipped broker ACL and Redis users hold on real servers with every service running under its own users.
+"""The shipped deploy/ files on real mosquitto and redis-server: secrets made by
+deploy/make-secrets.sh in the test's temp dir, the broker with the whole deploy/mosquitto.conf
+(ports and paths rewritten as scripts/run.sh does) and deploy/mosquitto.acl, Redis with the
+generated ACL file. There is no Docker engine in CI: the compose file is validated with
+docker-compose itself and the Dockerfile is read, not built."""
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import redis as redis_lib
+import yaml
+
+import twinharness as th
+from twinharness import TwinTestCase
+
+ROOT = "twin/v1"
+COMPOSE = th.REPO_DIR / "docker-compose.yml"
+DOCKERFILE = th.DEPLOY_DIR / "Dockerfile"
+MAKE_SECRETS = th.DEPLOY_DIR / "make-secrets.sh"
+ENTRYPOINT = th.DEPLOY_DIR / "entrypoint.sh"
+OUR_SERVICES = {"ingest": 9101, "predictor": 9102, "scenario": 9103, "devsim": 9104}
+# How long a message that the broker should drop is given to show up anyway.
+SETTLE_S = 1.0
+
+
+def make_secrets(directory, *args):
+    return subprocess.run(["bash", str(MAKE_SECRETS), *args, str(directory)],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def secret(secrets, kind, user):
+    return (secrets / kind / f"{user}.password").read_text().splitlines()[0]
+
+
+class AuthClient:
+    """A paho MQTT v5 client with a user name: connect result, received messages."""
+
+    def __init__(self, port, user=None, password=None, transport="tcp", client_id=None):
+        self.cond = threading.Condition()
+        self.msgs = []
+        self.reason = None
+        self.subacks = {}
+        self.c = mqtt.Client(client_id=client_id or f"t-{os.urandom(4).hex()}",
+                             protocol=mqtt.MQTTv5, transport=transport)
+        if user is not None:
+            self.c.username_pw_set(user, password)
+        self.c.on_connect = self._on_connect
+        self.c.on_message = self._on_message
+        self.c.on_subscribe = self._on_subscribe
+        self.c.connect_async(th.LOOPBACK, port, keepalive=30)
+        self.c.loop_start()
+
+    def _on_connect(self, client, userdata, flags, reason, properties):
+        with self.cond:
+            if self.reason is None:
+                self.reason = getattr(reason, "value", reason)
+            self.cond.notify_all()
+
+    def _on_message(self, client, userdata, message):
+        with self.cond:
+            self.msgs.append((message.topic, bytes(message.payload), bool(message.retain)))
+            self.cond.notify_all()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        with self.cond:
+            self.subacks[mid] = [getattr(rc, "value", rc) for rc in reason_codes]
+            self.cond.notify_all()
+
+    def connect_result(self, timeout=10.0):
+        """The first CONNACK's reason code (0: accepted)."""
+        th.wait_until(lambda: self.reason is not None, timeout, what="CONNACK")
+        return self.reason
+
+    def connected(self, timeout=10.0):
+        if self.connect_result(timeout) != 0:
+            raise AssertionError(f"connect refused with reason {self.reason:#x}")
+        return self
+
+    def subscribe(self, topic):
+        _, mid = self.c.subscribe(topic, 1)
+        th.wait_until(lambda: mid in self.subacks, 10, what=f"SUBACK {topic}")
+        return self
+
+    def publish(self, topic, payload, retain=False):
+        info = self.c.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(10)
+        return info
+
+    def topics(self):
+        with self.cond:
+            return [m[0] for m in self.msgs]
+
+    def payloads(self, topic):
+        with self.cond:
+            return [m[1] for m in self.msgs if m[0] == topic]
+
+    def wait_payload(self, topic, payload, timeout=10.0):
+        return th.wait_until(lambda: payload in self.payloads(topic), timeout,
+                             what=f"{payload!r} on {topic}")
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+class DeployStack:
+    """Secrets (make-secrets.sh, with device press-1) + the shipped broker + Redis with the
+    generated users, in one test's temp dir."""
+
+    def __init__(self, h, redis=True):
+        self.h = h
+        self.secrets = h.dir / "secrets"
+        res = make_secrets(self.secrets, "--device", "press-1")
+        if res.returncode != 0:
+            raise AssertionError(f"make-secrets.sh failed: {res.stderr}")
+        self.www = h.dir / "www"
+        self.www.mkdir()
+        (self.www / "index.html").write_text("<title>twin test page</title>\n")
+        self.broker = h.mosquitto(secrets=self.secrets, http_dir=self.www)
+        self.clients = []
+        self.redis = None
+        if redis:
+            # Started here: the harness's readiness PING has no user, and the default user is
+            # off in the shipped ACL.
+            self.redis = h.redis(start=False, aclfile=self.secrets / "redis-users.acl")
+            th.ManagedProcess.start(self.redis)
+            th.wait_until(self._redis_up, th.START_TIMEOUT_S, what="redis to answer twin-admin")
+
+    def _redis_up(self):
+        if not self.redis.running:
+            raise AssertionError(f"redis exited:\n{self.redis.log_tail()}")
+        try:
+            with self.redis_as("twin-admin") as r:
+                return r.ping()
+        except redis_lib.exceptions.ConnectionError:
+            return False
+
+    def mqtt(self, user, password=None, transport="tcp", port=None, client_id=None):
+        if password is None and user is not None:
+            password = secret(self.secrets, "mqtt", user)
+        c = AuthClient(port or self.broker.port, user, password, transport, client_id)
+        self.clients.append(c)
+        return c
+
+    def redis_as(self, user):
+        return redis_lib.Redis(host=th.LOOPBACK, port=self.redis.port, username=user,
+                               password=secret(self.secrets, "redis", user),
+                               socket_timeout=5, decode_responses=True)
+
+    def redis_url(self, user):
+        password = secret(self.secrets, "redis", user)
+        return f"redis://{user}:{password}@{th.LOOPBACK}:{self.redis.port}"
+
+    def service(self, name, redis_user=True, env=None, **kw):
+        """build/bin/twin-<name> as MQTT user twin-<name> (and Redis user twin-<name>)."""
+        user = f"twin-{name}"
+        variables = {"TWIN_MQTT_URL": self.broker.url, "TWIN_MQTT_USER": user,
+                     "TWIN_MQTT_PASSWORD": secret(self.secrets, "mqtt", user),
+                     "TWIN_MODEL": str(th.DEPLOY_DIR / "plant.json")}
+        if redis_user:
+            variables["TWIN_REDIS_URL"] = self.redis_url(user)
+        variables.update(env or {})
+        return self.h.service(user, env=variables, **kw)
+
+    def close(self):
+        for c in self.clients:
+            c.close()
+
+
+class DeployTestCase(TwinTestCase):
+
+    def stack(self, **kw):
+        s = DeployStack(self.h, **kw)
+        self.addCleanup(s.close)
+        return s
+
+
+# ---- the files: compose, Dockerfile ---------------------------------------------------------
+
+
+class ComposeAndImageTest(TwinTestCase):
+
+    def compose_config(self):
+        self.assertIsNotNone(shutil.which("docker-compose"),
+                             "docker-compose is missing: it is a test dependency (scripts/lib.sh)")
+        res = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config"], cwd=th.REPO_DIR,
+                             capture_output=True, text=True, timeout=60, check=False)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        quiet = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"],
+                               cwd=th.REPO_DIR, capture_output=True, text=True, timeout=60,
+                               check=False)
+        self.assertEqual(quiet.returncode, 0, quiet.stderr)
+        return yaml.safe_load(res.stdout)
+
+    def test_compose_config_validates_and_every_service_is_watched(self):
+        cfg = self.compose_config()
+        services = cfg["services"]
+        self.assertEqual(set(services),
+                         {"init", "broker", "redis", "ingest", "predictor", "scenario", "devsim"})
+        for name, svc in services.items():
+            test = svc.get("healthcheck", {}).get("test")
+            self.assertTrue(test and test[0] in ("CMD", "CMD-SHELL"), f"{name}: {test}")
+            want = "no" if name == "init" else "unless-stopped"
+            self.assertEqual(svc.get("restart"), want, name)
+        for name, port in OUR_SERVICES.items():
+            svc = services[name]
+            env = svc["environment"]
+            self.assertEqual(svc["command"], [f"twin-{name}"])
+            self.assertEqual(env["TWIN_METRICS_PORT"], str(port))
+            self.assertEqual(env["TWIN_METRICS_ADDR"], "0.0.0.0")
+            self.assertEqual(env["TWIN_MQTT_URL"], "mqtt://broker:1883")
+            self.assertEqual(env["TWIN_MQTT_USER"], f"twin-{name}")
+            self.assertTrue(env["TWIN_MQTT_PASSWORD_FILE"].endswith(f"/mqtt/twin-{name}.password"))
+            self.assertNotIn("TWIN_MQTT_PASSWORD", env)  # no password in the compose file
+            self.assertNotIn("@", env["TWIN_REDIS_URL"])
+            self.assertIn(f"http://127.0.0.1:{port}/healthz", svc["healthcheck"]["test"])
+            self.assertEqual(svc["depends_on"]["init"]["condition"],
+                             "service_completed_successfully")
+            self.assertEqual(svc["depends_on"]["broker"]["condition"], "service_healthy")
+            self.assertEqual(svc["volumes"], ["secrets:/var/lib/twinloop/secrets:ro"])
+        for name in ("ingest", "predictor", "scenario"):
+            env = services[name]["environment"]
+            self.assertEqual(env["TWIN_REDIS_USER"], f"twin-{name}")
+            self.assertEqual(services[name]["depends_on"]["redis"]["condition"], "service_healthy")
+        for name in ("broker", "redis"):
+            self.assertEqual(services[name]["depends_on"]["init"]["condition"],
+                             "service_completed_successfully")
+        self.assertEqual(set(cfg["volumes"]),
+                         {"secrets", "broker-auth", "redis-auth", "www", "broker-data",
+                          "redis-data"})
+        # The files the broker and Redis containers mount are the ones shipped here.
+        mounts = " ".join(str(v) for s in ("broker", "redis")
+                          for v in services[s]["volumes"])
+        for f in ("deploy/mosquitto.conf", "deploy/mosquitto.acl", "deploy/redis.conf"):
+            self.assertIn(str(th.REPO_DIR / f), mounts)
+
+    def test_dockerfile_is_multi_stage_debian_12_and_runs_as_a_user(self):
+        text = DOCKERFILE.read_text()
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+        froms = [ln.split()[1] for ln in lines if ln.upper().startswith("FROM ")]
+        self.assertEqual(froms, ["debian:bookworm", "debian:bookworm-slim"])
+        users = [ln.split()[1] for ln in lines if ln.upper().startswith("USER ")]
+        self.assertTrue(users, "no USER: the image would run as root")
+        self.assertNotIn(users[-1].split(":")[0], ("root", "0"))
+        self.assertIn("-DTWIN_TESTS=OFF", text)
+        self.assertIn("-DCMAKE_BUILD_TYPE=Release", text)
+        self.assertIn("vendor.sh", text)
+        self.assertNotRegex(text, r"(?i)password\s*=|ENV\s+TWIN_\w*PASSWORD")
+        # Every file the build copies from the repository exists (the context is its root).
+        joined = re.sub(r"\\\n", " ", text)
+        for ln in joined.splitlines():
+            parts = ln.split()
+            if parts and parts[0] == "COPY" and not any(p.startswith("--from") for p in parts):
+                for src in parts[1:-1]:
+                    self.assertTrue((th.REPO_DIR / src).exists(), f"COPY source {src}")
+        self.assertTrue(os.access(ENTRYPOINT, os.X_OK))
+        self.assertTrue(os.access(MAKE_SECRETS, os.X_OK))
+        # The compose services use the ports the image's programs are given there.
+        self.assertIn('ENTRYPOINT ["/opt/twinloop/bin/twin-entrypoint"]', text)
+
+
+# ---- secrets and entrypoint ----------------------------------------------------------------
+
+
+class SecretsTest(TwinTestCase):
+
+    def test_make_secrets_is_idempotent_private_and_hashes_what_servers_load(self):
+        d = self.h.dir / "s"
+        res = make_secrets(d, "--mqtt-url", "mqtt://10.0.0.1:1884", "--redis-url",
+                           "redis://10.0.0.2:6380/1")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(stat.S_IMODE(d.stat().st_mode), 0o700)
+        files = [p for p in d.rglob("*") if p.is_file()]
+        self.assertGreaterEqual(len(files), 16)
+        for p in files:
+            self.assertEqual(stat.S_IMODE(p.stat().st_mode), 0o600, p)
+        before = {p: p.read_bytes() for p in files if p.suffix == ".password"}
+        env = (d / "twin.env").read_text()
+        op = secret(d, "redis", "operator")
+        self.assertIn("export TWIN_MQTT_URL='mqtt://10.0.0.1:1884'", env)
+        self.assertIn("export TWIN_MQTT_USER='operator'", env)
+        self.assertIn(f"export TWIN_MQTT_PASSWORD='{secret(d, 'mqtt', 'operator')}'", env)
+        self.assertIn(f"export TWIN_REDIS_URL='redis://operator:{op}@10.0.0.2:6380/1'", env)
+        acl = (d / "redis-users.acl").read_text()
+        self.assertNotIn("#", acl.replace(" #", ""))  # no comment lines left
+        for line in acl.splitlines():
+            user = line.split()[1]
+            if user == "default":
+                self.assertEqual(line, "user default reset off")
+            else:
+                self.assertRegex(line, r" #[0-9a-f]{64}$")
+                self.assertNotIn(secret(d, "redis", user), acl)
+        passwd = (d / "mosquitto.passwd").read_text()
+        self.assertEqual(sorted(ln.split(":")[0] for ln in passwd.splitlines()),
+                         sorted(["dashboard", "healthcheck", "operator", "twin-devsim",
+                                 "twin-ingest", "twin-predictor", "twin-scenario"]))
+        # Again, with a device: passwords kept, twin.env unchanged, the device added.
+        res = make_secrets(d, "--mqtt-url", "mqtt://10.0.0.1:1884", "--redis-url",
+                           "redis://10.0.0.2:6380/1", "--device", "press-9")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        for p, data in before.items():
+            self.assertEqual(p.read_bytes(), data, p)
+        self.assertEqual((d / "twin.env").read_text(), env)
+        self.assertIn("press-9:", (d / "mosquitto.passwd").read_text())
+        res = make_secrets(d)  # the device stays without being named again
+        self.assertIn("press-9:", (d / "mosquitto.passwd").read_text())
+
+    def test_make_secrets_refuses_bad_input_clearly(self):
+        d = self.h.dir / "s"
+        cases = [
+            (["--device", "bad/name"], "an asset id"),
+            (["--device", "twin-ingest"], "a service's user"),
+            (["--redis-url", "redis://u:p@h:1"], "must not carry a user"),
+            (["--redis-url", "http://h:1"], "redis://"),
+            (["--bogus"], "unknown option"),
+        ]
+        for args, words in cases:
+            res = make_secrets(d, *args)
+            self.assertEqual(res.returncode, 2, (args, res.stderr))
+            self.assertIn(words, res.stderr)
+        res = subprocess.run(["bash", str(MAKE_SECRETS)], capture_output=True, text=True,
+                             timeout=30, check=False)
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("usage", res.stderr)
+        self.assertEqual(make_secrets(d).returncode, 0)
+        (d / "redis" / "operator.password").write_text("has space and 'quote'\n")
+        res = make_secrets(d)
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn("operator.password", res.stderr)
+
+    def test_entrypoint_reads_password_files_and_init_fills_the_volumes(self):
+        home = self.h.dir / "home"
+        home.mkdir()
+        (home / "deploy").symlink_to(th.DEPLOY_DIR)
+        dash = home / "dashboard"
+        (dash / "js").mkdir(parents=True)
+        (dash / "index.html").write_text("<title>dash</title>\n")
+        vols = {k: self.h.dir / k for k in ("secrets", "broker", "redis", "www")}
+        for v in vols.values():
+            v.mkdir()
+        (vols["www"] / "stale.txt").write_text("from an older image\n")
+        env = {"TWIN_HOME": home, "TWIN_SECRETS_DIR": vols["secrets"],
+               "TWIN_BROKER_AUTH_DIR": vols["broker"], "TWIN_REDIS_AUTH_DIR": vols["redis"],
+               "TWIN_WWW_DIR": vols["www"]}
+
+        def run(*args, extra=None):
+            e = dict(env)
+            e.update(extra or {})
+            return subprocess.run(["bash", str(ENTRYPOINT), *args], env=th.clean_env(e),
+                                  capture_output=True, text=True, timeout=60, check=False)
+        res = run("init")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(sorted(p.name for p in vols["broker"].iterdir()),
+                         ["healthcheck.password", "mosquitto.passwd"])
+        self.assertEqual(sorted(p.name for p in vols["redis"].iterdir()),
+                         ["healthcheck.password", "users.acl"])
+        self.assertEqual(sorted(p.name for p in vols["www"].iterdir()),
+                         ["config.json", "index.html", "js", "plant.json"])
+        self.assertEqual((vols["www"] / "plant.json").read_bytes(),
+                         (th.DEPLOY_DIR / "plant.json").read_bytes())
+        cfg = (vols["www"] / "config.json").read_text()
+        self.assertIn(f'"password":"{secret(vols["secrets"], "mqtt", "dashboard")}"', cfg)
+        self.assertEqual(stat.S_IMODE((vols["www"] / "config.json").stat().st_mode), 0o644)
+        self.assertIn("mqtt://broker:1883", (vols["secrets"] / "twin.env").read_text())
+        # A service: its passwords from files into the variables the programs read.
+        pw_dir = vols["secrets"]
+        res = run("sh", "-c", 'echo "$TWIN_MQTT_PASSWORD|$TWIN_REDIS_URL|${TWIN_REDIS_USER:-}"',
+                  extra={"TWIN_MQTT_PASSWORD_FILE": pw_dir / "mqtt" / "twin-ingest.password",
+                         "TWIN_REDIS_USER": "twin-ingest", "TWIN_REDIS_URL": "redis://redis:6379",
+                         "TWIN_REDIS_PASSWORD_FILE": pw_dir / "redis" / "twin-ingest.password"})
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(res.stdout.strip(),
+                         f"{secret(pw_dir, 'mqtt', 'twin-ingest')}|redis://twin-ingest:"
+                         f"{secret(pw_dir, 'redis', 'twin-ingest')}@redis:6379|")
+        for extra, words in [({"TWIN_MQTT_PASSWORD_FILE": self.h.dir / "nope"}, "cannot read"),
+                             ({"TWIN_REDIS_PASSWORD_FILE": pw_dir / "redis" / "operator.password",
+                               "TWIN_REDIS_URL": "redis://a:b@x:1"}, "already holds")]:
+            res = run("true", extra=extra)
+            self.assertEqual(res.returncode, 2, res.stderr)
+            self.assertIn(words, res.stderr)
+        self.assertEqual(run().returncode, 2)
+
+
+# ---- the broker: listeners, users, ACL -----------------------------------------------------
+
+
+class BrokerAclTest(DeployTestCase):
+
+    def test_anonymous_and_wrong_passwords_are_refused_on_both_listeners(self):
+        s = self.stack(redis=False)
+        for transport, port in (("tcp", s.broker.port), ("websockets", s.broker.ws_port)):
+            anon = s.mqtt(None, transport=transport, port=port)
+            self.assertEqual(anon.connect_result(), 0x87, transport)  # not authorized
+            wrong = s.mqtt("operator", "wrong-password", transport=transport, port=port)
+            # 0x87 from Mosquitto 2.0.11; 0x86 (bad user name or password) would do too.
+            self.assertIn(wrong.connect_result(), (0x86, 0x87), transport)
+        # The dashboard's page and its MQTT endpoint share the websockets port.
+        status, body, _ = th.http_get(s.broker.ws_port, "/index.html")
+        self.assertEqual((status, "twin test page" in body), (200, True))
+        s.mqtt("dashboard", transport="websockets", port=s.broker.ws_port).connected()
+
+    def test_devices_publish_only_their_own_telemetry_and_the_dashboard_only_requests(self):
+        s = self.stack(redis=False)
+        op = s.mqtt("operator").connected().subscribe(f"{ROOT}/#")
+        hc = s.mqtt("healthcheck").connected().subscribe(f"{ROOT}/#")
+        t1, t2 = f"{ROOT}/asset/press-1/telemetry", f"{ROOT}/asset/press-2/telemetry"
+        state1 = f"{ROOT}/asset/press-1/state"
+        denied = [("press-1", t2), ("press-1", state1), ("press-1", f"{ROOT}/scenario/request"),
+                  ("dashboard", t2), ("dashboard", f"{ROOT}/asset/dashboard/telemetry"),
+                  ("dashboard", state1), ("dashboard", f"{ROOT}/asset/press-1/prediction"),
+                  ("healthcheck", t1), ("twin-ingest", f"{ROOT}/asset/twin-ingest/telemetry"),
+                  ("twin-scenario", state1), ("twin-devsim", state1)]
+        # Mosquitto 2.0.11 answers a denied publish with PUBACK "not authorized" and then
+        # closes the connection (eclipse/mosquitto#2579): one client per attempt.
+        for i, (user, topic) in enumerate(denied):
+            c = s.mqtt(user, transport="websockets" if user == "dashboard" else "tcp",
+                       port=s.broker.ws_port if user == "dashboard" else None).connected()
+            try:
+                c.publish(topic, f"denied-{i}".encode(), retain=i % 2 == 0)
+            except RuntimeError:
+                pass  # the connection was closed before paho saw the PUBACK
+        # Allowed publishes after the denied ones: once these arrived, the others would have.
+        s.mqtt("press-1").connected().publish(t1, b"own")
+        dash = s.mqtt("dashboard", transport="websockets", port=s.broker.ws_port).connected()
+        dash.publish(f"{ROOT}/scenario/request", b"request")
+        op.wait_payload(t1, b"own")
+        op.wait_payload(f"{ROOT}/scenario/request", b"request")
+        time.sleep(SETTLE_S)
+        got = [p for t in set(op.topics()) for p in op.payloads(t)]
+        self.assertEqual(sorted(got), [b"own", b"request"])
+        # Nor was anything retained: a new subscriber gets no retained message at all.
+        late = s.mqtt("operator").connected().subscribe(f"{ROOT}/#")
+        time.sleep(SETTLE_S)
+        self.assertEqual(late.topics(), [])
+        # healthcheck reads one $SYS topic and nothing of the twin.
+        self.assertEqual(hc.topics(), [])
+        hc.subscribe("$SYS/broker/uptime")
+        th.wait_until(lambda: "$SYS/broker/uptime" in hc.topics(), 15, what="$SYS uptime")
+
+
+# ---- Redis users ---------------------------------------------------------------------------
+
+
+class RedisAclTest(DeployTestCase):
+
+    def test_each_redis_user_has_only_its_rights(self):
+        s = self.stack()
+        admin = s.redis_as("twin-admin")
+        admin.hset("twin:{press-1}:state", mapping={"temp": "1", "_seq": "1"})
+        admin.xadd("twin:{press-1}:history", {"ts_ms": "1", "seq": "1", "temp": "1"})
+        admin.sadd("twin:assets", "press-1")
+        nope = redis_lib.exceptions.NoPermissionError
+        # Nobody without a user: the default user is off.
+        with self.assertRaises(redis_lib.exceptions.AuthenticationError):
+            redis_lib.Redis(host=th.LOOPBACK, port=s.redis.port, socket_timeout=5).ping()
+        with self.assertRaisesRegex(redis_lib.exceptions.RedisError, "WRONGPASS"):
+            redis_lib.Redis(host=th.LOOPBACK, port=s.redis.port, username="operator",
+                            password="wrong", socket_timeout=5).ping()
+        op = s.redis_as("operator")
+        self.assertEqual(op.hgetall("twin:{press-1}:state")["temp"], "1")
+        self.assertEqual(op.smembers("twin:assets"), {"press-1"})
+        self.assertEqual(len(op.xrevrange("twin:{press-1}:history", count=5)), 1)
+        for call in (lambda: op.hset("twin:{press-1}:state", "temp", "2"),
+                     lambda: op.set("twin:scenario:x", "1"), lambda: op.delete("twin:assets"),
+                     lambda: op.xadd("twin:{press-1}:history", {"seq": "2"}),
+                     lambda: op.keys("*"), lambda: op.get("other"), lambda: op.flushall(),
+                     lambda: op.config_get("*")):
+            with self.assertRaises(nope):
+                call()
+        scen = s.redis_as("twin-scenario")
+        for call in (lambda: scen.hset("twin:{x}:state", "a", "1"),
+                     lambda: scen.set("twin:{x}:state", "1"),
+                     lambda: scen.sadd("twin:assets", "ghost")):
+            with self.assertRaises(nope):
+                call()
+        self.assertTrue(scen.set("twin:scenario:t", "r", ex=60))
+        pred = s.redis_as("twin-predictor")
+        for call in (lambda: pred.hset("twin:{press-1}:state", "temp", "9"),
+                     lambda: pred.get("twin:{press-1}:prediction"),
+                     lambda: pred.xadd("twin:{press-1}:history", {"seq": "9"}),
+                     lambda: pred.set("twin:scenario:t", "x")):
+            with self.assertRaises(nope):
+                call()
+        ing = s.redis_as("twin-ingest")
+        for call in (lambda: ing.get("twin:scenario:t"), lambda: ing.set("twin:{a}:model", "x"),
+                     lambda: ing.eval("return 1", 0), lambda: ing.set("twin:{a}:state", "x"),
+                     lambda: ing.execute_command("SCRIPT", "FLUSH")):
+            with self.assertRaises(nope):
+                call()
+        hc = s.redis_as("healthcheck")
+        self.assertTrue(hc.ping())
+        with self.assertRaises(nope):
+            hc.get("twin:assets")
+        self.assertEqual(admin.hgetall("twin:{press-1}:state"), {"temp": "1", "_seq": "1"})
+        self.assertEqual(admin.get("twin:scenario:t"), "r")
+
+
+# ---- everything together -------------------------------------------------------------------
+
+
+class EndToEndUnderUsersTest(DeployTestCase):
+
+    def test_services_run_end_to_end_under_their_users_and_nothing_is_refused(self):
+        s = self.stack()
+        pb = th.load_proto()
+        admin = s.redis_as("twin-admin")
+        admin.execute_command("ACL", "LOG", "RESET")
+        op = s.mqtt("operator").connected()
+        for topic in ("asset/+/state", "asset/+/prediction", "scenario/+/result",
+                      "service/+/+/status", "rejected/+"):
+            op.subscribe(f"{ROOT}/{topic}")
+        ingest = s.service("ingest")
+        s.service("predictor")
+        s.service("scenario", env={"TWIN_SCENARIO_THREADS": 2})
+        for svc in ("ingest", "predictor", "scenario"):  # status (and so the Last Will) allowed
+            th.wait_until(lambda svc=svc: any(t.startswith(f"{ROOT}/service/{svc}/")
+                                              for t in op.topics()), 15, what=f"{svc} status")
+        dev = s.mqtt("press-1").connected()
+        now = th.now_ms()
+        for seq in range(1, 7):
+            msg = pb.Telemetry(asset_id="press-1", ts_ms=now - (7 - seq) * 1000, seq=seq)
+            msg.samples.add(signal="vibration", value=3.0 + 0.1 * seq)
+            msg.samples.add(signal="stroke_rate", value=14.0)
+            dev.publish(f"{ROOT}/asset/press-1/telemetry", msg.SerializeToString())
+        # A device speaking for another asset: dropped by the broker, never applied.
+        bad = pb.Telemetry(asset_id="press-2", ts_ms=now, seq=1)
+        bad.samples.add(signal="vibration", value=99.0)
+        try:
+            dev.publish(f"{ROOT}/asset/press-2/telemetry", bad.SerializeToString())
+        except RuntimeError:
+            pass  # Mosquitto closes the connection after a denied publish
+        th.wait_until(lambda: admin.hget("twin:{press-1}:state", "_seq") == "6", 20,
+                      what="ingest to apply seq 6 of press-1")
+        state = f"{ROOT}/asset/press-1/state"
+        th.wait_until(lambda: op.payloads(state), 10, what="a TwinState")
+        pred_topic = f"{ROOT}/asset/press-1/prediction"
+        raw = th.wait_until(lambda: op.payloads(pred_topic), 30, what="a Prediction")[-1]
+        pred = pb.Prediction.FromString(raw)
+        self.assertEqual(pred.asset_id, "press-1")
+        self.assertTrue(pred.forecasts)
+        th.wait_until(lambda: admin.exists("twin:{press-1}:prediction", "twin:{press-1}:model")
+                      == 2, 30, what="the predictor's prediction and model keys")
+        # A scenario request from the dashboard's user, answered by twin-scenario.
+        dash = s.mqtt("dashboard").connected()
+        req = pb.ScenarioRequest(id="deploy-1", horizon_ms=24 * 3600 * 1000, replications=4)
+        req.perturbations.add(kind=pb.Perturbation.Kind.Value("MACHINE_DOWN"), target="press-1",
+                              duration_ms=4 * 3600 * 1000)
+        dash.publish(f"{ROOT}/scenario/request", req.SerializeToString())
+        raw = th.wait_until(lambda: op.payloads(f"{ROOT}/scenario/deploy-1/result"), 60,
+                            what="the scenario result")[-1]
+        res = pb.ScenarioResult.FromString(raw)
+        self.assertEqual(res.status, pb.ScenarioResult.OK, res.error)
+        self.assertEqual(admin.exists("twin:scenario:deploy-1"), 1)
+        # What the broker dropped stayed dropped; no service was refused anything by Redis.
+        self.assertFalse(admin.exists("twin:{press-2}:state"))
+        self.assertEqual(admin.smembers("twin:assets"), {"press-1"})
+        self.assertFalse(op.payloads(f"{ROOT}/asset/press-2/state"))
+        self.assertEqual(admin.execute_command("ACL", "LOG"), [])
+        # Six applied, as updates or (ingest's workers share the subscription) late ones.
+        m = ingest.metrics()
+        applied = m.get("twin_ingest_applied_total", 0) + m.get("twin_ingest_late_total", 0)
+        self.assertEqual(applied, 6, m)
+        self.assertFalse([t for t in op.topics() if "/rejected/" in t])
+        if (th.BIN_DIR / "twin-devsim").exists():
+            self.check_devsim(s, admin)
+        self.assertEqual(admin.execute_command("ACL", "LOG"), [])
+
+    def check_devsim(self, s, admin):
+        """twin-devsim as the plant's gateway user: every demo asset reaches Redis."""
+        s.service("devsim", redis_user=False, env={"TWIN_DEVSIM_PERIOD_MS": 200})
+        th.wait_until(lambda: admin.scard("twin:assets") >= 7, 30,
+                      what="the demo plant's assets in twin:assets")
+
+
+if __name__ == "__main__":
+    th.main()
