@@ -6,7 +6,7 @@ TWIN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Build and run dependencies (Debian 12 package names).
 TWIN_PACKAGES_RUN="build-essential cmake pkg-config libpaho-mqtt-dev libhiredis-dev
   libprotobuf-c-dev protobuf-c-compiler libcjson-dev libssl-dev mosquitto mosquitto-clients redis-server
-  redis-tools protobuf-compiler curl procps nodejs npm"
+  redis-tools protobuf-compiler curl procps"
 # Test-only dependencies: cmocka, clang for sanitizers and libFuzzer, Python for the harness,
 # SimPy for the scenario engine's cross-check (python3-simpy3 is SimPy 3, `import simpy`;
 # Debian's python3-simpy is the old SimPy 2 API), Chromium for the dashboard's browser test,
@@ -29,6 +29,14 @@ twin_install() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
+}
+
+# Node.js and npm, for the dashboard's vendored libraries: Debian's packages unless a Node.js
+# that brings its own npm is installed already (NodeSource's nodejs, which conflicts with
+# Debian's npm package).
+twin_install_npm() {
+  command -v npm >/dev/null && command -v node >/dev/null && return 0
+  twin_install nodejs npm
 }
 
 # Configures and builds into $1 with the remaining arguments passed to cmake.

@@ -9,6 +9,7 @@ source "$(dirname "$0")/lib.sh"
 # shellcheck disable=SC2086
 twin_install $TWIN_PACKAGES_RUN $TWIN_PACKAGES_TEST
 export CC=clang
+twin_install_npm
 "$TWIN_ROOT/services/dashboard/vendor.sh"
 twin_build build-test -DCMAKE_BUILD_TYPE=Debug -DTWIN_SANITIZE=ON -DTWIN_FUZZ=ON
 # Services started by the tests inherit these: every sanitizer finding fails loudly.
