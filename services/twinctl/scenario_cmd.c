@@ -30,6 +30,8 @@ static const char scenario_help[] =
     "                                     the next N deliveries (default 1) due from T arrive D "
     "late\n"
     "  --demand FACTOR [--at T] [--for D] order rate x FACTOR (1.4 = +40 %%)\n"
+    "  T: a duration from now, or \"shift\": the next shift of the plant model's calendar\n"
+    "     (now when one is on; the model from --model FILE or TWIN_MODEL)\n"
     "  --set PATH=VALUE                   a parameter from the start: station.<s>.machines,\n"
     "                                     .staff, .cycle_time (s), .mtbf (s), .mttr (s), .scrap,\n"
     "                                     buffer.<b>.capacity, stock.<k>.initial,\n"
@@ -50,6 +52,7 @@ static const char scenario_help[] =
     "is ERROR or CANCELLED or none came in time, 2 for bad usage.\n"
     "Examples:\n"
     "  twinctl scenario run --down press-1 --at 0 --for 4h\n"
+    "  twinctl scenario run --down press-1 --at shift --for 4h --model deploy/plant.json\n"
     "  twinctl scenario run --supplier-late steel_mill --by 2d\n"
     "  twinctl scenario run --demand 1.4\n";
 

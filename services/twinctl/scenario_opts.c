@@ -123,7 +123,18 @@ static int opt_at(struct run_opts *o, const char *opt, const char *v)
     struct scen_perturbation *p = last_of(
         o, opt, KIND(SCEN_P_MACHINE_DOWN) | KIND(SCEN_P_SUPPLIER_LATE) | KIND(SCEN_P_DEMAND_FACTOR),
         "--down, --supplier-late or --demand");
+    if (p && strcmp(v, "shift") == 0) {
+        p->start_ms = CTL_AT_SHIFT;
+        return 0;
+    }
     return p ? parse_dur(opt, v, &p->start_ms) : CTL_EXIT_USAGE;
+}
+
+static int opt_model(struct run_opts *o, const char *opt, const char *v)
+{
+    (void)opt;
+    o->model_path = v;
+    return 0;
 }
 
 static int opt_for(struct run_opts *o, const char *opt, const char *v)
@@ -379,6 +390,7 @@ static const struct opt_def run_opts_table[] = {
     {"--supplier-late", true, opt_supplier_late},
     {"--demand", true, opt_demand},
     {"--at", true, opt_at},
+    {"--model", true, opt_model},
     {"--for", true, opt_for},
     {"--by", true, opt_by},
     {"--count", true, opt_count},
@@ -496,6 +508,8 @@ int ctl_run_opts_parse(struct run_opts *o, int argc, char **argv)
             return rc;
     }
     int rc = check_coherence(o);
+    if (rc == 0)
+        rc = ctl_resolve_at_shift(o);
     if (rc == 0 && !o->req.name[0])
         default_name(o);
     return rc;

@@ -423,5 +423,47 @@ class TwinctlScenarioTest(TwinTestCase):
         self.assertEqual((res.returncode, docs[0]["id"]), (0, "bar-1"))
 
 
+class TwinctlAtShiftTest(TwinTestCase):
+    """`--at shift` sends a start time that is the next shift of the model's calendar."""
+
+    @staticmethod
+    def expected_wait_ms(now_ms):
+        # deploy/plant.json: shifts 06:00-14:00 and 14:00-22:00 UTC every day.
+        pos = (now_ms / 1000.0) % 86400
+        windows = [(6 * 3600, 14 * 3600), (14 * 3600, 22 * 3600)]
+        if any(a <= pos < b for a, b in windows):
+            return 0
+        return min(((a - pos) % 86400) for a, _ in windows) * 1000.0
+
+    def test_at_shift_starts_the_disruption_with_the_next_shift(self):
+        broker = self.h.mosquitto()
+        watch = self.h.mqtt(broker, client_id="request-watch")
+        watch.subscribe(f"{ik.ROOT}/scenario/request")
+        ctl = Ctl(self.h, broker)
+        model = th.DEPLOY_DIR / "plant.json"
+        before = th.now_ms()
+        # Nobody answers: twinctl gives up after --timeout (exit 1) once the request is sent.
+        res = ctl.run("scenario", "run", "--down", "press", "--at", "shift", "--for", "4h",
+                      "--model", model, "--timeout", "1s", "--id", "shift-1")
+        self.assertEqual(res.returncode, 1, res.stderr)
+        msg = watch.wait_message(f"{ik.ROOT}/scenario/request")
+        req = th.load_proto().ScenarioRequest.FromString(msg.payload)
+        p = req.perturbations[0]
+        self.assertEqual((p.target, p.duration_ms), ("press", 4 * 3600 * 1000))
+        want = self.expected_wait_ms(before)
+        self.assertLessEqual(abs(p.start_ms - want), 5000 if want else 0,
+                             f"start_ms {p.start_ms}, expected about {want}")
+
+    def test_at_shift_without_a_model_is_a_usage_error(self):
+        ctl = Ctl(self.h, env={"TWIN_MODEL": "", "TWIN_MQTT_URL": "mqtt://127.0.0.1:9"})
+        res = ctl.run("scenario", "run", "--down", "press", "--at", "shift")
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("--at shift needs the plant model", res.stderr)
+        res = ctl.run("scenario", "run", "--down", "press", "--at", "shift", "--model",
+                      "/nonexistent/plant.json")
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("/nonexistent/plant.json", res.stderr)
+
+
 if __name__ == "__main__":
     th.main()
