@@ -115,7 +115,7 @@ Passwords: $SECRETS/ (made once, kept). The operator's, in another shell:
   build/bin/twinctl assets
   build/bin/twinctl state press-1
   build/bin/twinctl alerts --follow
-  build/bin/twinctl scenario run --down press-1 --at 0 --for 4h
+  build/bin/twinctl scenario run --down press-1 --at shift --for 4h --model deploy/plant.json
   redis-cli -u "\$TWIN_REDIS_URL" HGETALL 'twin:{press-1}:state'
   mosquitto_sub -p $MQTT_PORT -u "\$TWIN_MQTT_USER" -P "\$TWIN_MQTT_PASSWORD" -t 'twin/v1/asset/+/alert' -F '%t %x'
 

@@ -92,6 +92,22 @@ async function checkBand(page) {
   log(`ok: forecast band drawn (${pts} band points, band fill across ${px} pixel columns; ${quality})`);
 }
 
+// Every chart stays inside its card: its canvas is sized to the card the grid laid out.
+async function checkChartsFit(page, when) {
+  const worst = await until(() => page.$$eval(".chart-card", (cards) => {
+    if (!cards.length) return null;
+    let over = 0;
+    for (const c of cards) {
+      const canvas = c.querySelector(".plot canvas");
+      if (!canvas) return null;
+      const inner = c.querySelector(".plot").getBoundingClientRect();
+      over = Math.max(over, canvas.getBoundingClientRect().width - inner.width);
+    }
+    return over <= 1 ? String(over) : null;
+  }), 5000, `every chart's canvas inside its card (${when})`);
+  log(`ok: charts fit their cards (${when}; widest overflow ${worst} px)`);
+}
+
 async function checkAlert(page) {
   const sel = `#alerts li.alert[data-asset="${ALERT_ASSET}"][data-kind="THRESHOLD_BREACH"]`;
   const text = await until(() => page.$eval(sel, (e) => e.textContent).catch(() => null), 40000,
@@ -168,7 +184,7 @@ async function main() {
   });
   const errors = [];
   try {
-    const page = await browser.newPage({ viewport: { width: 1600, height: 1100 } });
+    const page = await browser.newPage({ viewport: { width: Number(env.DASH_WIDTH || 1500), height: 1100 } });
     page.on("console", (m) => {
       if (m.type() === "error") errors.push(`console: ${m.text()}`);
     });
@@ -178,6 +194,7 @@ async function main() {
     await checkLive(page);
     console.log("READY");
     await checkBand(page);
+    await checkChartsFit(page, "as first laid out");
     await checkAlert(page);
     await checkScenarioError(page);
     await checkScenario(page);
@@ -190,7 +207,7 @@ async function main() {
     // The same page on a phone, for a look at the narrow layout.
     const narrow = SHOT.replace(/\.png$/, "-narrow.png");
     await page.setViewportSize({ width: 414, height: 900 });
-    await page.waitForTimeout(500);
+    await checkChartsFit(page, "after a resize to a phone's width");
     await page.screenshot({ path: narrow, fullPage: true });
     log(`screenshot: ${narrow}`);
     if (errors.length) throw new CheckFailed(`errors in the page:\n  ${errors.join("\n  ")}`);

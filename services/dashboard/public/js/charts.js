@@ -228,6 +228,7 @@
         const card = makeCard(a, signal);
         view.cards.set(signal, card);
         container.append(card);
+        fit(card);
       }
       fillCard(view.cards.get(signal), a, signal);
     }
@@ -239,9 +240,15 @@
     update();
   }
 
+  // A chart takes the width its card really has once laid out (the grid decides the columns);
+  // chartWidth() is only the first guess, made before the card is in the page.
+  function fit(card) {
+    const w = card.querySelector(".plot").clientWidth;
+    if (w > 0 && Math.abs(w - card.uplot.width) > 1) card.uplot.setSize({ width: w, height: HEIGHT });
+  }
+
   function resize() {
-    const w = chartWidth();
-    for (const card of view.cards.values()) card.uplot.setSize({ width: w, height: HEIGHT });
+    for (const card of view.cards.values()) fit(card);
   }
 
   T.charts = {

@@ -129,11 +129,12 @@
         T.charts.setWindow(Number(b.dataset.window));
       });
     }
+    // The charts follow their container's width, whatever changed it (window, layout, fonts).
     let pending = 0;
-    window.addEventListener("resize", () => {
+    new ResizeObserver(() => {
       clearTimeout(pending);
-      pending = setTimeout(T.charts.resize, 150);
-    });
+      pending = setTimeout(T.charts.resize, 100);
+    }).observe(document.getElementById("charts"));
   }
 
   async function boot() {
