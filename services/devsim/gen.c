@@ -26,48 +26,17 @@
 #define HEAD_START_RATE     (0.004 / 1000.0) /* wear per ms: ~7 min from warn to alarm */
 #define HEAD_START_CROSS_MS 40000.0
 
-/* ---- random numbers: xoshiro256** seeded by splitmix64 ------------------------------------ */
+/* ---- random numbers: twin/rng.h, one xoshiro256** stream per asset ---------------------- */
 
-static uint64_t splitmix64(uint64_t *x)
+static double rng_range(struct tw_rng *r, double lo, double hi)
 {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(uint64_t s[4])
-{
-    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-/* Uniform in [0, 1). */
-static double rng_uniform(uint64_t s[4])
-{
-    return (double)(rng_next(s) >> 11) * 0x1.0p-53;
-}
-
-static double rng_range(uint64_t s[4], double lo, double hi)
-{
-    return lo + (hi - lo) * rng_uniform(s);
+    return lo + (hi - lo) * tw_rng_uniform(r);
 }
 
 /* Standard normal (Box-Muller), truncated to ±NOISE_TRUNC so that bounds hold exactly. */
-static double rng_gauss(uint64_t s[4])
+static double rng_gauss(struct tw_rng *r)
 {
-    double u1 = 1.0 - rng_uniform(s), u2 = rng_uniform(s);
+    double u1 = 1.0 - tw_rng_uniform(r), u2 = tw_rng_uniform(r);
     double z = sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
     return z > NOISE_TRUNC ? NOISE_TRUNC : z < -NOISE_TRUNC ? -NOISE_TRUNC : z;
 }
@@ -145,7 +114,7 @@ static double idle_level(const char *name, double base)
 }
 
 static void profile_init(struct devsim_profile *p, const struct tw_model_signal *s,
-                         const struct devsim_gen_config *cfg, uint64_t rng[4])
+                         const struct devsim_gen_config *cfg, struct tw_rng *rng)
 {
     memset(p, 0, sizeof(*p));
     p->name = s->name;
@@ -205,16 +174,14 @@ int devsim_asset_init(struct devsim_asset *a, const char *id, const struct tw_mo
     a->prof = calloc(a->n ? a->n : 1, sizeof(*a->prof));
     if (!a->prof)
         return TW_ENOMEM;
-    uint64_t x = cfg->seed ^ fnv1a(id);
-    for (int i = 0; i < 4; i++)
-        a->rng[i] = splitmix64(&x);
+    tw_rng_seed(&a->rng, cfg->seed ^ fnv1a(id));
     for (size_t i = 0; i < a->n; i++)
-        profile_init(&a->prof[i], &kind->signals[i], cfg, a->rng);
+        profile_init(&a->prof[i], &kind->signals[i], cfg, &a->rng);
     a->faults = cfg->faults;
     a->last_ts_ms = INT64_MIN;
     /* Time from new to the warn limit: 6-18 h of device time. */
-    a->wear_rate_per_ms = 1.0 / rng_range(a->rng, 6 * HOUR_MS, 18 * HOUR_MS);
-    a->wear = cfg->faults ? rng_range(a->rng, 0.0, 0.6) : 0.0;
+    a->wear_rate_per_ms = 1.0 / rng_range(&a->rng, 6 * HOUR_MS, 18 * HOUR_MS);
+    a->wear = cfg->faults ? rng_range(&a->rng, 0.0, 0.6) : 0.0;
     a->head_start = cfg->faults && cfg->head_start && head_start_target;
     return 0;
 }
@@ -271,9 +238,9 @@ static void advance_faults(struct devsim_asset *a, int64_t ts_ms, double dt_ms)
         if (ts_ms >= a->down_until_ms) {
             a->down = false;
             a->repairs++;
-            a->wear = rng_range(a->rng, 0.0, 0.1);
+            a->wear = rng_range(&a->rng, 0.0, 0.1);
             if (a->head_start) /* after the first repair the demo's device wears normally */
-                a->wear_rate_per_ms = 1.0 / rng_range(a->rng, 6 * HOUR_MS, 18 * HOUR_MS);
+                a->wear_rate_per_ms = 1.0 / rng_range(&a->rng, 6 * HOUR_MS, 18 * HOUR_MS);
             a->head_start = false;
         }
         return;
@@ -282,32 +249,32 @@ static void advance_faults(struct devsim_asset *a, int64_t ts_ms, double dt_ms)
     /* The demo's head start fails by wear alone, so that its story (warn, alarm, filter
      * change) always plays out whole. */
     double hazard = a->head_start ? 0.0 : dt_ms / MTBF_MS * (1.0 + 4.0 * a->wear * a->wear);
-    bool fail = rng_uniform(a->rng) < hazard;
+    bool fail = tw_rng_uniform(&a->rng) < hazard;
     if (fail || a->wear >= wear_to_fail(a)) {
         a->down = true;
         a->failures++;
-        a->down_until_ms = ts_ms + (int64_t)rng_range(a->rng, MTTR_MIN_MS, MTTR_MAX_MS);
+        a->down_until_ms = ts_ms + (int64_t)rng_range(&a->rng, MTTR_MIN_MS, MTTR_MAX_MS);
     }
 }
 
 static double signal_value(struct devsim_asset *a, struct devsim_profile *p, int64_t ts_ms,
                            double glitch_p)
 {
-    p->drift += p->drift_sd * rng_gauss(a->rng);
+    p->drift += p->drift_sd * rng_gauss(&a->rng);
     if (p->drift > DRIFT_MAX * p->headroom)
         p->drift = DRIFT_MAX * p->headroom;
     if (p->drift < -DRIFT_MAX * p->headroom)
         p->drift = -DRIFT_MAX * p->headroom;
-    double noise = p->noise_sd * rng_gauss(a->rng);
+    double noise = p->noise_sd * rng_gauss(&a->rng);
     double v = p->base + cycle_value(p, ts_ms) + p->drift + noise;
     if (a->faults)
         v += a->wear * p->wear_span;
     if (a->down && p->activity)
         v = p->idle_level + (p->idle_level > 0 ? 0.25 * fabs(noise) : 0.0);
     /* A stopped machine's idle readings are exact (stroke_rate 0): no glitch on them. */
-    if (a->faults && rng_uniform(a->rng) < glitch_p && !(a->down && p->activity)) {
-        double size = rng_range(a->rng, 1.5, 3.0) * p->headroom;
-        bool up = rng_uniform(a->rng) < 0.5 || (p->non_negative && v - size < 0);
+    if (a->faults && tw_rng_uniform(&a->rng) < glitch_p && !(a->down && p->activity)) {
+        double size = rng_range(&a->rng, 1.5, 3.0) * p->headroom;
+        bool up = tw_rng_uniform(&a->rng) < 0.5 || (p->non_negative && v - size < 0);
         v += up ? size : -size;
         a->glitches++;
     }

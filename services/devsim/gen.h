@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "twin/model.h"
+#include "twin/rng.h"
 
 struct devsim_gen_config {
     uint64_t seed;
@@ -67,7 +68,7 @@ struct devsim_asset {
     const char *id; /* not owned */
     size_t n;       /* signals */
     struct devsim_profile *prof;
-    uint64_t rng[4]; /* xoshiro256** */
+    struct tw_rng rng;
     bool faults;
     double wear, wear_rate_per_ms;
     bool down;

@@ -8,6 +8,7 @@
 
 #include "scenario_service.h"
 #include "twin/clock.h"
+#include "twin/rng.h"
 #include "twin/codec.h"
 #include "twin/err.h"
 #include "twin/log.h"
@@ -213,10 +214,7 @@ static uint64_t svc_pick_seed(struct scen_service *svc)
 {
     uint64_t x =
         (uint64_t)tw_now_ms() ^ (__atomic_add_fetch(&svc->seed_counter, 1, __ATOMIC_RELAXED) << 40);
-    x += 0x9e3779b97f4a7c15ull; /* splitmix64 */
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    x ^= x >> 31;
+    x = tw_splitmix64(&x);
     return x ? x : 1;
 }
 

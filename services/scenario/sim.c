@@ -351,14 +351,14 @@ static void on_done(struct sim_ctx *c, uint32_t mi)
     m->busy = false;
     s->n_busy--;
     s->parts++;
-    if (sp->scrap > 0 && rng_u(&m->proc) < sp->scrap) {
+    if (sp->scrap > 0 && tw_rng_open(&m->proc) < sp->scrap) {
         glob_touch(c);
         c->wip -= 1.0;
         c->scrap++;
     } else {
         int out = sp->outputs[0];
         if (sp->n_outputs > 1) {
-            double u = rng_u(&m->proc), acc = 0;
+            double u = tw_rng_open(&m->proc), acc = 0;
             for (uint32_t k = 0; k < sp->n_outputs; k++) {
                 acc += sp->output_share[k];
                 out = sp->outputs[k];
@@ -436,7 +436,7 @@ void sim_next_arrival(struct sim_ctx *c)
             break;
         double ph = 2.0 * M_PI * (c->p->epoch + t - d->season_peak) / d->season_period;
         double ratio = (1.0 + d->season_amplitude * cos(ph)) / (1.0 + d->season_amplitude);
-        if (rng_u(&c->dem) < ratio)
+        if (tw_rng_open(&c->dem) < ratio)
             break;
     }
     at(c, t, EV_ARRIVAL, 0, c->arrival_gen);

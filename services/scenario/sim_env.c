@@ -33,9 +33,9 @@ static void deliver_at(struct sim_ctx *c, uint32_t sup, double qty, double t)
 static double supply_delay(struct sim_ctx *c, uint32_t sup)
 {
     const struct sim_supplier *sp = &c->p->suppliers[sup];
-    struct rng *r = &c->sup_rng[sup];
+    struct tw_rng *r = &c->sup_rng[sup];
     double d = draw(&sp->lead, r);
-    if (sp->reliability < 1.0 && rng_u(r) >= sp->reliability)
+    if (sp->reliability < 1.0 && tw_rng_open(r) >= sp->reliability)
         d += draw(&sp->late, r);
     return d;
 }

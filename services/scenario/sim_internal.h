@@ -11,73 +11,36 @@
 #include <stdint.h>
 
 #include "sim.h"
+#include "twin/rng.h"
 
 /* ---- random streams: xoshiro256** seeded through splitmix64 ---------------------------- */
 
-struct rng {
-    uint64_t s[4];
-};
-
-static inline uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* Stream `source` of replication `rep`: the same triple always gives the same numbers. */
-static inline void rng_seed(struct rng *r, uint64_t seed, uint32_t rep, uint32_t source)
+static inline void rng_seed(struct tw_rng *r, uint64_t seed, uint32_t rep, uint32_t source)
 {
     uint64_t x = seed;
-    uint64_t mix = splitmix64(&x) ^ ((uint64_t)rep * 0xd1b54a32d192ed03ULL);
-    mix = splitmix64(&mix) ^ ((uint64_t)source * 0x8cb92ba72f3d8dd7ULL);
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&mix);
+    uint64_t mix = tw_splitmix64(&x) ^ ((uint64_t)rep * 0xd1b54a32d192ed03ULL);
+    mix = tw_splitmix64(&mix) ^ ((uint64_t)source * 0x8cb92ba72f3d8dd7ULL);
+    tw_rng_seed(r, mix);
 }
 
-static inline uint64_t rotl(uint64_t x, int k)
+static inline double rng_exp(struct tw_rng *r, double mean)
 {
-    return (x << k) | (x >> (64 - k));
+    return -log(tw_rng_open(r)) * mean;
 }
 
-static inline uint64_t rng_next(struct rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-/* Uniform in (0, 1): never 0, so log() is finite. */
-static inline double rng_u(struct rng *r)
-{
-    return ((double)(rng_next(r) >> 11) + 0.5) * 0x1.0p-53;
-}
-
-static inline double rng_exp(struct rng *r, double mean)
-{
-    return -log(rng_u(r)) * mean;
-}
-
-static inline double rng_normal(struct rng *r)
+static inline double rng_normal(struct tw_rng *r)
 {
     double u, v, s;
     do {
-        u = 2.0 * rng_u(r) - 1.0;
-        v = 2.0 * rng_u(r) - 1.0;
+        u = 2.0 * tw_rng_open(r) - 1.0;
+        v = 2.0 * tw_rng_open(r) - 1.0;
         s = u * u + v * v;
     } while (s >= 1.0 || s == 0.0);
     return u * sqrt(-2.0 * log(s) / s);
 }
 
-static inline double draw(const struct sim_dist *d, struct rng *r)
+static inline double draw(const struct sim_dist *d, struct tw_rng *r)
 {
     double x;
     switch (d->kind) {
@@ -86,9 +49,9 @@ static inline double draw(const struct sim_dist *d, struct rng *r)
     case SIM_DIST_EXP:
         return rng_exp(r, d->a) * d->scale;
     case SIM_DIST_UNIFORM:
-        return (d->a + (d->b - d->a) * rng_u(r)) * d->scale;
+        return (d->a + (d->b - d->a) * tw_rng_open(r)) * d->scale;
     case SIM_DIST_TRIANGULAR: {
-        double u = rng_u(r), w = d->c - d->a, f = (d->b - d->a) / w;
+        double u = tw_rng_open(r), w = d->c - d->a, f = (d->b - d->a) / w;
         x = u < f ? d->a + sqrt(u * w * (d->b - d->a)) : d->c - sqrt((1 - u) * w * (d->c - d->b));
         return x * d->scale;
     }
@@ -161,7 +124,7 @@ struct machine {
     double run_start;       /* when the current run of processing started */
     double ttf_left;        /* busy basis: busy time left to the next failure */
     uint32_t since_setup;
-    struct rng proc, fail;
+    struct tw_rng proc, fail;
 };
 
 struct station_rt {
@@ -211,7 +174,7 @@ struct sim_ctx {
     uint32_t dl_cap;
     uint32_t *late_left;   /* per perturbation: deliveries it may still delay */
     size_t late_cap;
-    struct rng *sup_rng;
+    struct tw_rng *sup_rng;
     uint32_t sup_cap;
 
     /* run state */
@@ -221,7 +184,7 @@ struct sim_ctx {
     bool on_shift;
     double demand_factor;
     uint32_t arrival_gen;
-    struct rng dem;
+    struct tw_rng dem;
     int err;
     /* global statistics */
     double wip, acc_wip, acc_backlog, last_glob;
