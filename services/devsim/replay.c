@@ -2,8 +2,8 @@
 /* twin-devsim's replay input: CSV lines to rows, rows to per-timestamp groups, with every bad
  * line named by its number. */
 #include <errno.h>
-#include <stdbool.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,13 +39,21 @@ static int split3(const char *line, size_t len, const char *f[3], size_t fl[3])
     return k == 3 ? 0 : TW_EINVAL;
 }
 
+/* The field s[0 .. len) as a C string in buf (capacity cap); false when empty or too long. */
+static bool field_text(const char *s, size_t len, char *buf, size_t cap)
+{
+    if (len == 0 || len >= cap)
+        return false;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    return true;
+}
+
 static int parse_ts(const char *s, size_t len, int64_t *out)
 {
     char buf[32];
-    if (len == 0 || len >= sizeof(buf))
+    if (!field_text(s, len, buf, sizeof(buf)))
         return TW_EINVAL;
-    memcpy(buf, s, len);
-    buf[len] = 0;
     char *end;
     errno = 0;
     long long v = strtoll(buf, &end, 10);
@@ -58,10 +66,8 @@ static int parse_ts(const char *s, size_t len, int64_t *out)
 static int parse_value(const char *s, size_t len, double *out)
 {
     char buf[64];
-    if (len == 0 || len >= sizeof(buf))
+    if (!field_text(s, len, buf, sizeof(buf)))
         return TW_EINVAL;
-    memcpy(buf, s, len);
-    buf[len] = 0;
     char *end;
     errno = 0;
     double v = strtod(buf, &end);
