@@ -39,10 +39,11 @@ static int split3(const char *line, size_t len, const char *f[3], size_t fl[3])
     return k == 3 ? 0 : TW_EINVAL;
 }
 
-/* The field s[0 .. len) as a C string in buf (capacity cap); false when empty or too long. */
+/* The field s[0 .. len) as a C string in buf (capacity cap); false when empty, too long or
+ * holding a NUL byte, after which strtoll/strtod would silently ignore the rest ("1\0junk"). */
 static bool field_text(const char *s, size_t len, char *buf, size_t cap)
 {
-    if (len == 0 || len >= cap)
+    if (len == 0 || len >= cap || memchr(s, '\0', len))
         return false;
     memcpy(buf, s, len);
     buf[len] = 0;
