@@ -86,11 +86,20 @@ wait_port "$MQTT_PORT"; wait_port "$WS_PORT"; wait_port "$REDIS_PORT"
 
 export TWIN_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT"
 export TWIN_INSTANCE="${TWIN_INSTANCE:-local}"
-# start NAME METRICS_PORT [REDIS_USER]: build/bin/twin-NAME as MQTT user twin-NAME.
+# start NAME METRICS_PORT [REDIS_USER]: build/bin/twin-NAME as MQTT user twin-NAME. The
+# passwords go into the environment of a subshell that then becomes the program (exec): never
+# an argument of any process (`env VAR=... prog` would show them in ps while env runs).
 start() {
-  local vars=("TWIN_METRICS_PORT=$2" "TWIN_MQTT_USER=twin-$1" "TWIN_MQTT_PASSWORD=$(secret mqtt "twin-$1")")
-  [ $# -lt 3 ] || vars+=("TWIN_REDIS_URL=redis://$3:$(secret redis "$3")@127.0.0.1:$REDIS_PORT")
-  env "${vars[@]}" "$BIN/twin-$1" & pids+=($!)
+  (
+    export TWIN_METRICS_PORT="$2" TWIN_MQTT_USER="twin-$1"
+    TWIN_MQTT_PASSWORD="$(secret mqtt "twin-$1")"
+    export TWIN_MQTT_PASSWORD
+    if [ $# -ge 3 ]; then
+      TWIN_REDIS_URL="redis://$3:$(secret redis "$3")@127.0.0.1:$REDIS_PORT"
+      export TWIN_REDIS_URL
+    fi
+    exec "$BIN/twin-$1"
+  ) & pids+=($!)
 }
 start ingest "$INGEST_PORT" twin-ingest
 start predictor "$PREDICTOR_PORT" twin-predictor
@@ -100,6 +109,8 @@ if [ -x "$BIN/twin-devsim" ]; then start devsim "$DEVSIM_PORT"; devsim="metrics 
 
 env_hint="$DATA/twin.env"
 case "$env_hint" in "$PWD"/*) env_hint="${env_hint#"$PWD"/}" ;; esac
+secrets_hint="$SECRETS"
+case "$secrets_hint" in "$PWD"/*) secrets_hint="${secrets_hint#"$PWD"/}" ;; esac
 cat >&2 <<EOT
 
 Twinloop is running (Ctrl-C stops it). Logs of the broker and Redis: $DATA/log/
@@ -116,8 +127,10 @@ Passwords: $SECRETS/ (made once, kept). The operator's, in another shell:
   build/bin/twinctl state press-1
   build/bin/twinctl alerts --follow
   build/bin/twinctl scenario run --down press-1 --at shift --for 4h --model deploy/plant.json
-  redis-cli -u "\$TWIN_REDIS_URL" HGETALL 'twin:{press-1}:state'
-  mosquitto_sub -p $MQTT_PORT -u "\$TWIN_MQTT_USER" -P "\$TWIN_MQTT_PASSWORD" -t 'twin/v1/asset/+/alert' -F '%t %x'
+  redis-cli -p $REDIS_PORT --user operator --no-auth-warning HGETALL 'twin:{press-1}:state'
+  XDG_CONFIG_HOME=$secrets_hint/mosquitto-clients mosquitto_sub -p $MQTT_PORT -t 'twin/v1/asset/+/alert' -F '%t %x'
+(redis-cli takes the password from REDISCLI_AUTH, mosquitto_sub from that options file:
+neither is on a command line, where ps shows it.)
 
 EOT
 # Any process ending ends the stack: a broken stack should not look alive.

@@ -115,22 +115,26 @@ class DeployStack:
     """Secrets (make-secrets.sh, with device press-1) + the shipped broker + Redis with the
     generated users, in one test's temp dir."""
 
-    def __init__(self, h, redis=True):
+    def __init__(self, h, redis=True, secrets=None, broker_auth=None, redis_acl=None):
+        """With `secrets`: an existing secrets dir (e.g. made by the entrypoint's init), the
+        broker's password file from `broker_auth` and Redis's users from `redis_acl`."""
         self.h = h
-        self.secrets = h.dir / "secrets"
-        res = make_secrets(self.secrets, "--device", "press-1")
-        if res.returncode != 0:
-            raise AssertionError(f"make-secrets.sh failed: {res.stderr}")
+        self.secrets = secrets or h.dir / "secrets"
+        if secrets is None:
+            res = make_secrets(self.secrets, "--device", "press-1")
+            if res.returncode != 0:
+                raise AssertionError(f"make-secrets.sh failed: {res.stderr}")
         self.www = h.dir / "www"
-        self.www.mkdir()
+        self.www.mkdir(exist_ok=True)
         (self.www / "index.html").write_text("<title>twin test page</title>\n")
-        self.broker = h.mosquitto(secrets=self.secrets, http_dir=self.www)
+        self.broker = h.mosquitto(secrets=broker_auth or self.secrets, http_dir=self.www)
         self.clients = []
         self.redis = None
         if redis:
             # Started here: the harness's readiness PING has no user, and the default user is
             # off in the shipped ACL.
-            self.redis = h.redis(start=False, aclfile=self.secrets / "redis-users.acl")
+            self.redis = h.redis(start=False,
+                                 aclfile=redis_acl or self.secrets / "redis-users.acl")
             th.ManagedProcess.start(self.redis)
             th.wait_until(self._redis_up, th.START_TIMEOUT_S, what="redis to answer twin-admin")
 
@@ -225,7 +229,8 @@ class ComposeAndImageTest(TwinTestCase):
             self.assertEqual(svc["depends_on"]["init"]["condition"],
                              "service_completed_successfully")
             self.assertEqual(svc["depends_on"]["broker"]["condition"], "service_healthy")
-            self.assertEqual(svc["volumes"], ["secrets:/var/lib/twinloop/secrets:ro"])
+            # Its own passwords only, read-only; the `secrets` volume is init's alone.
+            self.assertEqual(svc["volumes"], [f"secrets-{name}:/var/lib/twinloop/secrets:ro"])
         for name in ("ingest", "predictor", "scenario"):
             env = services[name]["environment"]
             self.assertEqual(env["TWIN_REDIS_USER"], f"twin-{name}")
@@ -235,12 +240,41 @@ class ComposeAndImageTest(TwinTestCase):
                              "service_completed_successfully")
         self.assertEqual(set(cfg["volumes"]),
                          {"secrets", "broker-auth", "redis-auth", "www", "broker-data",
-                          "redis-data"})
+                          "redis-data", "secrets-ingest", "secrets-predictor",
+                          "secrets-scenario", "secrets-devsim"})
+        self.assertNotIn("TWIN_REDIS_PASSWORD_FILE", services["devsim"]["environment"])
+        self.assertNotIn("TWIN_REDIS_USER", services["devsim"]["environment"])
+        for name, svc in services.items():
+            mounts = [str(v).split(":")[0] for v in svc.get("volumes", [])]
+            self.assertEqual("secrets" in mounts, name == "init", name)
+        init_mounts = {str(v).split(":")[0]: str(v).split(":")[1]
+                       for v in services["init"]["volumes"]}
+        for name in OUR_SERVICES:
+            self.assertEqual(init_mounts[f"secrets-{name}"],
+                             f"/var/lib/twinloop/service-secrets/{name}")
+        self.check_ports(services["broker"]["ports"])
+        # Healthchecks: no password on the command line (ps would show it).
+        for name in ("broker", "redis"):
+            text = " ".join(services[name]["healthcheck"]["test"])
+            self.assertNotRegex(text, r"(^|\s)(-P|--pass|-a)\s", name)
         # The files the broker and Redis containers mount are the ones shipped here.
         mounts = " ".join(str(v) for s in ("broker", "redis")
                           for v in services[s]["volumes"])
         for f in ("deploy/mosquitto.conf", "deploy/mosquitto.acl", "deploy/redis.conf"):
             self.assertIn(str(th.REPO_DIR / f), mounts)
+
+    def check_ports(self, ports):
+        """1883 on every interface (devices), 9001 (the public dashboard password) on
+        127.0.0.1 only. docker-compose 1.29.2 prints the short form for a host_ip."""
+        seen = {}
+        for p in ports:
+            if isinstance(p, dict):
+                seen[int(p["target"])] = (p.get("host_ip", ""), int(p["published"]))
+            else:
+                parts = str(p).split("/")[0].split(":")
+                host = parts[0] if len(parts) == 3 else ""
+                seen[int(parts[-1])] = (host, int(parts[-2]))
+        self.assertEqual(seen, {1883: ("", 1883), 9001: ("127.0.0.1", 9001)})
 
     def test_dockerfile_is_multi_stage_debian_12_and_runs_as_a_user(self):
         text = DOCKERFILE.read_text()
@@ -265,128 +299,13 @@ class ComposeAndImageTest(TwinTestCase):
         self.assertTrue(os.access(MAKE_SECRETS, os.X_OK))
         # The compose services use the ports the image's programs are given there.
         self.assertIn('ENTRYPOINT ["/opt/twinloop/bin/twin-entrypoint"]', text)
+        # The mount points of the per-service secrets volumes belong to the twin user (0700):
+        # a named volume takes its first owner and mode from them.
+        for name in OUR_SERVICES:
+            self.assertIn(f"/var/lib/twinloop/service-secrets/{name}", joined)
 
 
-# ---- secrets and entrypoint ----------------------------------------------------------------
-
-
-class SecretsTest(TwinTestCase):
-
-    def test_make_secrets_is_idempotent_private_and_hashes_what_servers_load(self):
-        d = self.h.dir / "s"
-        res = make_secrets(d, "--mqtt-url", "mqtt://10.0.0.1:1884", "--redis-url",
-                           "redis://10.0.0.2:6380/1")
-        self.assertEqual(res.returncode, 0, res.stderr)
-        self.assertEqual(stat.S_IMODE(d.stat().st_mode), 0o700)
-        files = [p for p in d.rglob("*") if p.is_file()]
-        self.assertGreaterEqual(len(files), 16)
-        for p in files:
-            self.assertEqual(stat.S_IMODE(p.stat().st_mode), 0o600, p)
-        before = {p: p.read_bytes() for p in files if p.suffix == ".password"}
-        env = (d / "twin.env").read_text()
-        op = secret(d, "redis", "operator")
-        self.assertIn("export TWIN_MQTT_URL='mqtt://10.0.0.1:1884'", env)
-        self.assertIn("export TWIN_MQTT_USER='operator'", env)
-        self.assertIn(f"export TWIN_MQTT_PASSWORD='{secret(d, 'mqtt', 'operator')}'", env)
-        self.assertIn(f"export TWIN_REDIS_URL='redis://operator:{op}@10.0.0.2:6380/1'", env)
-        acl = (d / "redis-users.acl").read_text()
-        self.assertNotIn("#", acl.replace(" #", ""))  # no comment lines left
-        for line in acl.splitlines():
-            user = line.split()[1]
-            if user == "default":
-                self.assertEqual(line, "user default reset off")
-            else:
-                self.assertRegex(line, r" #[0-9a-f]{64}$")
-                self.assertNotIn(secret(d, "redis", user), acl)
-        passwd = (d / "mosquitto.passwd").read_text()
-        self.assertEqual(sorted(ln.split(":")[0] for ln in passwd.splitlines()),
-                         sorted(["dashboard", "healthcheck", "operator", "twin-devsim",
-                                 "twin-ingest", "twin-predictor", "twin-scenario"]))
-        # Again, with a device: passwords kept, twin.env unchanged, the device added.
-        res = make_secrets(d, "--mqtt-url", "mqtt://10.0.0.1:1884", "--redis-url",
-                           "redis://10.0.0.2:6380/1", "--device", "press-9")
-        self.assertEqual(res.returncode, 0, res.stderr)
-        for p, data in before.items():
-            self.assertEqual(p.read_bytes(), data, p)
-        self.assertEqual((d / "twin.env").read_text(), env)
-        self.assertIn("press-9:", (d / "mosquitto.passwd").read_text())
-        res = make_secrets(d)  # the device stays without being named again
-        self.assertIn("press-9:", (d / "mosquitto.passwd").read_text())
-
-    def test_make_secrets_refuses_bad_input_clearly(self):
-        d = self.h.dir / "s"
-        cases = [
-            (["--device", "bad/name"], "an asset id"),
-            (["--device", "twin-ingest"], "a service's user"),
-            (["--redis-url", "redis://u:p@h:1"], "must not carry a user"),
-            (["--redis-url", "http://h:1"], "redis://"),
-            (["--bogus"], "unknown option"),
-        ]
-        for args, words in cases:
-            res = make_secrets(d, *args)
-            self.assertEqual(res.returncode, 2, (args, res.stderr))
-            self.assertIn(words, res.stderr)
-        res = subprocess.run(["bash", str(MAKE_SECRETS)], capture_output=True, text=True,
-                             timeout=30, check=False)
-        self.assertEqual(res.returncode, 2)
-        self.assertIn("usage", res.stderr)
-        self.assertEqual(make_secrets(d).returncode, 0)
-        (d / "redis" / "operator.password").write_text("has space and 'quote'\n")
-        res = make_secrets(d)
-        self.assertEqual(res.returncode, 2, res.stderr)
-        self.assertIn("operator.password", res.stderr)
-
-    def test_entrypoint_reads_password_files_and_init_fills_the_volumes(self):
-        home = self.h.dir / "home"
-        home.mkdir()
-        (home / "deploy").symlink_to(th.DEPLOY_DIR)
-        dash = home / "dashboard"
-        (dash / "js").mkdir(parents=True)
-        (dash / "index.html").write_text("<title>dash</title>\n")
-        vols = {k: self.h.dir / k for k in ("secrets", "broker", "redis", "www")}
-        for v in vols.values():
-            v.mkdir()
-        (vols["www"] / "stale.txt").write_text("from an older image\n")
-        env = {"TWIN_HOME": home, "TWIN_SECRETS_DIR": vols["secrets"],
-               "TWIN_BROKER_AUTH_DIR": vols["broker"], "TWIN_REDIS_AUTH_DIR": vols["redis"],
-               "TWIN_WWW_DIR": vols["www"]}
-
-        def run(*args, extra=None):
-            e = dict(env)
-            e.update(extra or {})
-            return subprocess.run(["bash", str(ENTRYPOINT), *args], env=th.clean_env(e),
-                                  capture_output=True, text=True, timeout=60, check=False)
-        res = run("init")
-        self.assertEqual(res.returncode, 0, res.stderr)
-        self.assertEqual(sorted(p.name for p in vols["broker"].iterdir()),
-                         ["healthcheck.password", "mosquitto.passwd"])
-        self.assertEqual(sorted(p.name for p in vols["redis"].iterdir()),
-                         ["healthcheck.password", "users.acl"])
-        self.assertEqual(sorted(p.name for p in vols["www"].iterdir()),
-                         ["config.json", "index.html", "js", "plant.json"])
-        self.assertEqual((vols["www"] / "plant.json").read_bytes(),
-                         (th.DEPLOY_DIR / "plant.json").read_bytes())
-        cfg = (vols["www"] / "config.json").read_text()
-        self.assertIn(f'"password":"{secret(vols["secrets"], "mqtt", "dashboard")}"', cfg)
-        self.assertEqual(stat.S_IMODE((vols["www"] / "config.json").stat().st_mode), 0o644)
-        self.assertIn("mqtt://broker:1883", (vols["secrets"] / "twin.env").read_text())
-        # A service: its passwords from files into the variables the programs read.
-        pw_dir = vols["secrets"]
-        res = run("sh", "-c", 'echo "$TWIN_MQTT_PASSWORD|$TWIN_REDIS_URL|${TWIN_REDIS_USER:-}"',
-                  extra={"TWIN_MQTT_PASSWORD_FILE": pw_dir / "mqtt" / "twin-ingest.password",
-                         "TWIN_REDIS_USER": "twin-ingest", "TWIN_REDIS_URL": "redis://redis:6379",
-                         "TWIN_REDIS_PASSWORD_FILE": pw_dir / "redis" / "twin-ingest.password"})
-        self.assertEqual(res.returncode, 0, res.stderr)
-        self.assertEqual(res.stdout.strip(),
-                         f"{secret(pw_dir, 'mqtt', 'twin-ingest')}|redis://twin-ingest:"
-                         f"{secret(pw_dir, 'redis', 'twin-ingest')}@redis:6379|")
-        for extra, words in [({"TWIN_MQTT_PASSWORD_FILE": self.h.dir / "nope"}, "cannot read"),
-                             ({"TWIN_REDIS_PASSWORD_FILE": pw_dir / "redis" / "operator.password",
-                               "TWIN_REDIS_URL": "redis://a:b@x:1"}, "already holds")]:
-            res = run("true", extra=extra)
-            self.assertEqual(res.returncode, 2, res.stderr)
-            self.assertIn(words, res.stderr)
-        self.assertEqual(run().returncode, 2)
+# ---- secrets and entrypoint: tests/integration/test_deploy_secrets.py -------------------
 
 
 # ---- the broker: listeners, users, ACL -----------------------------------------------------
