@@ -230,6 +230,20 @@ static void on_publish_failed(void *ctx, MQTTAsync_failureData5 *r)
 
 /* ---- connecting --------------------------------------------------------------------------- */
 
+/* Paho passes OpenSSL's error queue here when a TLS handshake fails ("certificate verify
+ * failed", "wrong version number"); without it the failure says only "TCP/TLS connect
+ * failure". Paho checks the host name after the handshake and reports nothing here for a
+ * mismatch (its trace does: MQTT_C_CLIENT_TRACE=stderr MQTT_C_CLIENT_TRACE_LEVEL=PROTOCOL). */
+static int on_tls_error(const char *str, size_t len, void *u)
+{
+    struct tw_mqtt *c = u;
+    while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
+        len--;
+    tw_log(TW_LOG_WARN, "mqtt_tls_error", "client=%s broker=%s detail=\"%.*s\"", c->client_id,
+           c->url.server_uri, (int)(len > 300 ? 300 : len), str);
+    return 1; /* go on with the next queued error */
+}
+
 static int mqtt_connect_once(struct tw_mqtt *c)
 {
     MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer5;
@@ -258,9 +272,19 @@ static int mqtt_connect_once(struct tw_mqtt *c)
         opts.will = &will;
     }
     if (c->url.tls) {
-        ssl.trustStore = c->ca_file; /* NULL: OpenSSL's default verify paths */
+        /* Paho 1.3.12 (src/SSLSocket.c): trustStore is loaded with
+         * SSL_CTX_load_verify_locations, and only it (NULL: OpenSSL's default paths);
+         * enableServerCertAuth sets SSL_VERIFY_PEER, so an untrusted chain fails the
+         * handshake; verify makes Paho check the URL's host against the certificate after
+         * the handshake (X509_check_host, then X509_check_ip_asc). Both are always on: there
+         * is no setting to turn them off. sslVersion is ignored with OpenSSL >= 1.1: Paho
+         * uses TLS_client_method at security level 1, where OpenSSL 3 refuses the SHA-1/MD5
+         * signatures of TLS 1.0 and 1.1. tests/integration/test_tls.py checks the refusals. */
+        ssl.trustStore = c->ca_file;
         ssl.enableServerCertAuth = 1;
-        ssl.verify = 1; /* check the host name too */
+        ssl.verify = 1;
+        ssl.ssl_error_cb = on_tls_error;
+        ssl.ssl_error_context = c;
         opts.ssl = &ssl;
     }
     int rc = MQTTAsync_connect(c->client, &opts);
