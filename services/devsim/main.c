@@ -50,8 +50,9 @@ static const struct tw_option devsim_options[] = {
      "demo, replay: no pacing (demo: until device time reaches the present)", TW_OPT_BOOL,
      OPT(as_fast_as_possible), 0, 0, 0, NULL},
     {"start-ms", "TWIN_DEVSIM_START_MS", "0",
-     "demo: device time of the first reading, Unix ms (0: now, or 6 days ago when accelerated)",
-     TW_OPT_INT, OPT(start_ms), 0, INT64_MAX / 4, 0, NULL},
+     "demo: device time of the first reading, Unix ms, year 9999 at most (0: now, or 6 days ago "
+     "when accelerated)",
+     TW_OPT_INT, OPT(start_ms), 0, DEVSIM_MAX_TS_MS, 0, NULL},
     {"count", "TWIN_DEVSIM_COUNT", "0",
      "demo: readings per asset; load: messages in all (0: no limit)", TW_OPT_INT, OPT(count), 0,
      INT64_MAX / 4, 0, NULL},

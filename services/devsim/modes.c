@@ -2,6 +2,7 @@
 /* twin-devsim's three modes: the demo plant, the load generator and the CSV replay, each paced
  * by an absolute schedule so that a late wake-up never slows the rate down. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,8 @@
 #include "twin/err.h"
 #include "twin/log.h"
 
-#define NS_PER_MS 1000000LL
+#define NS_PER_MS  1000000LL
+#define DUE_MAX_NS 4e18 /* ~127 years: a due time further away is as good as never */
 
 uint64_t devsim_seq_base(const struct devsim_config *cfg)
 {
@@ -28,6 +30,13 @@ static bool run_over(const struct devsim_config *cfg, struct devsim_pub *p, int6
         return true;
     }
     return cfg->duration_s > 0 && tw_mono_ns() - t0_ns >= cfg->duration_s * 1000 * NS_PER_MS;
+}
+
+/* t0_ns + offset_ns, the offset clamped to [0, DUE_MAX_NS]: device times centuries apart (up to
+ * DEVSIM_MAX_TS_MS) give a far due time, never an overflow. */
+static int64_t due_after(int64_t t0_ns, double offset_ns)
+{
+    return offset_ns > 0 ? t0_ns + (int64_t)fmin(offset_ns, DUE_MAX_NS) : t0_ns;
 }
 
 /* Waits for the due time and records how late the publish is. */
@@ -122,12 +131,11 @@ static int64_t demo_start_ms(const struct devsim_config *cfg, int64_t wall0_ms)
 static int64_t demo_due_ns(const struct devsim_config *cfg, int64_t t0_ns, int64_t wall0_ms,
                            int64_t d0_ms, int64_t d_ms)
 {
-    int64_t accel_ns =
-        cfg->as_fast_as_possible
-            ? 0
-            : (int64_t)((double)(d_ms - d0_ms) * (double)NS_PER_MS / (double)cfg->speed);
-    int64_t real_ns = (d_ms - wall0_ms) * NS_PER_MS;
-    return t0_ns + (accel_ns > real_ns ? accel_ns : real_ns);
+    double accel_ns = cfg->as_fast_as_possible
+                          ? 0
+                          : (double)(d_ms - d0_ms) * (double)NS_PER_MS / (double)cfg->speed;
+    double real_ns = (double)(d_ms - wall0_ms) * (double)NS_PER_MS;
+    return due_after(t0_ns, fmax(accel_ns, real_ns));
 }
 
 static int demo_loop(const struct devsim_config *cfg, struct devsim_pub *p, struct devsim_fleet *f)
@@ -140,6 +148,11 @@ static int demo_loop(const struct devsim_config *cfg, struct devsim_pub *p, stru
            "assets=%zu period_ms=%lld speed=%lld start_ms=%lld seq_base=%" PRIu64, f->n,
            (long long)cfg->period_ms, (long long)(cfg->as_fast_as_possible ? 0 : cfg->speed),
            (long long)d0_ms, seq0);
+    if (d0_ms > wall0_ms + 60000)
+        tw_log(TW_LOG_WARN, "demo_start_in_future",
+               "start_ms=%lld: device time does not run ahead of the clock, so the first reading "
+               "waits until then",
+               (long long)d0_ms);
     for (int64_t k = 0; cfg->count == 0 || k < cfg->count; k++) {
         for (size_t i = 0; i < f->n; i++) {
             /* Assets spread over the period, so the broker sees a steady stream. */
@@ -259,8 +272,8 @@ int devsim_run_replay(const struct devsim_config *cfg, struct devsim_pub *p)
         const struct devsim_group *grp = &rec->groups[g];
         int64_t ts = rec->rows[grp->first].ts_ms;
         if (paced)
-            wait_due(p, t0_ns + (int64_t)((double)(ts - first) * (double)NS_PER_MS /
-                                          (double)cfg->speed));
+            wait_due(
+                p, due_after(t0_ns, (double)(ts - first) * (double)NS_PER_MS / (double)cfg->speed));
         if (run_over(cfg, p, t0_ns))
             return 0;
         for (size_t i = 0; i < grp->n; i++)

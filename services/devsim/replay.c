@@ -58,7 +58,7 @@ static int parse_ts(const char *s, size_t len, int64_t *out)
     char *end;
     errno = 0;
     long long v = strtoll(buf, &end, 10);
-    if (errno || *end || v < 0)
+    if (errno || *end || v < 0 || v > DEVSIM_MAX_TS_MS)
         return TW_EINVAL;
     *out = v;
     return 0;
@@ -91,7 +91,8 @@ int devsim_csv_parse_line(const char *line, size_t len, size_t lineno, struct de
     if (split3(line, len, f, fl) < 0)
         return tw_fail(err, errlen, "expected 3 fields ts_ms,signal,value");
     if (parse_ts(f[0], fl[0], &row->ts_ms) < 0)
-        return tw_fail(err, errlen, "ts_ms is not an integer >= 0");
+        return tw_fail(err, errlen,
+                       "ts_ms is not an integer from 0 to 253402300799999 (year 9999)");
     if (!tw_valid_signal(f[1], fl[1]))
         return tw_fail(err, errlen,
                        "bad signal name (1-64 chars of [A-Za-z0-9._:/-], not starting with _)");
@@ -153,6 +154,8 @@ int devsim_recording_parse(const char *buf, size_t len, struct devsim_recording 
 {
     memset(rec, 0, sizeof(*rec));
     size_t lineno = 0, pos = 0;
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+        pos = 3; /* a UTF-8 byte order mark (Excel's "CSV UTF-8") */
     while (pos < len) {
         const char *nl = memchr(buf + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - buf) : len;

@@ -9,13 +9,17 @@
 
 #include "twin/validate.h"
 
-/* Lines: "ts_ms,signal,value" (spaces around fields and CRLF endings allowed). ts_ms: integer
- * Unix ms >= 0; signal: a valid signal name; value: a finite number. A first line starting
+/* Lines: "ts_ms,signal,value" (spaces around fields and CRLF endings allowed; a UTF-8 byte order
+ * mark at the start of the file, as Excel writes it, is skipped). ts_ms: integer Unix ms from 0
+ * to DEVSIM_MAX_TS_MS; signal: a valid signal name; value: a finite number. A first line starting
  * with "ts_ms" is a header; empty lines and lines starting with '#' are skipped. Rows must be
  * in time order; consecutive rows with the same ts_ms form one Telemetry, which may not name a
  * signal twice nor hold more than DEVSIM_MAX_SAMPLES samples. */
 #define DEVSIM_MAX_SAMPLES 256
 #define DEVSIM_MAX_ROWS    (16u * 1024u * 1024u)
+/* The latest device time devsim takes (a recording's ts_ms, --start-ms): 9999-12-31 23:59:59.999
+ * UTC. Far enough for any use, small enough that shifts and ns conversions cannot overflow. */
+#define DEVSIM_MAX_TS_MS 253402300799999LL
 
 struct devsim_row {
     int64_t ts_ms;

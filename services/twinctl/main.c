@@ -52,7 +52,9 @@ static const char usage_text[] =
     "                             printed as FILE: <json path>: <message>; exit 0 valid, 2 not\n"
     "  help                       this text; `twinctl scenario help` lists the scenario options\n"
     "\n"
-    "--json prints one JSON object per line (per asset, message, alert or service).\n"
+    "--json prints one JSON object per line (per asset, message, alert or service). Lines for\n"
+    "people show text from messages, Redis and /metrics with bytes outside printable ASCII\n"
+    "(and the backslash) as \\xNN, so a payload cannot drive the terminal; JSON keeps it exact.\n"
     "Durations: 500ms, 2s, 90s, 5m, 1h30m.\n"
     "\n"
     "Global flags (each also a variable; flags win):\n"
@@ -66,7 +68,8 @@ static const char usage_text[] =
     "Exit status: 0 success; 1 failure: broker or Redis unreachable, unknown asset or nothing\n"
     "stored, fewer than --count messages in time, a scenario result ERROR or CANCELLED or none\n"
     "in time, `top --once` with no endpoint answering; 2 bad usage, bad settings, input that\n"
-    "ingest would reject (publish) or an invalid model.\n";
+    "ingest would reject (publish) or an invalid model. Ctrl-C ends watch, alerts and top\n"
+    "(--once too) with 0.\n";
 
 int ctl_usage_error(const char *fmt, ...)
 {

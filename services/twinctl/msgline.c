@@ -15,6 +15,8 @@
 #define LINE_MAX_BYTES    2048
 #define SAMPLES_IN_LINE   12 /* more are summarised as "(+N)" */
 #define FORECASTS_IN_LINE 4
+#define NAME_ESC          CTL_ESC_LEN(128) /* a name from a payload, escaped */
+#define TEXT_ESC          CTL_ESC_LEN(512) /* a message from a payload, escaped */
 
 struct topic_info {
     const char *type; /* "telemetry", "state", ..., "other" */
@@ -93,7 +95,9 @@ static void samples_text(char *line, size_t cap, const struct tw_sample *s, size
         bool mark = false;
         for (size_t k = 0; k < n_changed && !mark; k++)
             mark = strcmp(changed[k], s[i].signal) == 0;
-        add(line, cap, " %s=%.10g%s", s[i].signal, s[i].value, mark ? "*" : "");
+        char name[NAME_ESC];
+        add(line, cap, " %s=%.10g%s", ctl_esc(s[i].signal, name, sizeof(name)), s[i].value,
+            mark ? "*" : "");
     }
     if (n > SAMPLES_IN_LINE)
         add(line, cap, " (+%zu)", n - SAMPLES_IN_LINE);
@@ -139,7 +143,7 @@ static int on_state(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
         cJSON_AddItemToObject(j, "changed", ch);
     } else {
         char lag[32];
-        ctl_fmt_span(s->ingest_ms - s->ts_ms, lag, sizeof(lag));
+        ctl_fmt_span_diff(s->ingest_ms, s->ts_ms, lag, sizeof(lag));
         add(line, cap, "seq %" PRIu64 ":", s->seq);
         samples_text(line, cap, s->samples, s->n_samples, s->changed, s->n_changed);
         add(line, cap, "  (* changed; applied %s after device time)", lag);
@@ -167,10 +171,12 @@ static int on_prediction(const struct ctl_msg *m, cJSON *j, char *line, size_t c
         add(line, cap, "basis %s:", basis);
         for (size_t i = 0; i < p->n_forecasts && i < FORECASTS_IN_LINE; i++) {
             const struct tw_signal_forecast *f = &p->forecasts[i];
-            add(line, cap, "%s %s %s", i ? ";" : "", f->signal, f->model);
+            char sig[NAME_ESC], model[NAME_ESC];
+            add(line, cap, "%s %s %s", i ? ";" : "", ctl_esc(f->signal, sig, sizeof(sig)),
+                ctl_esc(f->model, model, sizeof(model)));
             if (f->n_points > 0) {
                 char off[32];
-                ctl_fmt_span(f->points[0].ts_ms - p->basis_ts_ms, off, sizeof(off));
+                ctl_fmt_span_diff(f->points[0].ts_ms, p->basis_ts_ms, off, sizeof(off));
                 add(line, cap, " +%s %.6g [%.6g, %.6g]", off, f->points[0].mean, f->points[0].lo,
                     f->points[0].hi);
             }
@@ -218,10 +224,13 @@ static int on_request(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
         if (f != SCEN_FAULT_NONE)
             cJSON_AddStringToObject(j, "problem", why[0] ? why : "bad id");
     } else if (rc == 0) {
-        add(line, cap, "%s %s%s%s%s", req.cancel ? "cancel" : "run", req.id,
-            req.name[0] ? " \"" : "", req.name, req.name[0] ? "\"" : "");
+        char id[NAME_ESC], name[TEXT_ESC], why_esc[CTL_ESC_LEN(sizeof(why))];
+        add(line, cap, "%s %s%s%s%s", req.cancel ? "cancel" : "run",
+            ctl_esc(req.id, id, sizeof(id)), req.name[0] ? " \"" : "",
+            ctl_esc(req.name, name, sizeof(name)), req.name[0] ? "\"" : "");
         if (f != SCEN_FAULT_NONE)
-            add(line, cap, "  (invalid: %s)", why[0] ? why : "bad id");
+            add(line, cap, "  (invalid: %s)",
+                why[0] ? ctl_esc(why, why_esc, sizeof(why_esc)) : "bad id");
     }
     scen_request_free(&req);
     return rc;
@@ -269,10 +278,12 @@ static int on_result(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
         cJSON_AddNumberToObject(j, "kpis", (double)kpis);
         cJSON_AddNumberToObject(j, "variants", (double)variants);
     } else {
+        char name[TEXT_ESC], error[TEXT_ESC];
         add(line, cap, "%s \"%s\": %zu KPIs, %zu variants, %u replications",
-            scen_status_word(o.status), o.name, kpis, variants, o.replications);
+            scen_status_word(o.status), ctl_esc(o.name, name, sizeof(name)), kpis, variants,
+            o.replications);
         if (o.error[0])
-            add(line, cap, "  %s", o.error);
+            add(line, cap, "  %s", ctl_esc(o.error, error, sizeof(error)));
     }
     scen_outcome_free(&o);
     return 0;
@@ -287,7 +298,9 @@ static int on_rejected(const struct ctl_msg *m, cJSON *j, char *line, size_t cap
         cJSON_AddStringToObject(j, "reason", r.reason);
         cJSON_AddStringToObject(j, "detail", r.detail);
     } else {
-        add(line, cap, "%s: %s", r.reason, r.detail);
+        char reason[NAME_ESC], detail[TEXT_ESC];
+        add(line, cap, "%s: %s", ctl_esc(r.reason, reason, sizeof(reason)),
+            ctl_esc(r.detail, detail, sizeof(detail)));
     }
     return 0;
 }
@@ -361,14 +374,14 @@ int ctl_msg_print(const struct ctl_settings *s, const struct ctl_msg *m, int64_t
             cJSON_AddStringToObject(j, "error", m->len ? "undecodable" : "empty payload");
         return ctl_json_emit(j);
     }
-    char line[LINE_MAX_BYTES] = "", clock[32];
+    char line[LINE_MAX_BYTES] = "", clock[32], subject[CTL_ESC_LEN(sizeof(t.subject))];
     ctl_fmt_clock(arrived_ms, clock, sizeof(clock));
     if (m->len == 0 && h->fn != on_result && h->fn != on_other)
         add(line, sizeof(line), "(empty payload)");
     else if (h->fn(m, NULL, line, sizeof(line)) < 0)
         snprintf(line, sizeof(line), "undecodable (%zu bytes)", m->len);
-    printf("%s %-17s %-20s %s%s\n", clock, t.type, t.subject, line,
-           m->retained ? "  (retained)" : "");
+    printf("%s %-17s %-20s %s%s\n", clock, t.type, ctl_esc(t.subject, subject, sizeof(subject)),
+           line, m->retained ? "  (retained)" : "");
     fflush(stdout);
     return 0;
 }

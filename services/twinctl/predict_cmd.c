@@ -19,13 +19,16 @@
 static void print_forecast(const struct tw_signal_forecast *f, int64_t basis_ms, size_t points)
 {
     const struct tw_forecast_quality *q = &f->quality;
-    printf("%-24s model %-10s n %-8" PRIu64 " mase %-8.3g mae %-10.4g coverage %.3g\n", f->signal,
-           f->model && f->model[0] ? f->model : "-", q->n, q->mase, q->mae, q->coverage);
+    char sig[CTL_ESC_LEN(128)], model[CTL_ESC_LEN(64)];
+    printf("%-24s model %-10s n %-8" PRIu64 " mase %-8.3g mae %-10.4g coverage %.3g\n",
+           ctl_esc(f->signal, sig, sizeof(sig)),
+           f->model && f->model[0] ? ctl_esc(f->model, model, sizeof(model)) : "-", q->n, q->mase,
+           q->mae, q->coverage);
     size_t n = points && points < f->n_points ? points : f->n_points;
     for (size_t i = 0; i < n; i++) {
         const struct tw_forecast_point *p = &f->points[i];
         char off[32];
-        ctl_fmt_span(p->ts_ms - basis_ms, off, sizeof(off));
+        ctl_fmt_span_diff(p->ts_ms, basis_ms, off, sizeof(off));
         printf("    +%-10s %12.6g   95 %% [%.6g, %.6g]\n", off, p->mean, p->lo, p->hi);
     }
     if (n < f->n_points)
@@ -34,11 +37,12 @@ static void print_forecast(const struct tw_signal_forecast *f, int64_t basis_ms,
 
 static void print_prediction(const struct tw_prediction *p, size_t points)
 {
-    char basis[48], age[32];
+    char basis[48], age[32], asset[CTL_ESC_LEN(TW_NAME_MAX)];
     ctl_fmt_time(p->basis_ts_ms, basis, sizeof(basis));
-    ctl_fmt_span(tw_now_ms() - p->basis_ts_ms, age, sizeof(age));
-    printf("%s  forecast from the sample of %s (%s ago), %zu signal%s\n\n", p->asset_id, basis, age,
-           p->n_forecasts, p->n_forecasts == 1 ? "" : "s");
+    ctl_fmt_span_diff(tw_now_ms(), p->basis_ts_ms, age, sizeof(age));
+    printf("%s  forecast from the sample of %s (%s ago), %zu signal%s\n\n",
+           ctl_esc(p->asset_id, asset, sizeof(asset)), basis, age, p->n_forecasts,
+           p->n_forecasts == 1 ? "" : "s");
     for (size_t i = 0; i < p->n_forecasts; i++)
         print_forecast(&p->forecasts[i], p->basis_ts_ms, points);
 }

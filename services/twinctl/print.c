@@ -10,6 +10,7 @@
 
 #include "twin/codec.h"
 #include "twin/err.h"
+#include "twin/validate.h"
 #include "twinctl.h"
 
 void ctl_fmt_time(int64_t ms, char *buf, size_t len)
@@ -54,6 +55,50 @@ void ctl_fmt_span(int64_t ms, char *buf, size_t len)
         snprintf(buf, len, "%s%.1f h", sign, a / 3600e3);
     else
         snprintf(buf, len, "%s%.1f d", sign, a / 86400e3);
+}
+
+bool ctl_ms_diff(int64_t a, int64_t b, int64_t *out)
+{
+    return !__builtin_sub_overflow(a, b, out);
+}
+
+void ctl_fmt_span_diff(int64_t a, int64_t b, char *buf, size_t len)
+{
+    int64_t d;
+    if (ctl_ms_diff(a, b, &d))
+        ctl_fmt_span(d, buf, len);
+    else
+        snprintf(buf, len, "?");
+}
+
+cJSON *ctl_json_diff(int64_t a, int64_t b)
+{
+    int64_t d;
+    return ctl_ms_diff(a, b, &d) ? ctl_json_i64(d) : cJSON_CreateNull();
+}
+
+const char *ctl_esc(const char *text, char *buf, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    if (len == 0)
+        return "";
+    for (const unsigned char *p = (const unsigned char *)(text ? text : ""); *p; p++) {
+        bool plain = *p >= 0x20 && *p <= 0x7e && *p != '\\';
+        size_t need = plain ? 1 : 4;
+        if (n + need >= len)
+            break; /* cut at a whole character */
+        if (plain) {
+            buf[n++] = (char)*p;
+            continue;
+        }
+        buf[n++] = '\\';
+        buf[n++] = 'x';
+        buf[n++] = hex[*p >> 4];
+        buf[n++] = hex[*p & 15];
+    }
+    buf[n] = '\0';
+    return buf;
 }
 
 const char *ctl_alert_kind_word(int kind)
@@ -137,7 +182,7 @@ static cJSON *json_forecast(const struct tw_signal_forecast *f, int64_t basis_ms
         const struct tw_forecast_point *p = &f->points[i];
         cJSON *pj = cJSON_CreateObject();
         cJSON_AddItemToObject(pj, "ts_ms", ctl_json_i64(p->ts_ms));
-        cJSON_AddItemToObject(pj, "offset_ms", ctl_json_i64(p->ts_ms - basis_ms));
+        cJSON_AddItemToObject(pj, "offset_ms", ctl_json_diff(p->ts_ms, basis_ms));
         add_number(pj, "mean", p->mean);
         add_number(pj, "lo", p->lo);
         add_number(pj, "hi", p->hi);
@@ -160,19 +205,20 @@ cJSON *ctl_json_prediction(const struct tw_prediction *p, size_t max_points)
 
 void ctl_alert_line(const struct tw_alert *a, char *buf, size_t len)
 {
-    char when[48], extra[160] = "";
+    char when[48], extra[160] = "", asset[CTL_ESC_LEN(TW_NAME_MAX)], sig[CTL_ESC_LEN(TW_NAME_MAX)];
+    char msg[CTL_ESC_LEN(256)];
     ctl_fmt_time(a->ts_ms, when, sizeof(when));
     if (a->kind == TW_ALERT_THRESHOLD_FORECAST && a->eta_ms != 0) {
         char eta[48], in[32];
         ctl_fmt_time(a->eta_ms, eta, sizeof(eta));
-        ctl_fmt_span(a->eta_ms - a->ts_ms, in, sizeof(in));
+        ctl_fmt_span_diff(a->eta_ms, a->ts_ms, in, sizeof(in));
         snprintf(extra, sizeof(extra), "  crossing %.6g expected %s (%s after the sample)",
                  a->threshold, eta, in);
     } else if (a->kind != TW_ALERT_CLEARED) {
         snprintf(extra, sizeof(extra), "  value %.6g vs threshold %.6g", a->value, a->threshold);
     }
-    snprintf(buf, len, "%s  %s  %s  %s %s%s%s%s", when, a->asset_id ? a->asset_id : "",
-             a->signal ? a->signal : "", ctl_alert_kind_word(a->kind),
+    snprintf(buf, len, "%s  %s  %s  %s %s%s%s%s", when, ctl_esc(a->asset_id, asset, sizeof(asset)),
+             ctl_esc(a->signal, sig, sizeof(sig)), ctl_alert_kind_word(a->kind),
              ctl_severity_word(a->severity), extra, a->message && a->message[0] ? "  " : "",
-             a->message ? a->message : "");
+             ctl_esc(a->message, msg, sizeof(msg)));
 }

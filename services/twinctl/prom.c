@@ -116,20 +116,25 @@ static int send_all(int fd, const char *buf, size_t len, int64_t deadline)
     return 0;
 }
 
-/* Reads to EOF into a growing buffer (at most PROM_MAX_BODY + 4 KiB of headers). */
+#define HEADERS_MAX 4096u                              /* the status line and headers */
+#define ANSWER_MAX  (PROM_MAX_BODY + HEADERS_MAX + 2u) /* the buffer never grows past this */
+
+/* Reads to EOF into a growing buffer; an answer longer than PROM_MAX_BODY + HEADERS_MAX is
+ * TW_EPROTO (the body alone is checked against PROM_MAX_BODY by the caller). */
 static int recv_all(int fd, int64_t deadline, char **out, size_t *len)
 {
     size_t cap = 65536, n = 0;
     char *buf = malloc(cap);
     while (buf) {
         if (n + 1 >= cap) {
-            char *nb = cap > PROM_MAX_BODY ? NULL : realloc(buf, cap * 2);
+            size_t want = cap * 2 < ANSWER_MAX ? cap * 2 : ANSWER_MAX;
+            char *nb = cap >= ANSWER_MAX ? NULL : realloc(buf, want);
             if (!nb) {
                 free(buf);
-                return cap > PROM_MAX_BODY ? TW_EPROTO : TW_ENOMEM;
+                return cap >= ANSWER_MAX ? TW_EPROTO : TW_ENOMEM;
             }
             buf = nb;
-            cap *= 2;
+            cap = want;
         }
         ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
         if (r == 0) {
@@ -181,6 +186,11 @@ int prom_http_get(const char *url, int timeout_ms, char **body, size_t *len, cha
         return TW_EPROTO;
     }
     size_t off = (size_t)(sep + 4 - resp);
+    if (rlen - off > PROM_MAX_BODY) {
+        tw_fail(err, errlen, "answer too large (over %u MiB)", PROM_MAX_BODY >> 20);
+        free(resp);
+        return TW_EPROTO;
+    }
     memmove(resp, resp + off, rlen - off + 1);
     *body = resp;
     *len = rlen - off;

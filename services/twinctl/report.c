@@ -11,7 +11,8 @@
 #include "twin/err.h"
 #include "twinctl.h"
 
-#define EST_W 28 /* width of one "mean [lo, hi]" column */
+#define EST_W    28                        /* width of one "mean [lo, hi]" column */
+#define NAME_ESC CTL_ESC_LEN(SCN_PATH_MAX) /* a KPI or parameter name, escaped */
 
 /* The KPIs a plant engineer asks about first, in the words of the summary. */
 static const struct {
@@ -143,10 +144,10 @@ static bool worth_a_row(const struct scn_kpi *k)
 static void print_kpis(const struct scn_kpi *kpis, size_t n, bool all)
 {
     int w = 24;
-    char b[64], s[64], d[64];
+    char b[64], s[64], d[64], name[NAME_ESC], unit[CTL_ESC_LEN(32)];
     for (size_t i = 0; i < n; i++)
-        if ((int)strlen(kpis[i].name) > w)
-            w = (int)strlen(kpis[i].name);
+        if ((int)strlen(ctl_esc(kpis[i].name, name, sizeof(name))) > w)
+            w = (int)strlen(name);
     printf("\n%-*s  %-8s  %-*s  %-*s  %s\n", w, "KPI", "unit", EST_W, "baseline [95 % CI]", EST_W,
            "scenario [95 % CI]", "difference [95 % CI]");
     size_t hidden = 0;
@@ -159,7 +160,8 @@ static void print_kpis(const struct scn_kpi *kpis, size_t n, bool all)
         fmt_est(b, sizeof(b), k, &k->base);
         fmt_est(s, sizeof(s), k, &k->scen);
         fmt_est(d, sizeof(d), k, &k->diff);
-        printf("%-*s  %-8s  %-*s  %-*s  %s%s\n", w, k->name, shown_unit(k), EST_W, b, EST_W, s, d,
+        printf("%-*s  %-8s  %-*s  %-*s  %s%s\n", w, ctl_esc(k->name, name, sizeof(name)),
+               ctl_esc(shown_unit(k), unit, sizeof(unit)), EST_W, b, EST_W, s, d,
                significant(&k->diff) ? " *" : "");
     }
     printf("(* the difference's 95 %% interval excludes 0; fractions shown in %%");
@@ -175,8 +177,10 @@ static void print_kpis(const struct scn_kpi *kpis, size_t n, bool all)
 static void print_variant_values(const struct scen_outcome *o, const struct scn_variant *v,
                                  const char *sep)
 {
+    char name[NAME_ESC];
     for (size_t j = 0; j < o->n_sweep_params; j++)
-        printf("%s%s = %.6g", j ? sep : "", o->sweep_params[j], v->values[j]);
+        printf("%s%s = %.6g", j ? sep : "", ctl_esc(o->sweep_params[j], name, sizeof(name)),
+               v->values[j]);
 }
 
 static void print_recommendation(const struct scen_outcome *o, const struct ctl_report_opts *ro)
@@ -190,11 +194,11 @@ static void print_recommendation(const struct scen_outcome *o, const struct ctl_
     printf("\nRecommendation: ");
     print_variant_values(o, best, ", ");
     const struct scn_kpi *k = find_kpi(best->kpis, best->n_kpis, ro->objective);
-    char e[64];
+    char e[64], name[NAME_ESC], unit[CTL_ESC_LEN(32)];
     if (k) {
         fmt_est(e, sizeof(e), k, &k->scen);
-        printf("\n  %s %s %s (baseline %.4g), cost %.6g\n", k->name, e, shown_unit(k),
-               shown(k, k->base.mean), best->cost);
+        printf("\n  %s %s %s (baseline %.4g), cost %.6g\n", ctl_esc(k->name, name, sizeof(name)), e,
+               ctl_esc(shown_unit(k), unit, sizeof(unit)), shown(k, k->base.mean), best->cost);
     } else {
         printf("\n  objective %.6g, cost %.6g\n", best->objective, best->cost);
     }
@@ -207,10 +211,11 @@ static void print_sweep(const struct scen_outcome *o, const struct ctl_report_op
            r->variants_feasible);
     if (ro->objective && ro->objective[0])
         printf("; objective: %s %s", ro->maximize ? "maximize" : "minimize", ro->objective);
+    char name[NAME_ESC];
     printf("\n%4s", "rank");
     for (size_t j = 0; j < o->n_sweep_params; j++)
         printf("  %*s", (int)strlen(o->sweep_params[j]) > 10 ? (int)strlen(o->sweep_params[j]) : 10,
-               o->sweep_params[j]);
+               ctl_esc(o->sweep_params[j], name, sizeof(name)));
     printf("  %12s  %10s  %s\n", "objective", "cost", "feasible");
     for (size_t i = 0; i < r->n_variants; i++) {
         const struct scn_variant *v = &r->variants[i];
@@ -229,22 +234,25 @@ static void print_sweep(const struct scen_outcome *o, const struct ctl_report_op
 
 static void print_header(const struct scen_outcome *o)
 {
-    printf("Scenario %s%s%s: %s\n", o->id, o->name && o->name[0] ? " - " : "",
-           o->name ? o->name : "", scen_status_word(o->status));
+    char id[CTL_ESC_LEN(sizeof(o->id))], name[CTL_ESC_LEN(256)], error[CTL_ESC_LEN(512)];
+    printf("Scenario %s%s%s: %s\n", ctl_esc(o->id, id, sizeof(id)),
+           o->name && o->name[0] ? " - " : "", ctl_esc(o->name, name, sizeof(name)),
+           scen_status_word(o->status));
     if (o->error && o->error[0])
-        printf("  %s\n", o->error);
+        printf("  %s\n", ctl_esc(o->error, error, sizeof(error)));
     if (o->replications == 0)
         return;
     printf("  %u replications of %.4g h (warm-up %.4g h), seed %llu", o->replications,
            (double)o->horizon_ms / 3600000.0, (double)o->warmup_ms / 3600000.0,
            (unsigned long long)o->seed);
     if (o->snapshot_ms > 0) {
-        char when[32];
+        char when[48];
         time_t t = (time_t)(o->snapshot_ms / 1000);
         struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-        printf("; from the live twin at %s UTC", when);
+        if (gmtime_r(&t, &tm) && strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm) > 0)
+            printf("; from the live twin at %s", when);
+        else
+            printf("; from the live twin at %lld ms", (long long)o->snapshot_ms);
     } else {
         printf("; from the model file (live state ignored)");
     }

@@ -133,8 +133,9 @@ static int waiter_take(struct waiter *w, const struct ctl_msg *m, struct scen_ou
         !(head_matches(&rj, w->sent, w->sent_len) ||
           head_matches(&rj, w->cancel_sent, w->cancel_len)))
         return 0;
-    fprintf(stderr, "%stwinctl: rejected (%s): %s\n", w->line_open ? "\n" : "", rj.reason,
-            rj.detail);
+    char reason[CTL_ESC_LEN(sizeof(rj.reason))], detail[CTL_ESC_LEN(sizeof(rj.detail))];
+    fprintf(stderr, "%stwinctl: rejected (%s): %s\n", w->line_open ? "\n" : "",
+            ctl_esc(rj.reason, reason, sizeof(reason)), ctl_esc(rj.detail, detail, sizeof(detail)));
     w->line_open = false;
     /* These refusals come with an ERROR result under the id: wait for it. */
     const char *with_result[] = {"bad_request", "too_large", "queue_full", "shutting_down"};
@@ -262,8 +263,9 @@ static int scenario_cancel(const struct ctl_settings *s, const char *id, int64_t
     w.sent_len = len;
     int got = wait_result(c, &w, id, timeout_ms, &out);
     if (got == 1) {
+        char error[CTL_ESC_LEN(512)];
         printf("%s: %s%s%s\n", id, scen_status_word(out.status), out.error[0] ? ": " : "",
-               out.error);
+               ctl_esc(out.error, error, sizeof(error)));
         status = out.status == SCEN_CANCELLED ? CTL_EXIT_OK : CTL_EXIT_FAIL;
         scen_outcome_free(&out);
     } else if (got == 0) {

@@ -63,5 +63,5 @@ int ctl_resolve_at_shift(struct run_opts *o)
     sim_plant_free(plant);
     tw_model_free(model);
     tw_model_errors_free(&errs);
-    return rc < 0 ? CTL_EXIT_USAGE : 0;
+    return rc != 0 ? CTL_EXIT_USAGE : 0; /* ctl_usage_error's status is positive */
 }

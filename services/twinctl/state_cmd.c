@@ -102,7 +102,7 @@ static int list_assets(const struct ctl_settings *s, struct tw_store *st, struct
 
 static void print_asset_row(const struct asset_row *a, int64_t now, bool json)
 {
-    char ingested[48], age[32];
+    char ingested[48], age[32], id[CTL_ESC_LEN(TW_NAME_MAX)];
     if (json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "asset", a->id);
@@ -111,17 +111,17 @@ static void print_asset_row(const struct asset_row *a, int64_t now, bool json)
         cJSON_AddItemToObject(j, "ts_ms", ctl_json_i64(a->ts_ms));
         cJSON_AddItemToObject(j, "ingest_ms", ctl_json_i64(a->ingest_ms));
         cJSON_AddItemToObject(j, "age_ms",
-                              a->ingest_ms ? ctl_json_i64(now - a->ingest_ms) : cJSON_CreateNull());
+                              a->ingest_ms ? ctl_json_diff(now, a->ingest_ms) : cJSON_CreateNull());
         ctl_json_emit(j);
         return;
     }
     ctl_fmt_time(a->ingest_ms, ingested, sizeof(ingested));
     if (a->ingest_ms)
-        ctl_fmt_span(now - a->ingest_ms, age, sizeof(age));
+        ctl_fmt_span_diff(now, a->ingest_ms, age, sizeof(age));
     else
         snprintf(age, sizeof(age), a->n_signals < 0 ? "no state" : "-");
-    printf("%-24s %7lld %12" PRIu64 "  %-27s  %s\n", a->id, a->n_signals < 0 ? 0LL : a->n_signals,
-           a->seq, ingested, age);
+    printf("%-24s %7lld %12" PRIu64 "  %-27s  %s\n", ctl_esc(a->id, id, sizeof(id)),
+           a->n_signals < 0 ? 0LL : a->n_signals, a->seq, ingested, age);
 }
 
 int ctl_assets(const struct ctl_settings *s, int argc, char **argv)
@@ -232,16 +232,17 @@ static void print_state_json(const struct state_view *v)
 
 static void print_state_text(const struct state_view *v)
 {
-    char dev[48], ing[48], age[32], lag[32];
+    char dev[48], ing[48], age[32], lag[32], seq[CTL_ESC_LEN(24)], name[CTL_ESC_LEN(128)];
+    char changed[CTL_ESC_LEN(1024)];
     int64_t now = tw_now_ms();
     ctl_fmt_time(v->ts_ms, dev, sizeof(dev));
     ctl_fmt_time(v->ingest_ms, ing, sizeof(ing));
-    ctl_fmt_span(now - v->ingest_ms, age, sizeof(age));
-    ctl_fmt_span(v->ingest_ms - v->ts_ms, lag, sizeof(lag));
+    ctl_fmt_span_diff(now, v->ingest_ms, age, sizeof(age));
+    ctl_fmt_span_diff(v->ingest_ms, v->ts_ms, lag, sizeof(lag));
     printf("%s  seq %s\n  device time %s\n  ingested    %s (%s ago; %s after device time)\n",
-           v->asset, v->seq, dev, ing, age, lag);
+           v->asset, ctl_esc(v->seq, seq, sizeof(seq)), dev, ing, age, lag);
     if (v->changed)
-        printf("  last update carried: %s\n", v->changed);
+        printf("  last update carried: %s\n", ctl_esc(v->changed, changed, sizeof(changed)));
     printf("\n%-32s %-20s %-10s %s\n", "SIGNAL", "VALUE", "UNIT", v->model ? "STATUS" : "");
     for (size_t i = 0; i < v->n; i++) {
         char limit[48] = "";
@@ -249,8 +250,8 @@ static void print_state_text(const struct state_view *v)
             v->model ? tw_model_asset_signal(v->model, v->asset, v->sig[i].name) : NULL;
         const char *status =
             spec ? limit_status(spec, strtod(v->sig[i].value, NULL), limit, sizeof(limit)) : NULL;
-        printf("%-32s %-20.10g %-10s %s%s%s%s\n", v->sig[i].name, strtod(v->sig[i].value, NULL),
-               spec && spec->unit[0] ? spec->unit : "-",
+        printf("%-32s %-20.10g %-10s %s%s%s%s\n", ctl_esc(v->sig[i].name, name, sizeof(name)),
+               strtod(v->sig[i].value, NULL), spec && spec->unit[0] ? spec->unit : "-",
                status ? status : (v->model ? (spec ? "-" : "not in model") : ""),
                limit[0] ? " (" : "", limit, limit[0] ? ")" : "");
     }

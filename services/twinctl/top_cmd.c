@@ -134,9 +134,10 @@ static void label_word(const char *labels, char *buf, size_t len)
 #define INDENT 16
 
 /* Prints item after the ones before it on the line, wrapping at WRAP_COLUMNS. */
-static void put_item(int *col, const char *item)
+static void put_item(int *col, const char *raw)
 {
-    int n = (int)strlen(item);
+    char item[CTL_ESC_LEN(160)];
+    int n = (int)strlen(ctl_esc(raw, item, sizeof(item))); /* names come from the scrape */
     if (*col > INDENT && *col + 2 + n > WRAP_COLUMNS) {
         printf("\n%*s", INDENT, "");
         *col = INDENT;
@@ -387,5 +388,6 @@ int ctl_top(const struct ctl_settings *s, int argc, char **argv)
         prom_free(&t.ep[i].prev);
         prom_free(&t.ep[i].cur);
     }
-    return !t.once || up ? CTL_EXIT_OK : CTL_EXIT_FAIL;
+    /* Ctrl-C ends top with 0, --once included; --once with no endpoint answering is 1. */
+    return !t.once || up || *stop ? CTL_EXIT_OK : CTL_EXIT_FAIL;
 }

@@ -106,6 +106,21 @@ void ctl_fmt_time(int64_t ms, char *buf, size_t len);
 void ctl_fmt_clock(int64_t ms, char *buf, size_t len);
 /* A duration for people: "850 ms", "12 s", "5.2 min", "3.1 h", "2.0 d"; negative with "-". */
 void ctl_fmt_span(int64_t ms, char *buf, size_t len);
+/* a - b in *out, or false when it does not fit in int64 (times from payloads and Redis can be
+ * anything, INT64_MIN included). */
+bool ctl_ms_diff(int64_t a, int64_t b, int64_t *out);
+/* ctl_fmt_span of a - b, or "?" when the difference overflows. */
+void ctl_fmt_span_diff(int64_t a, int64_t b, char *buf, size_t len);
+/* a - b as an exact JSON integer, or null when the difference overflows. */
+struct cJSON *ctl_json_diff(int64_t a, int64_t b);
+
+/* Text from a payload, Redis or a scrape made safe for a terminal: every byte outside
+ * 0x20-0x7e and the backslash written as \xNN, cut at a whole character to fit len. NULL is "".
+ * Returns buf. JSON output needs none of this (cJSON escapes control characters). */
+const char *ctl_esc(const char *text, char *buf, size_t len);
+/* The buffer size that holds n bytes of text escaped. */
+#define CTL_ESC_LEN(n) (4 * (n) + 1)
+
 /* "ANOMALY", "THRESHOLD_FORECAST", ... and "INFO", "WARNING", "CRITICAL"; "UNKNOWN" for a
  * value the wire enums do not have. Static text. */
 const char *ctl_alert_kind_word(int kind);

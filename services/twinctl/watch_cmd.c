@@ -2,6 +2,7 @@
 /* `twinctl watch [FILTER]` (every message decoded to one line) and `twinctl alerts` (the
  * alerts arriving within a wait, or followed until Ctrl-C). */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,9 @@ static bool valid_filter(const char *f)
 static int parse_count(const char *text, long long *count)
 {
     char *end;
+    errno = 0;
     long long v = strtoll(text, &end, 10);
-    if (!text[0] || *end || v <= 0)
+    if (!text[0] || *end || v <= 0 || errno == ERANGE)
         return ctl_usage_error("--count takes a positive number");
     *count = v;
     return 0;

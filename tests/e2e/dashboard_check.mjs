@@ -5,7 +5,8 @@
 // signal that gets a forecast), DASH_ALERT_ASSET, DASH_SCREENSHOT (PNG path), CHROMIUM
 // (executable, default /usr/bin/chromium), DASH_NODE_MODULES (where playwright-core is).
 // Prints "READY" once live values flow (the Python side then sends the limit breach and an
-// undecodable message), one
+// undecodable message), "POISON" later (the Python side then sends a TwinState and an Alert
+// with times no Date can hold, then a normal Alert with the message "after-poison"), one
 // "ok: …" line per passed check, and exits 1 with "FAIL: …" on the first failed one.
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -176,6 +177,44 @@ async function checkUndecodable(page) {
   log(`ok: a bad payload is counted (${text}) and the page goes on`);
 }
 
+// Times beyond what a JS Date holds (|ms| > 8.64e15) in an Alert and a TwinState: the feed,
+// the tiles and the charts go on, and no drawing step fails.
+async function checkBadTimes(page) {
+  const card = `.chart-card[data-signal="${SIGNAL}"]`;
+  console.log("POISON");
+  const after = `#alerts li.alert[data-asset="${ASSET}"][data-kind="ANOMALY"]`;
+  const text = await until(() => page.$$eval(after, (els) => els.map((e) => e.textContent).find((t) => t.includes("after-poison"))),
+    15000, "the alert sent after the one with a bad time in the feed");
+  const bad = await page.$$eval(`#alerts li.alert[data-kind="THRESHOLD_FORECAST"]`,
+    (els) => els.map((e) => e.textContent).find((t) => t.includes("poison-ts")));
+  if (!bad || !bad.includes("?")) throw new CheckFailed(`the alert with ts_ms 9e15 is not shown with "?" as its time: ${bad}`);
+  const before = await tileValues(page, ASSET);
+  await until(async () => (await tileValues(page, ASSET)) !== before, 10000, "live values after the bad times");
+  await page.waitForTimeout(1000);
+  const observed = await page.$eval(card, (e) => Number(e.dataset.observedPoints));
+  if (!(observed >= 10)) throw new CheckFailed(`the ${SIGNAL} chart lost its observations after a state with ts_ms 9e15 (${observed} points)`);
+  const failures = await page.$eval("#decode-errors", (e) => Number(e.dataset.renderErrors || 0));
+  if (failures) throw new CheckFailed(`${failures} drawing steps failed: ${await page.$eval("#decode-errors", (e) => e.title)}`);
+  log(`ok: bad times shown as "?" and the page goes on (${text}; chart ${observed} points)`);
+  // A drawing step that throws anyway is counted once (its dirty flag is reset) and the
+  // other steps still run.
+  const thrown = await page.evaluate(async () => {
+    const T = window.Twin;
+    const orig = T.alerts.render;
+    T.alerts.render = () => { throw new Error("injected"); };
+    T.store.dirty.alerts = true;
+    await new Promise((r) => setTimeout(r, 700));
+    T.alerts.render = orig;
+    return T.store.renderErrors;
+  });
+  if (!(thrown >= 1 && thrown <= 2)) throw new CheckFailed(`an alerts drawing that throws counted ${thrown} times in 0.7 s`);
+  const badge = await until(() => page.$eval("#decode-errors", (e) => !e.hidden && e.textContent.includes("drawing error") && e.textContent), 5000,
+    "the drawing error counted in the header");
+  const values = await tileValues(page, ASSET);
+  await until(async () => (await tileValues(page, ASSET)) !== values, 10000, "live values after a drawing error");
+  log(`ok: a drawing step that throws is counted (${badge}) and the page goes on`);
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: env.CHROMIUM || "/usr/bin/chromium",
@@ -199,6 +238,7 @@ async function main() {
     await checkScenarioError(page);
     await checkScenario(page);
     await checkUndecodable(page);
+    await checkBadTimes(page);
     // A few more seconds of history and a 1-minute window make a readable picture.
     await page.click('[data-window="60"]');
     await page.waitForTimeout(Number(env.DASH_SETTLE_MS || 6000));

@@ -46,6 +46,26 @@ SIGNALS = {
 # Wire type 7 does not exist: no protobuf decoder accepts this.
 BAD_PAYLOAD = b"\xff\xff\xff\xff\x0f"
 BREACH_ASSET, BREACH_SIGNAL, BREACH_VALUE, BREACH_SAMPLES = "press-1", "oil_temp", 76.0, 15
+BAD_MS = 9_000_000_000_000_000  # beyond a JS Date (8.64e15 ms): toISOString() throws
+SHIFTS_CHECK = Path(__file__).resolve().parent / "shifts_check.mjs"
+
+
+def send_bad_times(client, asset):
+    """A TwinState and an Alert with times no JS Date holds, then an ordinary Alert whose
+    message is "after-poison": the page must show it."""
+    pb = th.load_proto()
+    state = pb.TwinState(asset_id=asset, ts_ms=BAD_MS, ingest_ms=-(1 << 63), seq=1,
+                         samples=[pb.Sample(signal="pressure", value=190.0)])
+    client.publish(f"{ROOT}/asset/{asset}/state", state.SerializeToString(), qos=1)
+    bad = pb.Alert(asset_id=asset, signal="pressure", kind=pb.Alert.THRESHOLD_FORECAST,
+                   severity=pb.Alert.WARNING, ts_ms=BAD_MS, eta_ms=BAD_MS + 60_000,
+                   threshold=250.0, message="poison-ts")
+    client.publish(f"{ROOT}/asset/{asset}/alert", bad.SerializeToString(), qos=1)
+    time.sleep(1.0)
+    good = pb.Alert(asset_id=asset, signal="pressure", kind=pb.Alert.ANOMALY,
+                    severity=pb.Alert.INFO, ts_ms=th.now_ms(), value=190.0,
+                    message="after-poison")
+    client.publish(f"{ROOT}/asset/{asset}/alert", good.SerializeToString(), qos=1)
 
 
 class Plant(threading.Thread):
@@ -146,6 +166,8 @@ class DashboardTest(th.TwinTestCase):
                 if line.strip() == "READY":
                     plant.breach.set()
                     plant.client.publish(f"{ROOT}/asset/bogus/prediction", BAD_PAYLOAD, qos=1)
+                elif line.strip() == "POISON":
+                    send_bad_times(plant.client, "press-1")
         t = threading.Thread(target=reader, daemon=True)
         t.start()
         try:
@@ -178,6 +200,19 @@ class DashboardTest(th.TwinTestCase):
         self.assertTrue(shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n",
                         f"no PNG screenshot at {shot}")
         self.assertGreater(shot.stat().st_size, 20000, "the screenshot is suspiciously small")
+
+
+class ShiftCalendarTest(th.TwinTestCase):
+    """The scenario panel's next-shift hint reads the calendar as twin-scenario does
+    (shifts.js, in Node: no browser needed)."""
+
+    def test_shift_windows_wrapping_and_duration_form(self):
+        if shutil.which("node") is None:
+            self.fail("the shift calendar check needs node (apt-get install nodejs)")
+        res = subprocess.run(["node", str(SHIFTS_CHECK)], capture_output=True, text=True,
+                             timeout=60, check=False)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertGreaterEqual(res.stdout.count("ok: "), 20, res.stdout)
 
 
 if __name__ == "__main__":

@@ -185,7 +185,9 @@ class DevsimTest(TwinTestCase):
                  ["--mode", "replay"], ["--mode", "replay", "--asset", "a-1"],
                  ["--mode", "replay", "--replay", "/nonexistent.csv", "--asset", "a-1"],
                  ["--asset", "bad id!"], ["--model", "/nonexistent/plant.json"],
-                 ["--period-ms", "-1"], ["--seed", "x"]]
+                 ["--period-ms", "-1"], ["--seed", "x"],
+                 # After year 9999 (the old maximum INT64_MAX / 4 overflowed ns arithmetic).
+                 ["--start-ms", "253402300800000"], ["--start-ms", "2305843009213693951"]]
         for args in cases:
             res = self.h.run("twin-devsim", args + ["--check-config"], timeout=10)
             self.assertEqual(res.returncode, 2, (args, res.stderr))
@@ -198,6 +200,45 @@ class DevsimTest(TwinTestCase):
         self.assertEqual(res.returncode, 0)
         for flag in ("--mode", "--rate", "--replay", "--seed", "TWIN_DEVSIM_SPEED"):
             self.assertIn(flag, text(res.stdout))
+
+    def test_start_ms_far_in_the_future_waits_without_overflow(self):
+        broker = self.h.mosquitto()
+        sub = self.h.mqtt(broker, client_id="devsim-future")
+        sub.subscribe(f"{ROOT}/asset/+/telemetry")
+        res = self.h.run("twin-devsim", ["--start-ms", "253402300799999", "--check-config"],
+                         env={"TWIN_MODEL": str(PLANT)}, timeout=10)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        sim = self.devsim(broker, ["--start-ms", "253402300799999", "--as-fast-as-possible",
+                                   "--count", "1"])
+        th.wait_until(lambda: "demo_start_in_future" in sim.log_text(), 10,
+                      what="the warning about a start in the future")
+        time.sleep(1.0)  # the first due time is computed: UBSan would have aborted by now
+        self.assertTrue(sim.running, sim.log_tail())
+        self.assertEqual(sim.sanitizer_reports(), [])
+        self.assertEqual(sub.messages(), [])  # device time never runs ahead of the clock
+
+    def test_replay_times_are_capped_and_a_bom_is_skipped(self):
+        broker = self.h.mosquitto()
+        sub = self.h.mqtt(broker, client_id="devsim-replay-cap")
+        sub.subscribe(f"{ROOT}/asset/+/telemetry")
+        csv = self.h.dir / "huge.csv"
+        csv.write_text("ts_ms,signal,value\n0,temp,1\n9223372036854775807,temp,2\n")
+        # Paced (no --as-fast-as-possible): the shift adds the span INT64_MAX to the clock.
+        args = ["--mode", "replay", "--replay", str(csv), "--asset", "rec-3", "--shift-to-now"]
+        rc, _, err = self.run_to_end(broker, args)
+        self.assertEqual(rc, 2, err)
+        self.assertIn(f"{csv}:3: ts_ms is not an integer from 0 to 253402300799999", err)
+        self.assertNotIn("runtime error", err)
+        rc, out, err = self.run_to_end(broker, args + ["--skip-bad-lines", "--json"])
+        self.assertEqual((rc, json.loads(out)["sent"]), (0, 1), err)
+        # A file saved by Excel as "CSV UTF-8" starts with a byte order mark.
+        bom = self.h.dir / "bom.csv"
+        bom.write_bytes(b"\xef\xbb\xbfts_ms,signal,value\r\n1000,temp,1\r\n2000,temp,2\r\n")
+        rc, out, err = self.run_to_end(broker, ["--mode", "replay", "--replay", str(bom),
+                                                "--asset", "rec-4", "--as-fast-as-possible",
+                                                "--shift-to-now", "--json"])
+        self.assertEqual((rc, json.loads(out)["sent"]), (0, 2), err)
+        th.wait_until(lambda: len(sub.messages()) == 3, 10, what="1 + 2 replayed messages")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ static void good_lines_parse(void **state)
     assert_int_equal(parse("", 3, &r), 0);
     assert_int_equal(parse("  \r", 3, &r), 0);
     assert_int_equal(parse("# comment", 3, &r), 0);
+    assert_int_equal(parse("253402300799999,temp,1", 2, &r), 1); /* the last ms of year 9999 */
+    assert_int_equal(r.ts_ms, DEVSIM_MAX_TS_MS);
 }
 
 static void bad_lines_are_refused(void **state)
@@ -50,6 +52,8 @@ static void bad_lines_are_refused(void **state)
         "-5,temp,1",
         "1.5,temp,1",
         "99999999999999999999999,temp,1",
+        "253402300800000,temp,1",     /* after year 9999 */
+        "9223372036854775807,temp,1", /* INT64_MAX: would overflow --shift-to-now */
         "1,_meta,1",
         "1,,1",
         "1,bad signal,1",
@@ -129,6 +133,33 @@ static void bad_lines_are_reported_by_number_and_left_out(void **state)
     devsim_recording_free(&rec);
 }
 
+static void a_utf8_bom_at_the_start_is_skipped(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"\xef\xbb\xbfts_ms,signal,value\r\n1000,a,1\r\n",
+                                        "\xef\xbb\xbf"
+                                        "1000,a,1\n"};
+    for (size_t i = 0; i < 2; i++) {
+        struct devsim_recording rec;
+        struct bad_log log = {0};
+        assert_int_equal(devsim_recording_parse(files[i], strlen(files[i]), &rec, on_bad, &log), 0);
+        assert_int_equal(log.n, 0);
+        assert_int_equal(rec.n_rows, 1);
+        assert_int_equal(rec.rows[0].ts_ms, 1000);
+        assert_string_equal(rec.rows[0].signal, "a");
+        devsim_recording_free(&rec);
+    }
+    /* Only at the start of the file: elsewhere it is a bad line. */
+    const char later[] = "1000,a,1\n\xef\xbb\xbf"
+                         "2000,a,2\n";
+    struct devsim_recording rec;
+    struct bad_log log = {0};
+    assert_int_equal(devsim_recording_parse(later, sizeof(later) - 1, &rec, on_bad, &log), 0);
+    assert_int_equal(log.n, 1);
+    assert_int_equal(log.lines[0], 2);
+    devsim_recording_free(&rec);
+}
+
 static void more_than_256_samples_at_one_time_is_a_bad_line(void **state)
 {
     (void)state;
@@ -156,6 +187,7 @@ int main(void)
         cmocka_unit_test(rows_with_one_timestamp_form_one_message),
         cmocka_unit_test(bad_lines_are_reported_by_number_and_left_out),
         cmocka_unit_test(more_than_256_samples_at_one_time_is_a_bad_line),
+        cmocka_unit_test(a_utf8_bom_at_the_start_is_skipped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,7 @@
 (function (T) {
   "use strict";
 
-  const { el, time, duration, kindWord, num } = T.fmt;
+  const { el, time, between, iso, kindWord, num } = T.fmt;
   const store = T.store;
   let onSelect = () => {};
 
@@ -11,7 +11,7 @@
     if (al.kind !== "THRESHOLD_FORECAST" || !al.eta_ms) return null;
     const base = al.ts_ms || al.received_ms;
     return el("div", { class: "al-eta" },
-      `ETA ${time(al.eta_ms)} (in ${duration(al.eta_ms - base)} from the sample)`);
+      `ETA ${time(al.eta_ms)} (in ${between(al.eta_ms, base)} from the sample)`);
   }
 
   function row(al) {
@@ -22,7 +22,7 @@
       title: `value ${num(al.value)}${al.threshold ? `, threshold ${num(al.threshold)}` : ""}`,
     },
       el("div", { class: "al-top" },
-        el("time", { datetime: new Date(al.ts_ms || al.received_ms).toISOString() }, time(al.ts_ms || al.received_ms)),
+        el("time", { datetime: iso(al.ts_ms || al.received_ms) || null }, time(al.ts_ms || al.received_ms)),
         el("span", { class: "al-asset" }, al.asset_id),
         el("span", { class: "al-signal" }, al.signal),
         el("span", { class: "badge" }, kindWord(al.kind)),

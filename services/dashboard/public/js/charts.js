@@ -33,7 +33,7 @@
       while (i0 < s.t.length && s.t[i0] < from) i0++;
     }
     const f = a.forecasts.get(signal);
-    const pts = f ? f.points.filter((p) => p.ts_ms > 0).sort((p, q) => p.ts_ms - q.ts_ms) : [];
+    const pts = f ? f.points.filter((p) => T.fmt.plausibleMs(p.ts_ms)).sort((p, q) => p.ts_ms - q.ts_ms) : [];
     const out = [[], [], [], [], []];
     let i = i0;
     let j = 0;
@@ -158,8 +158,8 @@
     const pts = f ? f.points.filter((p) => Number.isFinite(p.mean)) : [];
     if (!pts.length) return "";
     const last = pts[pts.length - 1];
-    const ahead = last.ts_ms - (a.basis_ts_ms || a.ts_ms);
-    return `in ${duration(ahead)}: ${num(last.mean)} [${num(last.lo)}, ${num(last.hi)}]`;
+    const ahead = T.fmt.between(last.ts_ms, a.basis_ts_ms || a.ts_ms);
+    return `in ${ahead}: ${num(last.mean)} [${num(last.lo)}, ${num(last.hi)}]`;
   }
 
   function makeCard(a, signal) {

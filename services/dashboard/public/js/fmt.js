@@ -18,9 +18,30 @@
     return String(n).padStart(2, "0");
   }
 
-  // Local wall-clock time of a Unix-ms timestamp, HH:MM:SS (with the date when not today).
+  // Times come from payloads anyone on the broker may write: a Date holds ±8.64e15 ms, and
+  // toISOString() throws a RangeError beyond that, so every time shown goes through here.
+  const DATE_MAX_MS = 8.64e15;
+  // Device times the page believes (charts, "newer than" checks): 1970 to the year 9999.
+  const PLAUSIBLE_MAX_MS = 253402300799999;
+
+  function validMs(ms) {
+    return typeof ms === "number" && Number.isFinite(ms) && Math.abs(ms) <= DATE_MAX_MS;
+  }
+
+  function plausibleMs(ms) {
+    return typeof ms === "number" && Number.isFinite(ms) && ms > 0 && ms <= PLAUSIBLE_MAX_MS;
+  }
+
+  // An ISO 8601 text for a datetime attribute; "" when the time is not one.
+  function iso(ms) {
+    return validMs(ms) ? new Date(ms).toISOString() : "";
+  }
+
+  // Local wall-clock time of a Unix-ms timestamp, HH:MM:SS (with the date when not today);
+  // "?" for a number no Date can hold.
   function time(ms) {
     if (!ms) return "–";
+    if (!validMs(ms)) return "?";
     const d = new Date(ms);
     const hms = `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
     const today = new Date();
@@ -40,8 +61,14 @@
     return ms < 0 ? `−${out}` : out;
   }
 
+  // The span between two times, "–" when either is not a time.
+  function between(later, earlier) {
+    return validMs(later) && validMs(earlier) ? duration(later - earlier) : "–";
+  }
+
   function ago(ms, now) {
     if (!ms) return "never";
+    if (!validMs(ms)) return "at an unknown time";
     const dt = (now || Date.now()) - ms;
     return dt < 1500 ? "just now" : `${duration(dt)} ago`;
   }
@@ -77,5 +104,5 @@
     return KIND_WORDS[kind] || String(kind).toLowerCase();
   }
 
-  T.fmt = { num, time, duration, ago, el, kindWord };
+  T.fmt = { num, time, duration, between, ago, iso, validMs, plausibleMs, el, kindWord };
 })((window.Twin = window.Twin || {}));

@@ -81,9 +81,14 @@
 
   function renderErrors() {
     const e = document.getElementById("decode-errors");
-    e.hidden = store.decodeErrors === 0;
-    e.textContent = `${store.decodeErrors} undecodable`;
-    e.title = `last: ${store.lastDecodeError}`;
+    e.hidden = store.decodeErrors === 0 && store.renderErrors === 0;
+    const parts = [];
+    if (store.decodeErrors) parts.push(`${store.decodeErrors} undecodable`);
+    if (store.renderErrors) parts.push(`${store.renderErrors} drawing error${store.renderErrors === 1 ? "" : "s"}`);
+    e.textContent = parts.join(" · ");
+    e.dataset.renderErrors = String(store.renderErrors);
+    e.title = [store.lastDecodeError && `last undecodable: ${store.lastDecodeError}`,
+      store.lastRenderError && `last drawing error: ${store.lastRenderError}`].filter(Boolean).join("\n");
   }
 
   function select(id) {
@@ -102,21 +107,37 @@
     }
   }
 
+  // Runs one drawing step; one that throws (a payload nobody foresaw) is counted, shown in
+  // the header and logged, and the other steps and later ticks still run.
+  function step(name, fn) {
+    try {
+      fn();
+    } catch (err) {
+      store.renderError(name, err);
+      console.warn(`dashboard: drawing ${name} failed:`, err);
+    }
+  }
+
   function tick() {
     const d = store.dirty;
     const now = Date.now();
+    const alerts = d.alerts, services = d.services;
+    d.alerts = d.services = false; // reset first: a step that throws must not stick them
     if (d.assets.size || now - lastFull > FULL_REDRAW_MS) {
       const full = now - lastFull > FULL_REDRAW_MS;
-      T.assets.render(full ? null : [...d.assets]);
-      if (full) lastFull = now;
-      autoSelect();
-      if (T.charts.assetId && (d.assets.has(T.charts.assetId) || full)) T.charts.update();
+      const changed = [...d.assets];
       d.assets.clear();
+      if (full) lastFull = now;
+      step("assets", () => T.assets.render(full ? null : changed));
+      step("selection", autoSelect);
+      if (T.charts.assetId && (changed.includes(T.charts.assetId) || full)) step("charts", () => T.charts.update());
     }
-    if (d.alerts) T.alerts.render();
-    if (d.services) renderServices();
-    if (d.errors) renderErrors();
-    d.alerts = d.services = d.errors = false;
+    if (alerts) step("alerts", () => T.alerts.render());
+    if (services) step("services", renderServices);
+    if (d.errors) {
+      d.errors = false;
+      step("errors", renderErrors);
+    }
   }
 
   function wireUi() {

@@ -43,27 +43,21 @@
     shiftHint(plant);
   }
 
-  function minutesOf(hhmm) {
-    const [h, m] = String(hhmm).split(":").map(Number);
-    return h * 60 + (m || 0);
-  }
-
-  // The demo line works in shifts (UTC); a disruption while it is off costs nothing, which
-  // surprises. Offer the start of the next shift.
+  // The line works in shifts; a disruption while it is off costs nothing, which surprises.
+  // Offer the start of the next shift (twin-scenario's reading of the calendar: shifts.js).
+  // A calendar the page cannot read gives no hint rather than a wrong one.
   function shiftHint(plant) {
-    const wins = (plant.shifts && plant.shifts.windows) || [];
     const hint = document.getElementById("shift-hint");
-    if (!wins.length) return;
-    const now = new Date();
-    const m = now.getUTCHours() * 60 + now.getUTCMinutes();
-    const inside = wins.some(([a, b]) => m >= minutesOf(a) && m < minutesOf(b));
-    if (inside) {
+    const shifts = plant.shifts;
+    const next = shifts ? T.shifts.nextShift(shifts, Date.now()) : null;
+    if (!next || next.inside) {
       hint.hidden = true;
       return;
     }
-    const waits = wins.map(([a]) => (minutesOf(a) - m + 1440) % 1440);
-    const hours = Math.ceil((Math.min(...waits) / 60) * 2) / 2;
-    hint.replaceChildren(`The line is off shift now (shifts ${wins.map((w) => w.join("–")).join(", ")} UTC). `,
+    const hours = Math.ceil((next.waitS / 3600) * 2) / 2;
+    const wins = shifts.windows.map((w) => w.map((x) => (typeof x === "number" ? `${x} s` : x)).join("–"));
+    const when = next.period === 86400 ? "UTC" : `into every ${duration(next.period * 1000)}`;
+    hint.replaceChildren(`The line is off shift now (shifts ${wins.join(", ")} ${when}). `,
       el("button", { type: "button", class: "link", onclick: () => { form().elements.start_hours.value = hours; } },
         `start in ${hours} h`), " to hit working time.");
     hint.hidden = false;

@@ -14,6 +14,8 @@
     plant: null,
     decodeErrors: 0,
     lastDecodeError: "",
+    renderErrors: 0, // a drawing step that threw (the page goes on with the next)
+    lastRenderError: "",
     dirty: { assets: new Set(), alerts: false, services: false, errors: false },
   };
 
@@ -72,13 +74,16 @@
     if (!st.asset_id) return;
     const a = asset(st.asset_id);
     const changed = new Set(st.changed || []);
-    const ts = st.ts_ms || st.ingest_ms || Date.now();
+    // A device time the page cannot believe (a payload anyone may write) would stop the
+    // charts (newer points only): the ingest time or the arrival stands in for it.
+    const { plausibleMs } = T.fmt;
+    const ts = plausibleMs(st.ts_ms) ? st.ts_ms : plausibleMs(st.ingest_ms) ? st.ingest_ms : Date.now();
     for (const smp of st.samples || []) {
       a.values.set(smp.signal, smp.value);
       if (changed.size === 0 || changed.has(smp.signal)) pushPoint(a, smp.signal, ts, smp.value);
     }
     a.ts_ms = Math.max(a.ts_ms, ts);
-    a.ingest_ms = st.ingest_ms || a.ingest_ms;
+    a.ingest_ms = plausibleMs(st.ingest_ms) ? st.ingest_ms : a.ingest_ms;
     a.received_ms = Date.now();
     a.updates += 1;
     store.dirty.assets.add(a.id);
@@ -86,6 +91,7 @@
 
   function applyPrediction(p) {
     if (!p.asset_id) return;
+    if (p.basis_ts_ms && !T.fmt.plausibleMs(p.basis_ts_ms)) return; // would hide every later one
     const a = asset(p.asset_id);
     if (p.basis_ts_ms && p.basis_ts_ms < a.basis_ts_ms) return; // an older one, retained
     a.basis_ts_ms = p.basis_ts_ms || a.basis_ts_ms;
@@ -136,6 +142,12 @@
   function decodeError(topic, err) {
     store.decodeErrors += 1;
     store.lastDecodeError = `${topic}: ${err && err.message ? err.message : err}`;
+    store.dirty.errors = true;
+  }
+
+  function renderError(step, err) {
+    store.renderErrors += 1;
+    store.lastRenderError = `${step}: ${err && err.message ? err.message : err}`;
     store.dirty.errors = true;
   }
 
@@ -200,7 +212,7 @@
   }
 
   Object.assign(store, {
-    MAX_POINTS, LEVELS, applyState, applyPrediction, applyAlert, applyStatus, decodeError,
+    MAX_POINTS, LEVELS, applyState, applyPrediction, applyAlert, applyStatus, decodeError, renderError,
     limits, signalLevel, health, setPlant, signalsOf,
   });
   T.store = store;
