@@ -116,6 +116,12 @@ static int take_global_flags(struct ctl_settings *s, const char **log_level, int
     };
     int out = 1;
     for (int i = 1; i < *argc; i++) {
+        /* A password on the command line is visible to every local user (ps): refused,
+         * without repeating it, whatever command follows. */
+        if (strncmp(argv[i], "--mqtt-password", 15) == 0 ||
+            strncmp(argv[i], "--redis-password", 16) == 0)
+            return ctl_usage_error("passwords are not taken on the command line: set "
+                                   "TWIN_MQTT_PASSWORD (or the password in TWIN_REDIS_URL)");
         size_t k = 0, nf = sizeof(flags) / sizeof(flags[0]);
         while (k < nf && strcmp(argv[i], flags[k].flag) != 0)
             k++;

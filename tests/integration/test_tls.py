@@ -164,11 +164,9 @@ class MqttsWorksTest(TlsTestCase):
         self.assertEqual(bad.returncode, 2, text(bad.stderr))
         self.assert_password_hidden(bad.stdout, bad.stderr)
 
-    @unittest.expectedFailure
     def test_twinctl_does_not_echo_a_password_flag(self):
-        """Known leak (reported, twinctl is not changed here): `twinctl assets
-        --mqtt-password=VALUE` answers 'unexpected "--mqtt-password=VALUE"', echoing it. When
-        twinctl stops echoing, this test "unexpectedly succeeds": remove the marker."""
+        """`twinctl assets --mqtt-password=VALUE` is refused without repeating VALUE (it used
+        to answer 'unexpected "--mqtt-password=VALUE"')."""
         secret = f"pw-{os.urandom(8).hex()}"
         for argv in (["assets", f"--mqtt-password={secret}"], [f"--mqtt-password={secret}"]):
             bad = self.h.run("twinctl", argv)
