@@ -140,12 +140,19 @@ struct supervisor {
     const struct ingest_config *cfg;
     struct ingest_metrics *m;
     int n;
-    pid_t pid[INGEST_MAX_WORKERS];
-    pid_t drainer;        /* takes over sessions left by a run with more workers */
-    struct tw_http *http; /* held idle across fork() */
+    pid_t pid[INGEST_MAX_WORKERS]; /* written by main only; the HTTP thread reads them */
+    pid_t drainer;                 /* takes over sessions left by a run with more workers */
+    struct tw_http *http;          /* held idle across fork() */
     int64_t restart_at_ms[INGEST_MAX_WORKERS];
     struct tw_backoff backoff[INGEST_MAX_WORKERS];
 };
+
+/* pid[] is read by the HTTP thread's health check: stores are atomic (the main thread, the only
+ * writer, reads its own values plainly). */
+static void set_worker_pid(struct supervisor *sup, int i, pid_t pid)
+{
+    __atomic_store_n(&sup->pid[i], pid, __ATOMIC_RELAXED);
+}
 
 /* i < 0: the drainer. */
 static void worker_process(struct supervisor *sup, int i, pid_t parent)
@@ -189,7 +196,7 @@ static void spawn_worker(struct supervisor *sup, int i)
         sup->restart_at_ms[i] = tw_mono_ms() + tw_backoff_next(&sup->backoff[i]);
         return;
     }
-    sup->pid[i] = pid;
+    set_worker_pid(sup, i, pid);
 }
 
 static void reap_workers(struct supervisor *sup)
@@ -202,7 +209,7 @@ static void reap_workers(struct supervisor *sup)
         for (int i = 0; i < sup->n; i++) {
             if (sup->pid[i] != pid)
                 continue;
-            sup->pid[i] = 0;
+            set_worker_pid(sup, i, 0);
             tw_gauge_set(sup->m->mqtt_up[i], 0);
             tw_gauge_set(sup->m->redis_up[i], 0);
             if (*stop_requested)
@@ -271,7 +278,7 @@ static int shutdown_workers(struct supervisor *sup)
         for (int i = 0; pid > 0 && i < sup->n; i++) {
             if (sup->pid[i] != pid)
                 continue;
-            sup->pid[i] = 0;
+            set_worker_pid(sup, i, 0);
             if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
                 clean = 0;
         }
@@ -297,10 +304,10 @@ static bool ingest_health(void *ctx, char *detail, size_t len)
 {
     const struct supervisor *sup = ctx;
     for (int i = 0; i < sup->n; i++) {
-        const char *why = sup->pid[i] <= 0                         ? "not running"
-                          : tw_gauge_get(sup->m->mqtt_up[i]) != 1  ? "mqtt disconnected"
-                          : tw_gauge_get(sup->m->redis_up[i]) != 1 ? "redis unreachable"
-                                                                   : NULL;
+        const char *why = __atomic_load_n(&sup->pid[i], __ATOMIC_RELAXED) <= 0 ? "not running"
+                          : tw_gauge_get(sup->m->mqtt_up[i]) != 1              ? "mqtt disconnected"
+                          : tw_gauge_get(sup->m->redis_up[i]) != 1             ? "redis unreachable"
+                                                                               : NULL;
         if (why) {
             snprintf(detail, len, "worker %d: %s", i, why);
             return false;

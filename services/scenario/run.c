@@ -52,7 +52,9 @@ static int run_snapshot(struct scen_service *svc, struct tw_store *store, struct
     struct scen_snapshot_stats st;
     struct tw_backoff backoff = {.initial_ms = 200, .max_ms = 2000};
     int rc = TW_EIO;
-    for (int attempt = 0; attempt < SNAPSHOT_ATTEMPTS && !job->cancel; attempt++) {
+    for (int attempt = 0;
+         attempt < SNAPSHOT_ATTEMPTS && !__atomic_load_n(&job->cancel, __ATOMIC_RELAXED);
+         attempt++) {
         if (attempt > 0)
             tw_sleep_ms(tw_backoff_next(&backoff), &job->cancel);
         rc = scen_snapshot_apply(store, plant, &st, job->req.id, err, errlen);
@@ -113,7 +115,7 @@ static int run_simulation(struct scen_service *svc, struct tw_store *store, stru
             goto out;
         tw_histogram_observe(svc->m->snapshot_seconds, (double)(tw_mono_ns() - t0) / 1e9);
     }
-    if (job->cancel) {
+    if (__atomic_load_n(&job->cancel, __ATOMIC_RELAXED)) {
         status = stopped_status(svc, job, err, errlen);
         goto out;
     }

@@ -287,7 +287,8 @@ static void *worker(void *arg)
     }
     size_t current = SIZE_MAX; /* the config the scratch plant holds */
     for (;;) {
-        if (atomic_load(&js->error) || (js->cancel && *js->cancel))
+        if (atomic_load(&js->error) ||
+            (js->cancel && __atomic_load_n(js->cancel, __ATOMIC_RELAXED)))
             break;
         size_t t = atomic_fetch_add(&js->next, 1);
         if (t >= js->n_tasks)
@@ -470,7 +471,7 @@ int scn_run(const struct sim_plant *p, const struct scn_spec *s, unsigned thread
         snprintf(err, errlen, "%s", js->err);
         goto done_lock;
     }
-    if (cancel && *cancel) {
+    if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED)) {
         rc = SIM_ECANCEL;
         snprintf(err, errlen, "cancelled");
         goto done_lock;

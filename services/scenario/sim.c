@@ -522,7 +522,7 @@ int sim_run(struct sim_ctx *c, const struct sim_plant *p, const struct sim_opts 
         }
         n++;
         if ((n & 0xfff) == 0) {
-            if (o->cancel && *o->cancel)
+            if (o->cancel && __atomic_load_n(o->cancel, __ATOMIC_RELAXED))
                 c->err = SIM_ECANCEL;
             else if (o->max_events && n >= o->max_events)
                 c->err = SIM_ELIMIT;

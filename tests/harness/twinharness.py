@@ -20,13 +20,19 @@ Modules: twinutil (waits, ports, metrics, HTTP), twinwire (twin_pb2, hand-made w
 format), twinmqtt (MqttClient); this module runs the processes and re-exports the rest.
 
 Environment: TWIN_BUILD_DIR (default <repo>/build) holds bin/ with the services;
-TWIN_KEEP_TMP=1 keeps the temp dirs of passing tests too (failing ones are always kept). The
+TWIN_KEEP_TMP=1 keeps the temp dirs of passing tests too (failing ones are always kept);
+TWIN_TEST_SLOW=<factor> (e.g. 5 under ThreadSanitizer) multiplies the harness's start and stop
+bounds and is offered to tests as SLOW for their own time bounds. Children get our environment
+without TWIN_* variables, so ASAN_OPTIONS, UBSAN_OPTIONS and TSAN_OPTIONS reach them. A
+service's log that holds a sanitizer report (e.g. LeakSanitizer's at exit), or a service that
+dies of a signal after the SIGTERM at teardown, fails the test (Harness.close). The
 generated protobuf module ``twin.v1.twin_pb2`` is taken from PYTHONPATH or generated with
 protoc on first use.
 """
 
 import itertools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -46,7 +52,7 @@ from twinwire import BUILD_DIR, PROTO_DIR, REPO_DIR, Wire, load_proto, telemetry
 # Tests use one module: the helpers of twinutil, twinwire and twinmqtt are re-exported.
 __all__ = [
     "BIN_DIR", "BUILD_DIR", "DEPLOY_DIR", "LOOPBACK", "MOSQUITTO_DEPLOY_MARKER", "PROTO_DIR",
-    "REPO_DIR", "SHARED_DIR", "deploy_mosquitto_conf",
+    "REPO_DIR", "SHARED_DIR", "SLOW", "deploy_mosquitto_conf",
     "Harness", "ManagedProcess", "Mosquitto", "MqttClient", "Msg", "RedisServer",
     "ServiceProcess", "TwinTestCase", "WaitTimeout", "Wire", "clean_env", "free_port",
     "group_members", "http_get", "load_proto", "main", "metric_sum", "now_ms", "parse_metrics",
@@ -60,10 +66,32 @@ DEPLOY_DIR = REPO_DIR / "deploy"
 MOSQUITTO_DEPLOY_MARKER = "# ==== deployment"
 SHARED_DIR = REPO_DIR.parent / "shared"
 
+
+
+def _slowness():
+    """TWIN_TEST_SLOW as a factor >= 1 (1 when unset or not a number)."""
+    try:
+        return max(1.0, float(os.environ.get("TWIN_TEST_SLOW", "1")))
+    except ValueError:
+        return 1.0
+
+
+# How much slower than a plain build the services run (sanitizer builds): time bounds of the
+# harness, and of tests that use it, are multiplied by it.
+SLOW = _slowness()
+
 # Upper bounds for waits that have no better-informed value.
-START_TIMEOUT_S = 15.0
-STOP_TIMEOUT_S = 15.0
+START_TIMEOUT_S = 15.0 * SLOW
+STOP_TIMEOUT_S = 15.0 * SLOW
 LOG_TAIL_LINES = 40
+
+# A sanitizer's report in a log: ASan/LSan/TSan headers and summaries, UBSan's runtime errors.
+SANITIZER_REPORT = re.compile(r"==\d+==ERROR: \w+Sanitizer|WARNING: ThreadSanitizer:|"
+                              r"SUMMARY: \w+Sanitizer|: runtime error: |"
+                              r"ThreadSanitizer: .*Dying")
+# Deaths after SIGTERM that are a crash of the service (abort_on_error=1 makes a sanitizer's
+# report at exit a SIGABRT), not the harness's own SIGKILL after the stop bound.
+CRASH_SIGNALS = (signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE)
 
 
 # ---- processes ----------------------------------------------------------------------------
@@ -243,6 +271,10 @@ class ManagedProcess:
 
     def log_tail(self, lines=LOG_TAIL_LINES):
         return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def sanitizer_reports(self):
+        """Lines of this process's log (every start) that begin or sum up a sanitizer report."""
+        return [line for line in self.log_text().splitlines() if SANITIZER_REPORT.search(line)]
 
 
 class RedisServer(ManagedProcess):
@@ -568,11 +600,14 @@ class Harness:
     # -- teardown --
 
     def close(self):
+        """Stops everything; then fails (AssertionError) when a service crashed at the stop or
+        any service's log holds a sanitizer report (leaks at exit, races, UB)."""
         if self._closed:
             return
         self._closed = True
         for c in reversed(self.clients):
             c.close()
+        problems = []
         # Services first (they talk to the others), then brokers and databases.
         order = sorted(self.processes, key=lambda p: 0 if isinstance(p, ServiceProcess) else 1)
         for p in order:
@@ -583,11 +618,32 @@ class Harness:
                 if isinstance(p, ServiceProcess) and was_running and rc != 0:
                     self.note(f"{p.name} exited with status {rc} "
                               f"{time.monotonic() - t0:.1f} s after SIGTERM at teardown")
+                    if rc is not None and -rc in CRASH_SIGNALS:
+                        problems.append(f"{p.name} died of {signal.Signals(-rc).name} "
+                                        f"after SIGTERM at teardown")
             except Exception as exc:  # pylint: disable=broad-except
                 self.note(f"stopping {p.name}: {exc!r}")
                 p.kill_group()
             if isinstance(p, RedisServer):
                 p.close_clients()
+        problems += self.sanitizer_problems()
+        if problems:
+            for problem in problems:
+                self.note(problem)
+            raise AssertionError("; ".join(problems))
+
+    def sanitizer_problems(self):
+        """One line per service log that holds a sanitizer report."""
+        problems, seen = [], set()
+        for p in self.processes:
+            if not isinstance(p, ServiceProcess) or p.log_path in seen:
+                continue
+            seen.add(p.log_path)
+            reports = p.sanitizer_reports()
+            if reports:
+                problems.append(f"{p.name}: sanitizer report in {p.log_path.name}: "
+                                f"{reports[0].strip()[:200]}")
+        return problems
 
     def report(self, stream=sys.stderr, lines=LOG_TAIL_LINES):
         """Tails of every process log, for a failed test."""

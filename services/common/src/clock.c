@@ -39,7 +39,7 @@ void tw_sleep_ms(int64_t ms, const volatile int *stop)
     struct timespec deadline;
     int rc;
 
-    if (ms <= 0 || (stop && *stop))
+    if (ms <= 0 || (stop && __atomic_load_n(stop, __ATOMIC_RELAXED)))
         return;
     /* An absolute deadline keeps the total sleep exact however often signals interrupt it. */
     int64_t end_ns = tw_mono_ns() + ms * NS_PER_MS;
@@ -47,7 +47,7 @@ void tw_sleep_ms(int64_t ms, const volatile int *stop)
     deadline.tv_nsec = (long)(end_ns % NS_PER_SEC);
     do {
         rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL);
-    } while (rc == EINTR && !(stop && *stop));
+    } while (rc == EINTR && !(stop && __atomic_load_n(stop, __ATOMIC_RELAXED)));
 }
 
 /* splitmix64: turns a weak seed (time, thread id) into a well-mixed 64-bit state. */
