@@ -63,11 +63,13 @@ static void check_groups(const struct devsim_recording *rec)
 
 /* Replays the file line by line through devsim_csv_parse_line: the kept rows must be exactly
  * the data lines that were not reported, in order, and no line with a NUL byte (which the
- * number parsers would silently cut short) may be kept. */
+ * number parsers would silently cut short) may be kept. A UTF-8 byte order mark at the very
+ * start is not part of the first line (the reader skips it). */
 static void check_lines(const uint8_t *data, size_t size, const struct devsim_recording *rec,
                         const struct bad_log *log)
 {
-    size_t pos = 0, lineno = 0, row = 0, bad = 0;
+    size_t pos = size >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+    size_t lineno = 0, row = 0, bad = 0;
     while (pos < size) {
         const uint8_t *nl = memchr(data + pos, '\n', size - pos);
         size_t end = nl ? (size_t)(nl - data) : size;

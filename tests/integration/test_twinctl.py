@@ -77,13 +77,23 @@ class Running:
             q.put(line.decode("utf-8", "replace").rstrip("\n"))
         q.put(None)
 
-    def wait_stderr(self, needle, timeout=15.0):
+    @staticmethod
+    def _take(q, timeout):
+        """Lines from q as they come until the stream ends (returns) or timeout passes
+        (yields None once, then stops)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                line = self.err.get(timeout=0.1)
+                line = q.get(timeout=0.1)
             except queue.Empty:
                 continue
+            if line is None:
+                return
+            yield line
+        yield None
+
+    def wait_stderr(self, needle, timeout=15.0):
+        for line in self._take(self.err, timeout):
             if line is None:
                 break
             self.err_lines.append(line)
@@ -92,13 +102,8 @@ class Running:
         raise th.WaitTimeout(f"twinctl stderr never said {needle!r}: {self.err_lines}")
 
     def wait_line(self, predicate, timeout=20.0):
-        deadline = time.monotonic() + timeout
         seen = []
-        while time.monotonic() < deadline:
-            try:
-                line = self.out.get(timeout=0.1)
-            except queue.Empty:
-                continue
+        for line in self._take(self.out, timeout):
             if line is None:
                 break
             seen.append(line)
@@ -109,16 +114,11 @@ class Running:
     def lines(self, timeout=10.0):
         """Every remaining stdout line, until the process closes it."""
         out = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.out.get(timeout=0.1)
-            except queue.Empty:
-                continue
+        for line in self._take(self.out, timeout):
             if line is None:
-                return out
+                raise th.WaitTimeout(f"twinctl still writing after {timeout} s: {out}")
             out.append(line)
-        raise th.WaitTimeout(f"twinctl still writing after {timeout} s: {out}")
+        return out
 
     def wait(self, timeout=15.0):
         return self.proc.wait(timeout=timeout)
