@@ -111,11 +111,8 @@ bool pred_service_healthy(void *ctx, char *detail, size_t len)
 {
     struct pred_service *svc = ctx;
     /* The loop keeps the gauge current; the client itself is the loop's to use and free. */
-    const char *why = tw_gauge_get(svc->m->mqtt_up) != 1                   ? "mqtt disconnected"
-                      : !__atomic_load_n(&svc->redis_up, __ATOMIC_RELAXED) ? "redis unreachable"
-                                                                           : NULL;
-    snprintf(detail, len, "%s", why ? why : "ok");
-    return why == NULL;
+    return tw_health_links(tw_gauge_get(svc->m->mqtt_up) == 1,
+                           __atomic_load_n(&svc->redis_up, __ATOMIC_RELAXED), detail, len);
 }
 
 /* ---- one TwinState ------------------------------------------------------------------------ */

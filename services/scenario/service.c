@@ -433,11 +433,9 @@ void scen_service_free(struct scen_service *svc)
 bool scen_service_healthy(void *ctx, char *detail, size_t len)
 {
     struct scen_service *svc = ctx;
-    const char *why = tw_gauge_get(svc->m->mqtt_up) != 1                   ? "mqtt disconnected"
-                      : !__atomic_load_n(&svc->redis_up, __ATOMIC_RELAXED) ? "redis unreachable"
-                                                                           : NULL;
-    snprintf(detail, len, "%s", why ? why : "ok");
-    return why == NULL;
+    /* The loop keeps the gauge current; the client itself is the loop's to use and free. */
+    return tw_health_links(tw_gauge_get(svc->m->mqtt_up) == 1,
+                           __atomic_load_n(&svc->redis_up, __ATOMIC_RELAXED), detail, len);
 }
 
 /* PINGs Redis when nobody used it for a while, so /healthz stays truthful. */

@@ -544,6 +544,18 @@ static void http_stop_is_prompt_with_client_connected(void **state)
     close(silent);
 }
 
+static void health_links_names_the_first_link_down(void **state)
+{
+    (void)state;
+    char detail[32];
+    assert_true(tw_health_links(true, true, detail, sizeof(detail)));
+    assert_string_equal(detail, "ok");
+    assert_false(tw_health_links(false, false, detail, sizeof(detail)));
+    assert_string_equal(detail, "mqtt disconnected");
+    assert_false(tw_health_links(true, false, detail, sizeof(detail)));
+    assert_string_equal(detail, "redis unreachable");
+}
+
 static void http_port_zero_is_off(void **state)
 {
     struct tw_metrics *m = test_registry();
@@ -611,6 +623,7 @@ int main(void)
                                         test_server_teardown),
         cmocka_unit_test_setup_teardown(http_stop_is_prompt_with_client_connected,
                                         test_server_setup, test_server_teardown),
+        cmocka_unit_test(health_links_names_the_first_link_down),
         cmocka_unit_test(http_port_zero_is_off),
         cmocka_unit_test(http_serves_on_ipv6_loopback),
     };

@@ -416,6 +416,13 @@ static int http_spawn(struct tw_http *h)
     return rc == 0 ? TW_OK : TW_ENOMEM;
 }
 
+bool tw_health_links(bool mqtt_up, bool redis_up, char *detail, size_t detail_len)
+{
+    const char *why = !mqtt_up ? "mqtt disconnected" : !redis_up ? "redis unreachable" : NULL;
+    snprintf(detail, detail_len, "%s", why ? why : "ok");
+    return why == NULL;
+}
+
 int tw_http_start(struct tw_metrics *m, const char *addr, int port, tw_health_fn health,
                   void *health_ctx, struct tw_http **out)
 {

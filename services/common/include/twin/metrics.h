@@ -51,6 +51,10 @@ int tw_metrics_render(struct tw_metrics *m, char **out, size_t *len);
  * HTTP thread. */
 typedef bool (*tw_health_fn)(void *ctx, char *detail, size_t detail_len);
 
+/* The /healthz answer of a service with one MQTT and one Redis link: true with "ok", or false
+ * with the first link that is down ("mqtt disconnected", "redis unreachable"). Any thread. */
+bool tw_health_links(bool mqtt_up, bool redis_up, char *detail, size_t detail_len);
+
 struct tw_http;
 
 /* Serves GET /metrics (text/plain; version=0.0.4) and GET /healthz (200 "ok" or 503 with the
