@@ -107,10 +107,10 @@ start scenario "$SCENARIO_PORT" twin-scenario
 devsim="not built"
 if [ -x "$BIN/twin-devsim" ]; then start devsim "$DEVSIM_PORT"; devsim="metrics http://127.0.0.1:$DEVSIM_PORT/metrics  (the demo plant, live)"; fi
 
-env_hint="$DATA/twin.env"
-case "$env_hint" in "$PWD"/*) env_hint="${env_hint#"$PWD"/}" ;; esac
-secrets_hint="$SECRETS"
-case "$secrets_hint" in "$PWD"/*) secrets_hint="${secrets_hint#"$PWD"/}" ;; esac
+# Paths in the hints, relative to the working directory when inside it.
+relative() { case "$1" in "$PWD"/*) printf '%s' "${1#"$PWD"/}" ;; *) printf '%s' "$1" ;; esac; }
+env_hint="$(relative "$DATA/twin.env")"
+secrets_hint="$(relative "$SECRETS")"
 cat >&2 <<EOT
 
 Twinloop is running (Ctrl-C stops it). Logs of the broker and Redis: $DATA/log/
