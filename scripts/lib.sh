@@ -5,14 +5,15 @@ TWIN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Build and run dependencies (Debian 12 package names).
 TWIN_PACKAGES_RUN="build-essential cmake pkg-config libpaho-mqtt-dev libhiredis-dev
-  libprotobuf-c-dev protobuf-c-compiler libcjson-dev libssl-dev mosquitto mosquitto-clients redis-server
-  redis-tools protobuf-compiler curl procps"
+  libprotobuf-c-dev protobuf-c-compiler libcjson-dev libssl-dev mosquitto mosquitto-clients
+  mosquitto-dev libmosquitto-dev redis-server redis-tools protobuf-compiler curl procps"
 # Test-only dependencies: cmocka, clang for sanitizers and libFuzzer, Python for the harness,
 # SimPy for the scenario engine's cross-check (python3-simpy3 is SimPy 3, `import simpy`;
 # Debian's python3-simpy is the old SimPy 2 API), Chromium for the dashboard's browser test,
-# docker-compose to validate docker-compose.yml (there is no Docker engine in CI).
+# docker-compose to validate docker-compose.yml (there is no Docker engine in CI), faketime
+# for the device clock-skew fault test.
 TWIN_PACKAGES_TEST="libcmocka-dev clang libclang-rt-14-dev python3 python3-paho-mqtt
-  python3-redis python3-protobuf python3-simpy3 chromium docker-compose"
+  python3-redis python3-protobuf python3-simpy3 chromium docker-compose faketime"
 
 twin_log() { printf '%s twinloop: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
