@@ -105,9 +105,9 @@ init_volumes() {
   init_service_secrets "$secrets" "$services"
   put "$broker/mosquitto.passwd" "$secrets/mosquitto.passwd"
   # The healthcheck's mosquitto_sub reads its user and password from this file
-  # (XDG_CONFIG_HOME=<dir>), not from its command line.
+  # (XDG_CONFIG_HOME=<dir>), not from its command line; -I gives it a client id of its own.
   read_secret "$secrets/mqtt/healthcheck.password"
-  printf -- '-u healthcheck\n-P %s\n' "$SECRET" >"$broker/mosquitto_sub.tmp"
+  printf -- '-u healthcheck\n-P %s\n-I healthcheck-\n' "$SECRET" >"$broker/mosquitto_sub.tmp"
   mv "$broker/mosquitto_sub.tmp" "$broker/mosquitto_sub"
   rm -f "$broker/healthcheck.password"  # an older init's
   put "$redis/users.acl" "$secrets/redis-users.acl"

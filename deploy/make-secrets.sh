@@ -29,6 +29,7 @@ export LC_ALL=C # byte-wise character classes: [A-Za-z] means ASCII letters only
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TEMPLATE="${TWIN_USERS_ACL_TEMPLATE:-$HERE/users.acl}"
+CONF="${TWIN_MOSQUITTO_CONF:-$HERE/mosquitto.conf}"
 # MQTT users of deploy/mosquitto.acl that are not devices.
 MQTT_USERS="twin-ingest twin-predictor twin-scenario twin-devsim operator dashboard healthcheck"
 HOST_RE='([A-Za-z0-9._-]+|\[[0-9A-Fa-f.:]*:[0-9A-Fa-f.:]*\])'
@@ -69,11 +70,28 @@ done
 check_url --mqtt-url "$mqtt_url" "$MQTT_URL_RE" "mqtt://HOST[:PORT] (or mqtts://, tcp://, ssl://)"
 case "$redis_url" in rediss://*) die 2 "--redis-url: rediss:// (TLS) is not supported by the services; use redis://" ;; esac
 check_url --redis-url "$redis_url" "$REDIS_URL_RE" "redis://HOST[:PORT][/DB]"
+# Client ids the broker keeps for the services and tools (the plugin_opt_clientid rules of
+# mosquitto.conf, but the devices' "*" rule): a device connects with its asset id as client
+# id, so an asset id inside one of them could never connect.
+reserved_ids=()
+if [ -r "$CONF" ]; then
+  while read -r key user rest; do
+    [ "$key" = plugin_opt_clientid ] && [ "$user" != '*' ] || continue
+    read -ra pats <<<"$rest"
+    reserved_ids+=("${pats[@]}")
+  done <"$CONF"
+fi
 # check_device ASSET [WHERE]: ASSET (from --device, or from the password file WHERE) is an asset id.
 check_device() {
-  local where="${2:---device $(shown "$1")}" u
+  local where="${2:---device $(shown "$1")}" u p
   [[ "$1" =~ $ASSET_RE ]] || die 2 "$where: an asset id is 1-64 of A-Z a-z 0-9 . _ -"
   for u in $MQTT_USERS; do [ "$1" != "$u" ] || die 2 "$where: that name is a service's user"; done
+  for p in "${reserved_ids[@]}"; do
+    case "$p" in
+      *'*') [[ "$1" != "${p%'*'}"* ]] || die 2 "$where: client ids $p belong to another user (mosquitto.conf)" ;;
+      *) [ "$1" != "$p" ] || die 2 "$where: client id $p belongs to another user (mosquitto.conf)" ;;
+    esac
+  done
 }
 for d in "${devices[@]}"; do check_device "$d"; done
 for tool in mosquitto_passwd sha256sum base64; do
@@ -172,6 +190,7 @@ mv "$tmp" "$dir/twin.env"
 # The operator's mosquitto_sub/mosquitto_pub options (they read $XDG_CONFIG_HOME/<program>).
 mkdir -p "$dir/mosquitto-clients" && chmod 0700 "$dir/mosquitto-clients"
 for prog in mosquitto_sub mosquitto_pub; do
-  printf -- '-u operator\n-P %s\n' "$op_mqtt" >"$dir/mosquitto-clients/$prog.tmp"
+  # -I: client id operator-<pid>, one of the operator's (plugin_opt_clientid in mosquitto.conf).
+  printf -- '-u operator\n-P %s\n-I operator-\n' "$op_mqtt" >"$dir/mosquitto-clients/$prog.tmp"
   mv "$dir/mosquitto-clients/$prog.tmp" "$dir/mosquitto-clients/$prog"
 done

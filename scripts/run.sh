@@ -72,11 +72,13 @@ chmod -R a+rX "$DATA/www"
     -e "s|^acl_file .*|acl_file $TWIN_ROOT/deploy/mosquitto.acl|" \
     -e "s|^http_dir .*|http_dir $DATA/www|" \
     -e "s|^persistence_location .*|persistence_location $DATA/mosquitto/|" \
+    -e "s|^plugin .*|plugin $TWIN_ROOT/build/lib/twin_clientid.so|" \
     "$TWIN_ROOT/deploy/mosquitto.conf"
   # As root, mosquitto would switch to its own user, which cannot read the password file.
   if [ "$(id -u)" -eq 0 ]; then printf 'user root\n'; fi
 } >"$DATA/mosquitto.conf"
-for want in "listener $MQTT_PORT " "listener $WS_PORT " "password_file $SECRETS/" "http_dir $DATA/www"; do
+for want in "listener $MQTT_PORT " "listener $WS_PORT " "password_file $SECRETS/" "http_dir $DATA/www" \
+  "plugin $TWIN_ROOT/build/lib/"; do
   grep -q "^$want" "$DATA/mosquitto.conf" || { twin_log "deploy/mosquitto.conf changed shape: no '$want' after rewriting"; exit 1; }
 done
 mosquitto -c "$DATA/mosquitto.conf" 2>>"$DATA/log/mosquitto.log" & pids+=($!)

@@ -355,6 +355,7 @@ def deploy_mosquitto_conf(text, port, ws_port, secrets, www, data_dir):
         "acl_file ": f"acl_file {DEPLOY_DIR / 'mosquitto.acl'}",
         "http_dir ": f"http_dir {www}",
         "persistence_location ": f"persistence_location {data_dir}/",
+        "plugin ": f"plugin {BUILD_DIR / 'lib' / 'twin_clientid.so'}",
     }
     head, marker, deploy = text.partition(MOSQUITTO_DEPLOY_MARKER)
     if not marker:

@@ -16,6 +16,8 @@ import time
 
 import paho.mqtt.client as mqtt
 import redis as redis_lib
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 import yaml
 
 import twinharness as th
@@ -40,10 +42,29 @@ def secret(secrets, kind, user):
     return (secrets / kind / f"{user}.password").read_text().splitlines()[0]
 
 
+# Client id prefixes the shipped rules give the users that are not devices or services
+# (deploy/mosquitto.conf, plugin_opt_clientid); a device's client id is its user name.
+TOOL_ID_PREFIX = {"operator": "operator-", "dashboard": "twin-dashboard-",
+                  "healthcheck": "healthcheck-"}
+
+
+def own_client_id(user):
+    """A client id the broker's rules let `user` connect with."""
+    if user is None:
+        return None
+    if user in TOOL_ID_PREFIX:
+        return TOOL_ID_PREFIX[user] + os.urandom(4).hex()
+    if user.startswith("twin-"):
+        return f"{user}-{os.urandom(4).hex()}"
+    return user
+
+
 class AuthClient:
     """A paho MQTT v5 client with a user name: connect result, received messages."""
 
-    def __init__(self, port, user=None, password=None, transport="tcp", client_id=None):
+    def __init__(self, port, user=None, password=None, transport="tcp", client_id=None,
+                 session_expiry=None):
+        """session_expiry (s): a persistent session (clean start off), else a clean one."""
         self.cond = threading.Condition()
         self.msgs = []
         self.reason = None
@@ -55,7 +76,12 @@ class AuthClient:
         self.c.on_connect = self._on_connect
         self.c.on_message = self._on_message
         self.c.on_subscribe = self._on_subscribe
-        self.c.connect_async(th.LOOPBACK, port, keepalive=30)
+        props = None
+        if session_expiry is not None:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = session_expiry
+        self.c.connect_async(th.LOOPBACK, port, keepalive=30,
+                             clean_start=session_expiry is None, properties=props)
         self.c.loop_start()
 
     def _on_connect(self, client, userdata, flags, reason, properties):
@@ -147,10 +173,13 @@ class DeployStack:
         except redis_lib.exceptions.ConnectionError:
             return False
 
-    def mqtt(self, user, password=None, transport="tcp", port=None, client_id=None):
+    def mqtt(self, user, password=None, transport="tcp", port=None, client_id=None,
+             session_expiry=None):
+        """A client of `user` (password from the secrets), by default with a client id of its own."""
         if password is None and user is not None:
             password = secret(self.secrets, "mqtt", user)
-        c = AuthClient(port or self.broker.port, user, password, transport, client_id)
+        c = AuthClient(port or self.broker.port, user, password, transport,
+                       client_id or own_client_id(user), session_expiry)
         self.clients.append(c)
         return c
 
@@ -346,6 +375,7 @@ class BrokerAclTest(DeployTestCase):
                 c.publish(topic, f"denied-{i}".encode(), retain=i % 2 == 0)
             except RuntimeError:
                 pass  # the connection was closed before paho saw the PUBACK
+            c.close()  # a device's next client takes the same client id
         # Allowed publishes after the denied ones: once these arrived, the others would have.
         s.mqtt("press-1").connected().publish(t1, b"own")
         dash = s.mqtt("dashboard", transport="websockets", port=s.broker.ws_port).connected()
@@ -363,6 +393,40 @@ class BrokerAclTest(DeployTestCase):
         self.assertEqual(hc.topics(), [])
         hc.subscribe("$SYS/broker/uptime")
         th.wait_until(lambda: "$SYS/broker/uptime" in hc.topics(), 15, what="$SYS uptime")
+
+
+    def test_no_user_can_take_another_users_client_id_or_its_queued_messages(self):
+        s = self.stack(redis=False)
+        service_id, telemetry = "twin-ingest-c1-w0", f"{ROOT}/asset/press-1/telemetry"
+        # A service's persistent session subscribes and goes away: the broker queues for it.
+        s.mqtt("twin-ingest", client_id=service_id, session_expiry=600).connected() \
+            .subscribe(f"{ROOT}/asset/+/telemetry").close()
+        dev = s.mqtt("press-1").connected()
+        for i in range(3):
+            dev.publish(telemetry, f"queued-{i}".encode())
+        # Every other user tries the service's id (the dashboard's password is public):
+        # refused at CONNECT, before Mosquitto's session takeover could happen.
+        attempts = [("press-1", service_id), ("dashboard", service_id),
+                    ("operator", service_id), ("twin-predictor", service_id),
+                    ("twin-devsim", service_id), ("press-1", "press-2"),
+                    ("press-1", "twin-dashboard-1"), ("twin-ingest", "press-1")]
+        for user, client_id in attempts:
+            ws = user == "dashboard"
+            c = s.mqtt(user, client_id=client_id, session_expiry=600,
+                       transport="websockets" if ws else "tcp",
+                       port=s.broker.ws_port if ws else None)
+            self.assertEqual(c.connect_result(), 0x87, (user, client_id))  # not authorized
+            c.close()
+        # The service comes back to its whole queue, and the device was never disconnected.
+        back = s.mqtt("twin-ingest", client_id=service_id, session_expiry=600).connected()
+        for i in range(3):
+            back.wait_payload(telemetry, f"queued-{i}".encode())
+        dev.publish(telemetry, b"after")
+        back.wait_payload(telemetry, b"after")
+        # The broker's log says who was refused and why.
+        self.assertIn("twin_clientid: refused user 'dashboard' with client id "
+                      "'twin-ingest-c1-w0': client id not allowed for this user",
+                      s.broker.log_text())
 
 
 # ---- Redis users ---------------------------------------------------------------------------

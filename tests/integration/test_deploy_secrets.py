@@ -109,7 +109,7 @@ class SecretsTest(TwinTestCase):
         self.assertIn(f"export TWIN_REDIS_URL='redis://operator:{op}@10.0.0.2:6380/1'", env)
         self.assertIn(f"export REDISCLI_AUTH='{op}'", env)
         self.assertEqual((d / "mosquitto-clients" / "mosquitto_sub").read_text(),
-                         f"-u operator\n-P {secret(d, 'mqtt', 'operator')}\n")
+                         f"-u operator\n-P {secret(d, 'mqtt', 'operator')}\n-I operator-\n")
         acl = (d / "redis-users.acl").read_text()
         self.assertNotIn("#", acl.replace(" #", ""))  # no comment lines left
         for line in acl.splitlines():
@@ -141,6 +141,8 @@ class SecretsTest(TwinTestCase):
         cases = [
             (["--device", "bad/name"], "an asset id"),
             (["--device", "twin-ingest"], "a service's user"),
+            (["--device", "twin-ingest-c1-w0"], "client ids twin-ingest-* belong to another user"),
+            (["--device", "operator-1"], "client ids operator-* belong to another user"),
             (["--redis-url", "redis://u:p@h:1"], "must not carry a user"),
             (["--mqtt-url", "mqtt://u:p@h:1"], "must not carry a user"),
             (["--redis-url", "http://h:1"], "redis://"),
@@ -235,7 +237,7 @@ class EntrypointTest(TwinTestCase):
         self.assertEqual(sorted(p.name for p in vols["broker"].iterdir()),
                          ["mosquitto.passwd", "mosquitto_sub"])
         self.assertEqual((vols["broker"] / "mosquitto_sub").read_text(),
-                         f"-u healthcheck\n-P {secret(sec, 'mqtt', 'healthcheck')}\n")
+                         f"-u healthcheck\n-P {secret(sec, 'mqtt', 'healthcheck')}\n-I healthcheck-\n")
         self.assertEqual(sorted(p.name for p in vols["redis"].iterdir()),
                          ["healthcheck.password", "users.acl"])
         self.assertEqual(sorted(p.name for p in vols["www"].iterdir()),
@@ -388,7 +390,8 @@ class HealthcheckTest(TwinTestCase):
         wrong = self.h.dir / "wrong"
         shutil.copytree(vols["broker"], wrong / "broker")
         shutil.copytree(vols["redis"], wrong / "redis")
-        (wrong / "broker" / "mosquitto_sub").write_text("-u healthcheck\n-P wrong-password-1\n")
+        (wrong / "broker" / "mosquitto_sub").write_text(
+            "-u healthcheck\n-P wrong-password-1\n-I healthcheck-\n")
         (wrong / "redis" / "healthcheck.password").write_text("wrong-password-1\n")
         self.assertNotEqual(check(broker[0], wrong / "broker", *broker[1:]).returncode, 0)
         self.assertNotEqual(check(redis[0], wrong / "redis", *redis[1:]).returncode, 0)
