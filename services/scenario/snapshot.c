@@ -92,13 +92,9 @@ static bool parse_time(const struct tw_reply *r, int64_t *ms, double *s)
     return true;
 }
 
-static int check_replies(const struct tw_reply *rep, size_t n_cmds, size_t n_assets, char *err,
-                         size_t errlen)
+/* The HGETALLs' and TIME's answers: EXEC's array, or on a cluster all the replies. */
+static int check_exec(const struct tw_reply *exec, size_t n_assets, char *err, size_t errlen)
 {
-    for (size_t i = 0; i + 1 < n_cmds; i++)
-        if (rep[i].type == TW_REPLY_ERROR)
-            return tw_fail(err, errlen, "reading the live state: %.300s", rep[i].str);
-    const struct tw_reply *exec = &rep[n_cmds - 1];
     if (exec->type == TW_REPLY_ERROR)
         return tw_fail(err, errlen, "reading the live state: %.300s", exec->str);
     if (exec->type != TW_REPLY_ARRAY || exec->n != n_assets + 1)
@@ -107,6 +103,16 @@ static int check_replies(const struct tw_reply *rep, size_t n_cmds, size_t n_ass
         if (exec->elem[i].type == TW_REPLY_ERROR)
             return tw_fail(err, errlen, "reading the live state: %.300s", exec->elem[i].str);
     return 0;
+}
+
+/* MULTI, the HGETALLs' QUEUED and EXEC. */
+static int check_replies(const struct tw_reply *rep, size_t n_cmds, size_t n_assets, char *err,
+                         size_t errlen)
+{
+    for (size_t i = 0; i + 1 < n_cmds; i++)
+        if (rep[i].type == TW_REPLY_ERROR)
+            return tw_fail(err, errlen, "reading the live state: %.300s", rep[i].str);
+    return check_exec(&rep[n_cmds - 1], n_assets, err, errlen);
 }
 
 /* ---- applying ------------------------------------------------------------------------------ */
@@ -196,10 +202,14 @@ struct snap_cmds {
     const char **argv; /* 2 per HGETALL */
 };
 
-static int build_cmds(struct snap_cmds *b, const struct snap_asset *a, size_t n)
+/* MULTI, an HGETALL per asset, TIME, EXEC; on a Redis Cluster, whose assets live on several
+ * nodes that no transaction spans, the same without MULTI and EXEC: each asset's state is
+ * still read whole (one HGETALL is atomic), in one round trip to each node. */
+static int build_cmds(struct snap_cmds *b, const struct snap_asset *a, size_t n, bool cluster)
 {
     static const char *const multi[] = {"MULTI"}, *const time_cmd[] = {"TIME"},
                              *const exec[] = {"EXEC"};
+    size_t first = cluster ? 0 : 1;
     b->cmds = calloc(n + 3, sizeof(*b->cmds));
     b->keys = calloc(n + 1, sizeof(*b->keys));
     b->argv = calloc(2 * n + 1, sizeof(*b->argv));
@@ -210,10 +220,11 @@ static int build_cmds(struct snap_cmds *b, const struct snap_asset *a, size_t n)
         snprintf(b->keys[i], sizeof(b->keys[i]), "twin:{%s}:state", a[i].id);
         b->argv[2 * i] = "HGETALL";
         b->argv[2 * i + 1] = b->keys[i];
-        b->cmds[i + 1] = (struct tw_cmd){.argc = 2, .argv = &b->argv[2 * i]};
+        b->cmds[first + i] = (struct tw_cmd){.argc = 2, .argv = &b->argv[2 * i]};
     }
-    b->cmds[n + 1] = (struct tw_cmd){.argc = 1, .argv = time_cmd};
-    b->cmds[n + 2] = (struct tw_cmd){.argc = 1, .argv = exec};
+    b->cmds[first + n] = (struct tw_cmd){.argc = 1, .argv = time_cmd};
+    if (!cluster)
+        b->cmds[n + 2] = (struct tw_cmd){.argc = 1, .argv = exec};
     return 0;
 }
 
@@ -235,9 +246,11 @@ int scen_snapshot_apply(struct tw_store *store, struct sim_plant *p, struct scen
     if (n == SIZE_MAX)
         return tw_fail(err, errlen, "out of memory");
     c.n_assets = st->assets = n;
-    int rc = build_cmds(&b, c.assets, n);
+    bool cluster = tw_store_is_cluster(store);
+    size_t n_cmds = cluster ? n + 1 : n + 3;
+    int rc = build_cmds(&b, c.assets, n, cluster);
     if (rc == 0)
-        rc = tw_store_pipeline(store, b.cmds, n + 3, &rep);
+        rc = tw_store_pipeline(store, b.cmds, n_cmds, &rep);
     if (rc < 0) {
         tw_fail(err, errlen,
                 "cannot read the live state from Redis (%s); retry, or set ignore_live to "
@@ -245,8 +258,9 @@ int scen_snapshot_apply(struct tw_store *store, struct sim_plant *p, struct scen
                 rc == TW_ENOMEM ? "out of memory" : tw_store_last_error(store));
         goto out;
     }
-    rc = check_replies(rep, n + 3, n, err, errlen);
-    const struct tw_reply *exec = &rep[n + 2];
+    struct tw_reply all = {.type = TW_REPLY_ARRAY, .n = n_cmds, .elem = rep};
+    const struct tw_reply *exec = cluster ? &all : &rep[n + 2];
+    rc = cluster ? check_exec(exec, n, err, errlen) : check_replies(rep, n_cmds, n, err, errlen);
     double epoch_s = 0;
     if (rc == 0 && !parse_time(&exec->elem[n], &st->snapshot_ms, &epoch_s))
         rc = tw_fail(err, errlen, "reading the live state: TIME answered nonsense");
@@ -261,7 +275,7 @@ int scen_snapshot_apply(struct tw_store *store, struct sim_plant *p, struct scen
     apply_levels(&c, p);
     p->epoch = epoch_s;
 out:
-    tw_store_replies_free(rep, n + 3);
+    tw_store_replies_free(rep, n_cmds);
     free_cmds(&b);
     free(c.assets);
     return rc;

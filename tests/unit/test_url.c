@@ -261,6 +261,45 @@ static void redis_url_rejects_other_schemes_and_bad_hosts(void **state)
     parse_redis_fails("redis://h h", err, sizeof(err));
 }
 
+static void redis_cluster_url_lists_its_nodes(void **state)
+{
+    (void)state;
+    struct tw_redis_url u;
+    char err[256] = "";
+
+    assert_int_equal(tw_url_parse_redis("redis+cluster://twin-ingest:s3cret@h1:7000,h2,[::1]:7002",
+                                        &u, err, sizeof(err)),
+                     0);
+    assert_true(u.cluster);
+    assert_int_equal(u.n_seeds, 3);
+    assert_string_equal(u.seeds[0].host, "h1");
+    assert_int_equal(u.seeds[0].port, 7000);
+    assert_string_equal(u.seeds[1].host, "h2");
+    assert_int_equal(u.seeds[1].port, 6379);
+    assert_string_equal(u.seeds[2].host, "::1");
+    assert_int_equal(u.seeds[2].port, 7002);
+    assert_string_equal(u.host, "h1"); /* the first node */
+    assert_string_equal(u.user, "twin-ingest");
+    assert_string_equal(u.password, "s3cret");
+    assert_int_equal(u.db, 0);
+    assert_int_equal(tw_url_parse_redis("redis://h:1", &u, err, sizeof(err)), 0);
+    assert_false(u.cluster);
+
+    const char *bad[][2] = {
+        {"redis+cluster://h1:7000/1", "database 0 only"},
+        {"redis+cluster://h1:7000,,h2", "no host"},
+        {"redis+cluster://h1:7000,", "no host"},
+        {"redis+cluster://h1:0", "port '0'"},
+        {"redis+cluster://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", "at most 16 nodes"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(tw_url_parse_redis(bad[i][0], &u, err, sizeof(err)), TW_EINVAL);
+        if (!strstr(err, bad[i][1]))
+            fail_msg("%s: error '%s' lacks '%s'", bad[i][0], err, bad[i][1]);
+    }
+}
+
 static void redis_url_errors_never_echo_the_password(void **state)
 {
     static const char *const bad[] = {
@@ -345,6 +384,7 @@ int main(void)
         cmocka_unit_test(mqtt_url_refuses_credentials_without_echoing_them),
         cmocka_unit_test(url_error_is_truncated_safely_to_small_buffer),
         cmocka_unit_test(redis_url_defaults_port_6379_and_db_0),
+        cmocka_unit_test(redis_cluster_url_lists_its_nodes),
         cmocka_unit_test(redis_url_parses_user_password_port_and_db),
         cmocka_unit_test(redis_url_accepts_password_without_user),
         cmocka_unit_test(redis_url_percent_decodes_user_and_password),

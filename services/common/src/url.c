@@ -259,6 +259,34 @@ static int url_parse_db(const char *path, int *db, char *err, size_t errlen)
     return 0;
 }
 
+/* The comma-separated nodes of a redis+cluster:// URL. */
+static int url_parse_seeds(const struct url_parts *p, struct tw_redis_url *out, char *err,
+                           size_t errlen)
+{
+    const char *s = p->hostport, *end = p->hostport + p->hostport_len;
+    bool v6;
+
+    for (;;) {
+        const char *comma = memchr(s, ',', (size_t)(end - s));
+        const char *item_end = comma ? comma : end;
+        if (out->n_seeds == TW_REDIS_SEEDS_MAX)
+            return tw_fail(err, errlen, "a cluster URL names at most %d nodes", TW_REDIS_SEEDS_MAX);
+        struct tw_redis_seed *seed = &out->seeds[out->n_seeds];
+        seed->port = URL_REDIS_PORT;
+        int rc = url_parse_hostport(s, (size_t)(item_end - s), seed->host, sizeof(seed->host),
+                                    &seed->port, &v6, err, errlen);
+        if (rc < 0)
+            return rc;
+        out->n_seeds++;
+        if (!comma)
+            break;
+        s = comma + 1;
+    }
+    memcpy(out->host, out->seeds[0].host, sizeof(out->host));
+    out->port = out->seeds[0].port;
+    return 0;
+}
+
 static int url_parse_redis_parts(const struct url_parts *p, struct tw_redis_url *out, char *err,
                                  size_t errlen)
 {
@@ -268,8 +296,9 @@ static int url_parse_redis_parts(const struct url_parts *p, struct tw_redis_url 
         return tw_fail(err, errlen,
                        "rediss:// (TLS) is not supported; use redis://, "
                        "through a TLS tunnel if the link needs encryption");
-    if (!url_scheme_is(p, "redis"))
-        return tw_fail(err, errlen, "unsupported scheme '%.*s' (use redis://)",
+    out->cluster = url_scheme_is(p, "redis+cluster");
+    if (!out->cluster && !url_scheme_is(p, "redis"))
+        return tw_fail(err, errlen, "unsupported scheme '%.*s' (use redis:// or redis+cluster://)",
                        (int)(p->scheme_len < URL_ECHO_MAX ? p->scheme_len : URL_ECHO_MAX),
                        p->scheme);
     if (p->userinfo) {
@@ -277,12 +306,20 @@ static int url_parse_redis_parts(const struct url_parts *p, struct tw_redis_url 
         if (rc < 0)
             return rc;
     }
-    out->port = URL_REDIS_PORT;
-    int rc = url_parse_hostport(p->hostport, p->hostport_len, out->host, sizeof(out->host),
+    int rc;
+    if (out->cluster) {
+        rc = url_parse_seeds(p, out, err, errlen);
+    } else {
+        out->port = URL_REDIS_PORT;
+        rc = url_parse_hostport(p->hostport, p->hostport_len, out->host, sizeof(out->host),
                                 &out->port, &v6, err, errlen);
+    }
     if (rc < 0)
         return rc;
-    return url_parse_db(p->path, &out->db, err, errlen);
+    rc = url_parse_db(p->path, &out->db, err, errlen);
+    if (rc == 0 && out->cluster && out->db != 0)
+        rc = tw_fail(err, errlen, "a Redis Cluster has database 0 only");
+    return rc;
 }
 
 int tw_url_parse_redis(const char *url, struct tw_redis_url *out, char *err, size_t errlen)

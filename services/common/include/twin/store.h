@@ -46,7 +46,7 @@ struct tw_cmd {
 };
 
 struct tw_store_config {
-    const char *url; /* redis://[user:password@]host:port[/db] */
+    const char *url; /* redis://[user:password@]host:port[/db] or redis+cluster://h1:p1,h2:p2 */
     int connect_timeout_ms;
     int command_timeout_ms;
 };
@@ -80,5 +80,9 @@ void tw_store_replies_free(struct tw_reply *replies, size_t n);
 const char *tw_store_last_error(const struct tw_store *s);
 
 bool tw_store_is_connected(const struct tw_store *s);
+
+/* True for a redis+cluster:// store: commands are routed by key slot, and a pipeline's
+ * commands may run on several nodes (a MULTI block must stay in one slot's node). */
+bool tw_store_is_cluster(const struct tw_store *s);
 
 #endif

@@ -17,16 +17,28 @@ struct tw_mqtt_url {
  * IPv6 literals go in brackets. Returns 0 or TW_EINVAL with a reason in err. */
 int tw_url_parse_mqtt(const char *url, struct tw_mqtt_url *out, char *err, size_t errlen);
 
-struct tw_redis_url {
+#define TW_REDIS_SEEDS_MAX 16 /* nodes named in a redis+cluster:// URL */
+
+struct tw_redis_seed {
     char host[256];
+    int port;
+};
+
+struct tw_redis_url {
+    char host[256]; /* a cluster URL: its first node */
     int port;
     char user[128];     /* empty: no user (plain AUTH password or no AUTH) */
     char password[256]; /* empty: no AUTH */
     int db;
+    bool cluster; /* redis+cluster://: seeds[0..n_seeds) are nodes to learn the cluster from */
+    int n_seeds;
+    struct tw_redis_seed seeds[TW_REDIS_SEEDS_MAX];
 };
 
-/* Accepts redis://[[user]:password@]host[:port][/db]; user and password may be
- * percent-encoded. Returns 0 or TW_EINVAL with a reason in err (never echoing the password). */
+/* Accepts redis://[[user]:password@]host[:port][/db] and, for a Redis Cluster,
+ * redis+cluster://[[user]:password@]host[:port][,host[:port]...] (database 0 only); user and
+ * password may be percent-encoded. Returns 0 or TW_EINVAL with a reason in err (never
+ * echoing the password). */
 int tw_url_parse_redis(const char *url, struct tw_redis_url *out, char *err, size_t errlen);
 
 /* Copies url into out with any password replaced by "***". */

@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: Apache-2.0
+# A Redis Cluster for tests: cluster-enabled redis-server nodes on loopback, joined with redis-cli --cluster create, with resharding and node lookups.
+"""RedisCluster(h, masters=3): redis-server nodes with deploy/redis.conf and cluster mode on
+(each on a port whose cluster-bus port, +10000, is free too), joined by `redis-cli --cluster
+create` without replicas, ready when every node reports cluster_state:ok. `url` names only
+the first two nodes: the services learn the third from CLUSTER SLOTS."""
+
+import logging
+import random
+import socket
+import subprocess
+
+import redis as redis_lib
+from redis.cluster import ClusterNode, RedisCluster as ClusterClient
+
+import twinharness as th
+
+CLUSTER_TIMEOUT_S = 60
+# redis-py logs a traceback for every redirect its cluster client follows (MOVED/ASK while
+# the tests reshard): expected here, and noise in the test output.
+logging.getLogger("redis.cluster").setLevel(logging.CRITICAL)
+
+
+def _port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((th.LOOPBACK, port))
+            return True
+        except OSError:
+            return False
+
+
+def cluster_port():
+    """A port P with P and its cluster-bus port P + 10000 both free."""
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        if _port_free(port) and _port_free(port + 10000):
+            return port
+    raise AssertionError("no free port pair for a Redis Cluster node")
+
+
+class RedisCluster:
+    def __init__(self, h, masters=3, name="rc"):
+        self.h = h
+        self.nodes = []
+        for i in range(masters):
+            node = h.redis(start=False, name=f"{name}{i}", port=cluster_port(),
+                           cluster_enabled="yes", cluster_config_file="nodes.conf",
+                           cluster_node_timeout=2000)
+            node.start()
+            self.nodes.append(node)
+        self.cli("--cluster", "create", *self.addrs(), "--cluster-replicas", "0",
+                 "--cluster-yes")
+        th.wait_until(self._all_ok, CLUSTER_TIMEOUT_S, interval=0.2,
+                      what="every cluster node to report cluster_state:ok")
+        self._clients = []
+
+    def addrs(self):
+        return [f"{th.LOOPBACK}:{n.port}" for n in self.nodes]
+
+    @property
+    def url(self):
+        return "redis+cluster://" + ",".join(self.addrs()[:2])
+
+    def cli(self, *args, timeout=CLUSTER_TIMEOUT_S):
+        res = subprocess.run(["redis-cli", *args], capture_output=True, text=True,
+                             timeout=timeout, check=False, env=th.clean_env())
+        if res.returncode != 0:
+            raise AssertionError(f"redis-cli {' '.join(args[:3])} failed ({res.returncode}):\n"
+                                 f"{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
+        return res.stdout
+
+    def _all_ok(self):
+        for n in self.nodes:
+            info = n.client().execute_command("CLUSTER", "INFO")
+            if isinstance(info, bytes):
+                info = info.decode()
+            if "cluster_state:ok" not in info:
+                return False
+        return True
+
+    def node_id(self, i):
+        return self.nodes[i].client().execute_command("CLUSTER", "MYID")
+
+    def slot_of(self, key):
+        return int(self.nodes[0].client().execute_command("CLUSTER", "KEYSLOT", key))
+
+    def owner(self, key):
+        """Index of the node that serves key now (from node 0's view of the map)."""
+        slot = self.slot_of(key)
+        for lo, hi, master, *_ in self.nodes[0].client().execute_command("CLUSTER", "SLOTS"):
+            if lo <= slot <= hi:
+                port = int(master[1])
+                return next(i for i, n in enumerate(self.nodes) if n.port == port)
+        raise AssertionError(f"no node serves slot {slot}")
+
+    def reshard(self, src, dst, slots, timeout=CLUSTER_TIMEOUT_S):
+        """Moves `slots` slots (with their keys) from node src to node dst."""
+        return self.cli("--cluster", "reshard", self.addrs()[src],
+                        "--cluster-from", self.node_id(src), "--cluster-to", self.node_id(dst),
+                        "--cluster-slots", str(slots), "--cluster-yes", timeout=timeout)
+
+    def client(self):
+        """A cluster-aware redis-py client (follows MOVED/ASK)."""
+        c = ClusterClient(startup_nodes=[ClusterNode(th.LOOPBACK, n.port) for n in self.nodes],
+                          decode_responses=True, socket_timeout=5)
+        self._clients.append(c)
+        return c
+
+    def dbsize(self, i):
+        return self.nodes[i].client().dbsize()
+
+    def close(self):
+        for c in self._clients:
+            try:
+                c.close()
+            except redis_lib.RedisError:
+                pass
+        self._clients.clear()
