@@ -25,6 +25,8 @@ struct ingest_config {
     int64_t replay_window;
     int64_t history_maxlen;
     int64_t redis_timeout_ms;
+    int64_t redis_replicas;  /* WAIT for this many replicas before acknowledging; 0: off */
+    int64_t redis_replica_wait_ms;
     int64_t shutdown_grace_ms;
     bool retire; /* drain every session of this instance, end them, exit */
     const struct tw_model *model; /* loaded from common.model_path; NULL without one */

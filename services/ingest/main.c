@@ -55,6 +55,14 @@ static const struct tw_option ingest_options[] = {
      OPT(history_maxlen), 1, 1000000000, 0, NULL},
     {"redis-timeout-ms", "TWIN_REDIS_TIMEOUT_MS", "5000", "Redis command timeout, ms", TW_OPT_INT,
      OPT(redis_timeout_ms), 10, 600000, 0, NULL},
+    {"redis-replicas", "TWIN_INGEST_REDIS_REPLICAS", "0",
+     "Redis replicas that must hold an apply (WAIT) before the broker is told; fewer in time "
+     "and the apply is retried. 0: the master's answer is enough (a failover may lose the "
+     "last writes)",
+     TW_OPT_INT, OPT(redis_replicas), 0, 16, 0, NULL},
+    {"redis-replica-wait-ms", "TWIN_INGEST_REDIS_REPLICA_WAIT_MS", "1000",
+     "how long WAIT waits for those replicas, ms", TW_OPT_INT, OPT(redis_replica_wait_ms), 1,
+     60000, 0, NULL},
     {"shutdown-grace-ms", "TWIN_INGEST_SHUTDOWN_GRACE_MS", "10000",
      "on SIGTERM, how long in-flight work may take before workers are killed (unacknowledged "
      "messages stay with the broker)",

@@ -79,21 +79,61 @@ static void worker_reject(struct worker *w, const struct tw_mqtt_msg *msg,
  * blocks the session (back-pressure: the broker keeps queueing for it) and retries with
  * capped backoff. The apply is idempotent for sequenced telemetry, so a retry after an
  * unknown outcome (timeout) is counted as a duplicate, never applied twice. */
+/* Why an answered apply is not done yet: an error reply, or too few replicas. NULL: done. */
+static const char *worker_apply_problem(const struct worker *w, const struct tw_reply *replies,
+                                        char *buf, size_t len)
+{
+    if (replies[1].type == TW_REPLY_ERROR)
+        return replies[1].str;
+    if (w->cfg->redis_replicas == 0)
+        return NULL;
+    if (replies[2].type == TW_REPLY_ERROR)
+        return replies[2].str;
+    if (replies[2].type == TW_REPLY_INT && replies[2].integer >= w->cfg->redis_replicas)
+        return NULL;
+    snprintf(buf, len, "WAIT: %lld of %" PRId64 " replicas within %" PRId64 " ms",
+             replies[2].type == TW_REPLY_INT ? replies[2].integer : -1LL, w->cfg->redis_replicas,
+             w->cfg->redis_replica_wait_ms);
+    return buf;
+}
+
 static struct tw_reply *worker_apply(struct worker *w, const char *asset)
 {
+    char replicas[24], wait_ms[24], problem_buf[128];
+    snprintf(replicas, sizeof(replicas), "%" PRId64, w->cfg->redis_replicas);
+    snprintf(wait_ms, sizeof(wait_ms), "%" PRId64, w->cfg->redis_replica_wait_ms);
     const char *sadd[] = {"SADD", "twin:assets", asset};
-    struct tw_cmd cmds[2] = {
+    const char *wait[] = {"WAIT", replicas, wait_ms};
+    /* WAIT follows the apply on its connection (on a cluster: its node), so it counts the
+     * replicas that have the apply. */
+    struct tw_cmd cmds[3] = {
         {.script = NULL, .argc = 3, .argv = sadd, .argvlen = NULL},
         {.script = &w->script, .argc = w->cmd.argc, .argv = w->cmd.argv, .argvlen = w->cmd.argvlen},
+        {.script = NULL, .argc = 3, .argv = wait, .argvlen = NULL},
     };
+    size_t n = w->cfg->redis_replicas > 0 ? 3 : 2;
     struct tw_backoff backoff = {.initial_ms = 10, .max_ms = 2000};
+    /* The first attempt whose script ran but whose WAIT fell short: if a retry then finds
+     * the message a duplicate, that attempt's apply is the one that counts (its state is
+     * what to publish). */
+    struct tw_reply *ran = NULL;
     for (;;) {
         struct tw_reply *replies = NULL;
         int64_t t0 = tw_mono_ns();
-        int rc = tw_store_pipeline(w->store, cmds, 2, &replies);
+        int rc = tw_store_pipeline(w->store, cmds, n, &replies);
         tw_histogram_observe(w->m->apply_seconds, (double)(tw_mono_ns() - t0) / 1e9);
-        if (rc == 0 && replies[1].type != TW_REPLY_ERROR) {
+        const char *problem =
+            rc == 0 ? worker_apply_problem(w, replies, problem_buf, sizeof(problem_buf)) : NULL;
+        if (rc == 0 && !problem) {
             worker_set_redis_up(w, true);
+            bool dup = replies[1].type == TW_REPLY_ARRAY && replies[1].n == 1 &&
+                       replies[1].elem[0].type == TW_REPLY_INT &&
+                       replies[1].elem[0].integer == INGEST_DUPLICATE;
+            if (ran && dup) {
+                tw_store_replies_free(replies, n);
+                return ran;
+            }
+            tw_store_replies_free(ran, n);
             return replies;
         }
         uint32_t suppressed = 0;
@@ -103,9 +143,12 @@ static struct tw_reply *worker_apply(struct worker *w, const char *asset)
         if (tw_ratelimit_allow(&w->redis_log, tw_mono_ms(), &suppressed))
             tw_log(TW_LOG_WARN, "redis_apply_failed",
                    "worker=%d asset=%s error=\"%s\" retry_ms=%" PRId64 " suppressed=%" PRIu32,
-                   w->index, asset, rc == 0 ? replies[1].str : tw_store_last_error(w->store), delay,
+                   w->index, asset, rc == 0 ? problem : tw_store_last_error(w->store), delay,
                    suppressed);
-        tw_store_replies_free(replies, 2);
+        if (rc == 0 && !ran && replies[1].type != TW_REPLY_ERROR)
+            ran = replies;
+        else
+            tw_store_replies_free(replies, n);
         tw_sleep_ms(delay, NULL);
     }
 }
@@ -168,7 +211,7 @@ static void worker_apply_and_publish(struct worker *w, struct tw_parse_result *r
                 ingest_settle_note(w->settle, res->asset, tw_mono_ms() + SETTLE_DELAY_MS);
         }
     }
-    tw_store_replies_free(replies, 2);
+    tw_store_replies_free(replies, w->cfg->redis_replicas > 0 ? 3 : 2);
 }
 
 /* The MQTT handler, on the client library's receive thread: the PUBACK for this message is

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # A Redis Cluster for tests: cluster-enabled redis-server nodes on loopback, joined with redis-cli --cluster create, with resharding and node lookups.
-"""RedisCluster(h, masters=3): redis-server nodes with deploy/redis.conf and cluster mode on
-(each on a port whose cluster-bus port, +10000, is free too), joined by `redis-cli --cluster
-create` without replicas, ready when every node reports cluster_state:ok. `url` names only
-the first two nodes: the services learn the third from CLUSTER SLOTS."""
+"""RedisCluster(h, masters=3, replicas=0): redis-server nodes with deploy/redis.conf and
+cluster mode on (each on a port whose cluster-bus port, +10000, is free too), joined by
+`redis-cli --cluster create`, ready when every node reports cluster_state:ok (and every
+replica is in sync). `url` names only the first two nodes: the services learn the rest from
+CLUSTER SLOTS."""
 
 import logging
 import random
@@ -40,20 +41,54 @@ def cluster_port():
 
 
 class RedisCluster:
-    def __init__(self, h, masters=3, name="rc"):
+    def __init__(self, h, masters=3, replicas=0, name="rc"):
         self.h = h
         self.nodes = []
-        for i in range(masters):
+        for i in range(masters * (1 + replicas)):
             node = h.redis(start=False, name=f"{name}{i}", port=cluster_port(),
                            cluster_enabled="yes", cluster_config_file="nodes.conf",
                            cluster_node_timeout=2000)
             node.start()
             self.nodes.append(node)
-        self.cli("--cluster", "create", *self.addrs(), "--cluster-replicas", "0",
+        self.cli("--cluster", "create", *self.addrs(), "--cluster-replicas", str(replicas),
                  "--cluster-yes")
         th.wait_until(self._all_ok, CLUSTER_TIMEOUT_S, interval=0.2,
                       what="every cluster node to report cluster_state:ok")
+        if replicas:
+            th.wait_until(lambda: len(self.masters()) == masters and all(
+                self.role(i) == "master" or self.replica_in_sync(i)
+                for i in range(len(self.nodes))), CLUSTER_TIMEOUT_S, interval=0.2,
+                what="every replica to be in sync with its master")
         self._clients = []
+
+    def role(self, i):
+        """'master' or 'slave' (what ROLE says), None when the node does not answer."""
+        if not self.nodes[i].running:
+            return None
+        try:
+            role = self.nodes[i].client().execute_command("ROLE")[0]
+        except redis_lib.RedisError:
+            return None
+        return role.decode() if isinstance(role, bytes) else role
+
+    def replica_in_sync(self, i):
+        info = self.nodes[i].client().info("replication")
+        return info.get("master_link_status") == "up"
+
+    def masters(self):
+        return [i for i in range(len(self.nodes)) if self.role(i) == "master"]
+
+    def all_ok(self):
+        """Every running node reports cluster_state:ok."""
+        try:
+            return all("cluster_state:ok" in self._info(n) for n in self.nodes if n.running)
+        except redis_lib.RedisError:
+            return False
+
+    @staticmethod
+    def _info(node):
+        info = node.client().execute_command("CLUSTER", "INFO")
+        return info.decode() if isinstance(info, bytes) else info
 
     def addrs(self):
         return [f"{th.LOOPBACK}:{n.port}" for n in self.nodes]
@@ -71,24 +106,20 @@ class RedisCluster:
         return res.stdout
 
     def _all_ok(self):
-        for n in self.nodes:
-            info = n.client().execute_command("CLUSTER", "INFO")
-            if isinstance(info, bytes):
-                info = info.decode()
-            if "cluster_state:ok" not in info:
-                return False
-        return True
+        return all("cluster_state:ok" in self._info(n) for n in self.nodes)
 
     def node_id(self, i):
         return self.nodes[i].client().execute_command("CLUSTER", "MYID")
 
     def slot_of(self, key):
-        return int(self.nodes[0].client().execute_command("CLUSTER", "KEYSLOT", key))
+        alive = next(n for n in self.nodes if n.running)
+        return int(alive.client().execute_command("CLUSTER", "KEYSLOT", key))
 
     def owner(self, key):
         """Index of the node that serves key now (from node 0's view of the map)."""
         slot = self.slot_of(key)
-        for lo, hi, master, *_ in self.nodes[0].client().execute_command("CLUSTER", "SLOTS"):
+        alive = next(n for n in self.nodes if n.running)
+        for lo, hi, master, *_ in alive.client().execute_command("CLUSTER", "SLOTS"):
             if lo <= slot <= hi:
                 port = int(master[1])
                 return next(i for i, n in enumerate(self.nodes) if n.port == port)

@@ -13,8 +13,10 @@
 /*
  * How a pipeline runs on a cluster. Each command goes to the master that serves its key's
  * slot (the map comes from CLUSTER SLOTS and is read again after any redirect or failure);
- * commands without a key go to the node of slot 0, and a MULTI ... EXEC block goes whole to
- * the node of its first key (a block whose keys live on two nodes is refused: TW_EINVAL).
+ * a command without a key goes to the node of the command before it (so WAIT follows the
+ * write it waits for), or of slot 0 when it comes first, and a MULTI ... EXEC block goes
+ * whole to the node of its first key (a block whose keys live on two nodes is refused:
+ * TW_EINVAL).
  * All commands are written first (one buffer per node) and the replies read in the same
  * order, so a pipeline over three nodes costs one round trip to each, in parallel. Then:
  *   MOVED slot host:port  the slot has a new master: the map entry is corrected, the
@@ -142,9 +144,12 @@ static int cluster_route(struct tw_store *s, const struct tw_cmd *cmds, size_t n
     int any = s->slot_node[0];
     for (int i = 0; any < 0 && i < s->n_nodes; i++)
         any = i;
+    int last = any; /* the node of the latest command with a key */
     for (size_t i = 0; i < n; i++) {
         int slot = tw_cluster_cmd_slot(&cmds[i]);
-        target[i] = slot < 0 ? any : s->slot_node[slot];
+        target[i] = slot < 0 ? last : s->slot_node[slot];
+        if (slot >= 0)
+            last = target[i];
         in_block[i] = false;
         if (slot >= 0 && target[i] < 0) {
             snprintf(s->last_error, sizeof(s->last_error), "no cluster node serves slot %d",
@@ -266,6 +271,17 @@ int store_cluster_pipeline(struct tw_store *s, const struct tw_cmd *cmds, size_t
                 rc = TW_EIO;
             pending[i] = follow > 0;
             again = again || pending[i];
+        }
+        /* The keyless commands after a redirected one (WAIT) go with it. */
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            if (!pending[i] || tw_cluster_cmd_slot(&cmds[i]) < 0)
+                continue;
+            for (size_t j = i + 1; j < n && !in_block[j] && tw_cluster_cmd_slot(&cmds[j]) < 0;
+                 j++) {
+                pending[j] = true;
+                target[j] = target[i];
+                asking[j] = false;
+            }
         }
         if (!again)
             break;
