@@ -9,6 +9,7 @@
 
 #include "apply.h"
 #include "ingest.h"
+#include "known.h"
 #include "settle.h"
 #include "twin/clock.h"
 #include "twin/err.h"
@@ -24,6 +25,8 @@
 /* How long after an asset's last racing update its state is republished. */
 #define SETTLE_DELAY_MS 200
 #define SETTLE_CAPACITY 4096
+#define KNOWN_MAX_ASSETS 65536 /* assets remembered as in twin:assets (8-16 bytes each) */
+#define KNOWN_TTL_MS     60000 /* then forgotten: twin:assets is written again within a minute */
 #define SETTLE_BATCH    64
 
 struct worker {
@@ -40,6 +43,7 @@ struct worker {
     struct ingest_cmd cmd;
     struct ingest_state state;
     struct ingest_settle *settle;
+    struct ingest_known *known; /* assets this worker has put in twin:assets lately */
     struct tw_store *settle_store; /* the main thread's own connection, for republishing */
     struct ingest_state settle_state;
     const char **changed;
@@ -75,67 +79,88 @@ static void worker_reject(struct worker *w, const struct tw_mqtt_msg *msg,
     free(buf);
 }
 
-/* Runs the apply until Redis answers it. A message is never dropped for a Redis fault: this
- * blocks the session (back-pressure: the broker keeps queueing for it) and retries with
- * capped backoff. The apply is idempotent for sequenced telemetry, so a retry after an
- * unknown outcome (timeout) is counted as a duplicate, never applied twice. */
+/* One apply's pipeline and replies: [SADD twin:assets], EVALSHA apply, [WAIT replicas]. */
+struct worker_applied {
+    struct tw_reply *replies; /* n of them; free with tw_store_replies_free */
+    size_t n;
+    int sadd, apply, wait; /* index of each command's reply, -1 when not sent */
+};
+
 /* Why an answered apply is not done yet: an error reply, or too few replicas. NULL: done. */
-static const char *worker_apply_problem(const struct worker *w, const struct tw_reply *replies,
+static const char *worker_apply_problem(const struct worker *w, const struct worker_applied *a,
                                         char *buf, size_t len)
 {
-    if (replies[1].type == TW_REPLY_ERROR)
-        return replies[1].str;
-    if (w->cfg->redis_replicas == 0)
+    const struct tw_reply *apply = &a->replies[a->apply];
+    if (apply->type == TW_REPLY_ERROR)
+        return apply->str;
+    if (a->wait < 0)
         return NULL;
-    if (replies[2].type == TW_REPLY_ERROR)
-        return replies[2].str;
-    if (replies[2].type == TW_REPLY_INT && replies[2].integer >= w->cfg->redis_replicas)
+    const struct tw_reply *wait = &a->replies[a->wait];
+    if (wait->type == TW_REPLY_ERROR)
+        return wait->str;
+    if (wait->type == TW_REPLY_INT && wait->integer >= w->cfg->redis_replicas)
         return NULL;
     snprintf(buf, len, "WAIT: %lld of %" PRId64 " replicas within %" PRId64 " ms",
-             replies[2].type == TW_REPLY_INT ? replies[2].integer : -1LL, w->cfg->redis_replicas,
+             wait->type == TW_REPLY_INT ? wait->integer : -1LL, w->cfg->redis_replicas,
              w->cfg->redis_replica_wait_ms);
     return buf;
 }
 
-static struct tw_reply *worker_apply(struct worker *w, const char *asset)
+static bool reply_is_duplicate(const struct tw_reply *r)
+{
+    return r->type == TW_REPLY_ARRAY && r->n == 1 && r->elem[0].type == TW_REPLY_INT &&
+           r->elem[0].integer == INGEST_DUPLICATE;
+}
+
+/* Runs the apply until Redis answers it. A message is never dropped for a Redis fault: this
+ * blocks the session (back-pressure: the broker keeps queueing for it) and retries with
+ * capped backoff. The apply is idempotent for sequenced telemetry, so a retry after an
+ * unknown outcome (timeout) is counted as a duplicate, never applied twice. WAIT follows the
+ * apply on its connection (on a cluster: its node), so it counts the replicas that have it. */
+static struct worker_applied worker_apply(struct worker *w, const char *asset)
 {
     char replicas[24], wait_ms[24], problem_buf[128];
     snprintf(replicas, sizeof(replicas), "%" PRId64, w->cfg->redis_replicas);
     snprintf(wait_ms, sizeof(wait_ms), "%" PRId64, w->cfg->redis_replica_wait_ms);
     const char *sadd[] = {"SADD", "twin:assets", asset};
     const char *wait[] = {"WAIT", replicas, wait_ms};
-    /* WAIT follows the apply on its connection (on a cluster: its node), so it counts the
-     * replicas that have the apply. */
-    struct tw_cmd cmds[3] = {
-        {.script = NULL, .argc = 3, .argv = sadd, .argvlen = NULL},
-        {.script = &w->script, .argc = w->cmd.argc, .argv = w->cmd.argv, .argvlen = w->cmd.argvlen},
-        {.script = NULL, .argc = 3, .argv = wait, .argvlen = NULL},
-    };
-    size_t n = w->cfg->redis_replicas > 0 ? 3 : 2;
     struct tw_backoff backoff = {.initial_ms = 10, .max_ms = 2000};
     /* The first attempt whose script ran but whose WAIT fell short: if a retry then finds
      * the message a duplicate, that attempt's apply is the one that counts (its state is
      * what to publish). */
-    struct tw_reply *ran = NULL;
+    struct worker_applied ran = {.replies = NULL};
     for (;;) {
-        struct tw_reply *replies = NULL;
+        struct tw_cmd cmds[3];
+        struct worker_applied a = {.sadd = -1, .wait = -1};
+        if (!ingest_known_has(w->known, asset, tw_mono_ms())) {
+            a.sadd = (int)a.n;
+            cmds[a.n++] = (struct tw_cmd){.argc = 3, .argv = sadd};
+        }
+        a.apply = (int)a.n;
+        cmds[a.n++] = (struct tw_cmd){.script = &w->script, .argc = w->cmd.argc,
+                                      .argv = w->cmd.argv, .argvlen = w->cmd.argvlen};
+        if (w->cfg->redis_replicas > 0) {
+            a.wait = (int)a.n;
+            cmds[a.n++] = (struct tw_cmd){.argc = 3, .argv = wait};
+        }
         int64_t t0 = tw_mono_ns();
-        int rc = tw_store_pipeline(w->store, cmds, n, &replies);
+        int rc = tw_store_pipeline(w->store, cmds, a.n, &a.replies);
         tw_histogram_observe(w->m->apply_seconds, (double)(tw_mono_ns() - t0) / 1e9);
         const char *problem =
-            rc == 0 ? worker_apply_problem(w, replies, problem_buf, sizeof(problem_buf)) : NULL;
+            rc == 0 ? worker_apply_problem(w, &a, problem_buf, sizeof(problem_buf)) : NULL;
+        if (rc == 0 && a.sadd >= 0 && a.replies[a.sadd].type == TW_REPLY_INT)
+            ingest_known_add(w->known, asset, tw_mono_ms());
         if (rc == 0 && !problem) {
             worker_set_redis_up(w, true);
-            bool dup = replies[1].type == TW_REPLY_ARRAY && replies[1].n == 1 &&
-                       replies[1].elem[0].type == TW_REPLY_INT &&
-                       replies[1].elem[0].integer == INGEST_DUPLICATE;
-            if (ran && dup) {
-                tw_store_replies_free(replies, n);
+            if (ran.replies && reply_is_duplicate(&a.replies[a.apply])) {
+                tw_store_replies_free(a.replies, a.n);
                 return ran;
             }
-            tw_store_replies_free(ran, n);
-            return replies;
+            tw_store_replies_free(ran.replies, ran.n);
+            return a;
         }
+        if (rc < 0) /* a new connection may meet a Redis that lost the set */
+            ingest_known_clear(w->known, tw_mono_ms());
         uint32_t suppressed = 0;
         tw_counter_add(w->m->redis_errors, 1);
         worker_set_redis_up(w, false);
@@ -145,10 +170,10 @@ static struct tw_reply *worker_apply(struct worker *w, const char *asset)
                    "worker=%d asset=%s error=\"%s\" retry_ms=%" PRId64 " suppressed=%" PRIu32,
                    w->index, asset, rc == 0 ? problem : tw_store_last_error(w->store), delay,
                    suppressed);
-        if (rc == 0 && !ran && replies[1].type != TW_REPLY_ERROR)
-            ran = replies;
+        if (rc == 0 && !ran.replies && a.replies[a.apply].type != TW_REPLY_ERROR)
+            ran = a;
         else
-            tw_store_replies_free(replies, n);
+            tw_store_replies_free(a.replies, a.n);
         tw_sleep_ms(delay, NULL);
     }
 }
@@ -191,8 +216,8 @@ static void worker_apply_and_publish(struct worker *w, struct tw_parse_result *r
 {
     enum ingest_outcome outcome;
     ingest_cmd_build(&w->cmd, &res->msg, tw_now_ms(), &w->params);
-    struct tw_reply *replies = worker_apply(w, res->asset);
-    int rc = ingest_parse_reply(&replies[1], &outcome, &w->state);
+    struct worker_applied a = worker_apply(w, res->asset);
+    int rc = ingest_parse_reply(&a.replies[a.apply], &outcome, &w->state);
     if (rc < 0) {
         /* The script ran (Redis answered), so retrying would not help: say so loudly. */
         tw_counter_add(w->m->redis_errors, 1);
@@ -211,7 +236,7 @@ static void worker_apply_and_publish(struct worker *w, struct tw_parse_result *r
                 ingest_settle_note(w->settle, res->asset, tw_mono_ms() + SETTLE_DELAY_MS);
         }
     }
-    tw_store_replies_free(replies, w->cfg->redis_replicas > 0 ? 3 : 2);
+    tw_store_replies_free(a.replies, a.n);
 }
 
 /* The MQTT handler, on the client library's receive thread: the PUBACK for this message is
@@ -275,6 +300,8 @@ static int worker_init(struct worker *w)
         rc = ingest_state_init(&w->settle_state, 64);
     if (rc == 0)
         rc = ingest_settle_create(SETTLE_CAPACITY, &w->settle);
+    if (rc == 0)
+        rc = ingest_known_create(KNOWN_MAX_ASSETS, KNOWN_TTL_MS, &w->known);
     return rc;
 }
 
@@ -336,6 +363,7 @@ static void worker_free(struct worker *w)
     tw_store_destroy(w->store);
     tw_store_destroy(w->settle_store);
     ingest_settle_destroy(w->settle);
+    ingest_known_destroy(w->known);
     ingest_cmd_free(&w->cmd);
     ingest_state_free(&w->state);
     ingest_state_free(&w->settle_state);
