@@ -188,7 +188,8 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Decides what to do with a reply: 1 = send the command again (target/asking updated). */
+/* Decides what to do with a reply: 0 = done, 1 = send the command again (target/asking
+ * updated), 2 = send it again after a pause, -1 = failed. */
 static int cluster_follow(struct tw_store *s, const struct tw_cmd *cmd, struct tw_reply *r,
                           int *target, bool *asking)
 {
@@ -208,10 +209,8 @@ static int cluster_follow(struct tw_store *s, const struct tw_cmd *cmd, struct t
         return 1;
     }
     *asking = false;
-    if (r->type == TW_REPLY_ERROR && strncmp(r->str, "TRYAGAIN", 8) == 0) {
-        sleep_ms(CLUSTER_TRYAGAIN_MS);
-        return 1;
-    }
+    if (r->type == TW_REPLY_ERROR && strncmp(r->str, "TRYAGAIN", 8) == 0)
+        return 2; /* again, after a pause */
     if (cmd->script && store_is_noscript(r)) {
         tw_log(TW_LOG_INFO, "redis_noscript", "script=%s action=reload node=%s:%d",
                cmd->script->name, s->node[*target].host, s->node[*target].port);
@@ -242,7 +241,7 @@ int store_cluster_pipeline(struct tw_store *s, const struct tw_cmd *cmds, size_t
         pending[i] = true;
     }
     for (int round = 0; rc == 0 && round < CLUSTER_ROUNDS; round++) {
-        bool again = false;
+        bool again = false, pause = false;
         for (size_t i = 0; i < n && rc == 0; i++)
             if (pending[i])
                 rc = store_node_connect(s, target[i]);
@@ -271,6 +270,7 @@ int store_cluster_pipeline(struct tw_store *s, const struct tw_cmd *cmds, size_t
                 rc = TW_EIO;
             pending[i] = follow > 0;
             again = again || pending[i];
+            pause = pause || follow == 2;
         }
         /* The keyless commands after a redirected one (WAIT) go with it. */
         for (size_t i = 0; i < n && rc == 0; i++) {
@@ -285,6 +285,8 @@ int store_cluster_pipeline(struct tw_store *s, const struct tw_cmd *cmds, size_t
         }
         if (!again)
             break;
+        if (pause)
+            sleep_ms(CLUSTER_TRYAGAIN_MS);
     }
     free(target);
     free(flags);
