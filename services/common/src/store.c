@@ -33,6 +33,11 @@ int tw_store_create(const struct tw_store_config *cfg, struct tw_script *const *
     s->command_timeout_ms = cfg->command_timeout_ms > 0 ? cfg->command_timeout_ms : 5000;
     s->scripts = scripts;
     s->n_scripts = n_scripts;
+    s->node = calloc(s->url.cluster ? STORE_NODES_MAX : 1, sizeof(*s->node));
+    if (!s->node) {
+        tw_store_destroy(s);
+        return TW_ENOMEM;
+    }
     if (s->url.cluster) {
         int rc = store_cluster_init(s);
         if (rc < 0) {
@@ -62,6 +67,7 @@ void tw_store_destroy(struct tw_store *s)
         return;
     for (int i = 0; i < s->n_nodes; i++)
         store_node_drop(s, i);
+    free(s->node);
     free(s->slot_node);
     explicit_bzero(&s->url, sizeof(s->url)); /* no password left in freed memory */
     free(s);

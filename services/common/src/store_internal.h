@@ -27,8 +27,9 @@ struct tw_store {
     struct tw_script *const *scripts;
     size_t n_scripts;
     char last_error[512];
-    /* One Redis: node[0]. A cluster: every node met (seeds, CLUSTER SLOTS, redirects). */
-    struct store_node node[STORE_NODES_MAX];
+    /* One Redis: node[0]. A cluster: every node met (seeds, CLUSTER SLOTS, redirects), up to
+     * STORE_NODES_MAX. */
+    struct store_node *node;
     int n_nodes;
     int16_t *slot_node; /* cluster: TW_CLUSTER_SLOTS entries, node index or -1 */
     bool map_stale;     /* cluster: refresh the slot map before the next command */
