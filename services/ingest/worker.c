@@ -86,13 +86,16 @@ struct worker_applied {
     int sadd, apply, wait; /* index of each command's reply, -1 when not sent */
 };
 
-/* Why an answered apply is not done yet: an error reply, or too few replicas. NULL: done. */
+/* Why an answered apply is not done yet: an error reply (the SADD's too: refused by an OOM,
+ * the asset would be missing from twin:assets), or too few replicas. NULL: done. */
 static const char *worker_apply_problem(const struct worker *w, const struct worker_applied *a,
                                         char *buf, size_t len)
 {
     const struct tw_reply *apply = &a->replies[a->apply];
     if (apply->type == TW_REPLY_ERROR)
         return apply->str;
+    if (a->sadd >= 0 && a->replies[a->sadd].type == TW_REPLY_ERROR)
+        return a->replies[a->sadd].str;
     if (a->wait < 0)
         return NULL;
     const struct tw_reply *wait = &a->replies[a->wait];
