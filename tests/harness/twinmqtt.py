@@ -22,9 +22,11 @@ class MqttClient:
     receives per topic."""
 
     def __init__(self, broker, client_id=None, keepalive=30, clean_start=True,
-                 session_expiry_s=None, max_inflight=100, connect_timeout=10.0, on_create=None):
-        """Connects to `broker` (anything with a .port on 127.0.0.1); on_create(client) is
-        called before waiting for CONNACK (the harness registers it for teardown)."""
+                 session_expiry_s=None, max_inflight=100, connect_timeout=10.0, on_create=None,
+                 username=None, password=None):
+        """Connects to `broker` (anything with a .port on 127.0.0.1), as `username` when given;
+        on_create(client) is called before waiting for CONNACK (the harness registers it for
+        teardown)."""
         self.broker = broker
         self.client_id = client_id or f"test-{os.getpid()}-{os.urandom(4).hex()}"
         self._cond = threading.Condition()
@@ -45,6 +47,8 @@ class MqttClient:
         c.on_publish = self._on_publish
         c.on_subscribe = self._on_subscribe
         c.reconnect_delay_set(min_delay=0.1, max_delay=1)
+        if username is not None:
+            c.username_pw_set(username, password)
         props = None
         if session_expiry_s is not None:
             props = Properties(PacketTypes.CONNECT)

@@ -29,6 +29,8 @@ DOCKERFILE = th.DEPLOY_DIR / "Dockerfile"
 MAKE_SECRETS = th.DEPLOY_DIR / "make-secrets.sh"
 ENTRYPOINT = th.DEPLOY_DIR / "entrypoint.sh"
 OUR_SERVICES = {"ingest": 9101, "predictor": 9102, "scenario": 9103, "devsim": 9104}
+# twin-ingest's subscription, which opens the broker plugin's hold (deploy/mosquitto.conf).
+INGEST_FILTER = f"$share/twin-ingest/{ROOT}/asset/+/telemetry"
 # How long a message that the broker should drop is given to show up anyway.
 SETTLE_S = 1.0
 
@@ -141,9 +143,12 @@ class DeployStack:
     """Secrets (make-secrets.sh, with device press-1) + the shipped broker + Redis with the
     generated users, in one test's temp dir."""
 
-    def __init__(self, h, redis=True, secrets=None, broker_auth=None, redis_acl=None):
+    def __init__(self, h, redis=True, secrets=None, broker_auth=None, redis_acl=None,
+                 open_hold=True):
         """With `secrets`: an existing secrets dir (e.g. made by the entrypoint's init), the
-        broker's password file from `broker_auth` and Redis's users from `redis_acl`."""
+        broker's password file from `broker_auth` and Redis's users from `redis_acl`. With
+        `open_hold`, a twin-ingest client subscribes (and leaves) at once, so the broker
+        plugin's hold lets telemetry senders connect without a running twin-ingest."""
         self.h = h
         self.secrets = secrets or h.dir / "secrets"
         if secrets is None:
@@ -155,6 +160,8 @@ class DeployStack:
         (self.www / "index.html").write_text("<title>twin test page</title>\n")
         self.broker = h.mosquitto(secrets=broker_auth or self.secrets, http_dir=self.www)
         self.clients = []
+        if open_hold:
+            self.mqtt("twin-ingest").connected().subscribe(INGEST_FILTER).close()
         self.redis = None
         if redis:
             # Started here: the harness's readiness PING has no user, and the default user is
@@ -394,6 +401,25 @@ class BrokerAclTest(DeployTestCase):
         hc.subscribe("$SYS/broker/uptime")
         th.wait_until(lambda: "$SYS/broker/uptime" in hc.topics(), 15, what="$SYS uptime")
 
+
+    def test_telemetry_senders_wait_until_ingest_has_subscribed(self):
+        s = self.stack(redis=False, open_hold=False)
+        # Until twin-ingest subscribes, a device's CONNECT is closed unanswered (it retries:
+        # paho's loop here), while other users connect.
+        dev = s.mqtt("press-1")
+        op = s.mqtt("operator", client_id="twin-dashboard-x")  # refused: not its id
+        dash = s.mqtt("dashboard", transport="websockets", port=s.broker.ws_port).connected()
+        time.sleep(SETTLE_S)
+        self.assertIsNone(dev.reason, "the device got a CONNACK before ingest subscribed")
+        self.assertEqual(op.connect_result(), 0x87)
+        ingest = s.mqtt("twin-ingest").connected().subscribe(INGEST_FILTER)
+        self.assertEqual(dev.connect_result(timeout=15), 0)  # its next try is let in
+        dev.publish(f"{ROOT}/asset/press-1/telemetry", b"after the hold")
+        ingest.wait_payload(f"{ROOT}/asset/press-1/telemetry", b"after the hold")
+        log = s.broker.log_text()
+        self.assertIn("twin_clientid: holding back", log)
+        self.assertIn(f"{INGEST_FILTER} subscribed by user 'twin-ingest'", log)
+        self.assertTrue(dash.reason == 0)
 
     def test_no_user_can_take_another_users_client_id_or_its_queued_messages(self):
         s = self.stack(redis=False)
