@@ -5,7 +5,7 @@
 # bounded fuzz runs. Ends with ctest's summary line. TWIN_TEST_ARGS adds ctest arguments
 # (e.g. TWIN_TEST_ARGS="-L unit"). TWIN_SANITIZER=thread builds with ThreadSanitizer instead
 # (CMake preset tsan into build-tsan, no fuzz targets) and runs the unit, integration and
-# end-to-end tests one at a time (see run_tsan).
+# end-to-end and fault tests one at a time (see run_tsan).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 case "${TWIN_SANITIZER:-address}" in
@@ -34,7 +34,7 @@ suppressions=$TWIN_ROOT/tests/tsan.supp ${TSAN_OPTIONS:-}"
     export TWIN_BUILD_DIR="$TWIN_ROOT/build-tsan"
     cd "$TWIN_ROOT/build-tsan"
     # shellcheck disable=SC2086
-    exec ctest --output-on-failure -j1 -L 'unit|integration|e2e' ${TWIN_TEST_ARGS:-}
+    exec ctest --output-on-failure -j1 -L 'unit|integration|e2e|fault' ${TWIN_TEST_ARGS:-}
 }
 # shellcheck disable=SC2086
 twin_install $TWIN_PACKAGES_RUN $TWIN_PACKAGES_TEST
