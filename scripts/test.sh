@@ -4,7 +4,7 @@
 # suite: unit, integration and fault tests against real mosquitto and redis-server, and
 # bounded fuzz runs. Ends with ctest's summary line. TWIN_TEST_ARGS adds ctest arguments
 # (e.g. TWIN_TEST_ARGS="-L unit"). TWIN_SANITIZER=thread builds with ThreadSanitizer instead
-# (CMake preset tsan into build-tsan, no fuzz targets) and runs the unit, integration and
+# (CMake preset tsan into build-tsan, no fuzz targets) and runs the unit, integration,
 # end-to-end and fault tests one at a time (see run_tsan).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
