@@ -35,7 +35,7 @@ def oom_errors(r):
     return int(stat.get("count", 0))
 
 
-class ResourceFaultTest(TwinTestCase):
+class ResourceFaultTest(ik.FaultChecks, TwinTestCase):
 
     def setUp(self):
         super().setUp()
@@ -46,18 +46,6 @@ class ResourceFaultTest(TwinTestCase):
                                 broker_kw=ik.FAULT_BROKER_KW)
         self.drops = ik.BrokerDrops(self.h, self.s.broker)
         return self.s
-
-    def report(self, name, fig):
-        print("\n" + ik.figures_line(name, fig, [k for k in fig if k not in ik.FIGURE_KEYS
-                                                  and k != "examples"]), flush=True)
-
-    def assert_exactly_once(self, fig):
-        self.assertEqual(fig["acked"], fig["sent"], "the broker acknowledged every message")
-        self.assertEqual(fig["sent"], N_ASSETS * PER_ASSET)
-        self.assertEqual((fig["applied"], fig["lost"], fig["dup_applied"], fig["extra"]),
-                         (fig["acked"], 0, 0, 0), fig["examples"])
-        self.assertEqual((fig["bad_state"], fig["rejects"], fig["broker_dropped"]), (0, 0, 0),
-                         fig["examples"])
 
     # -- Redis out of memory --
 
@@ -92,7 +80,7 @@ class ResourceFaultTest(TwinTestCase):
         fig["oom_log_lines"] = sum(1 for line in log.splitlines()
                                    if "event=redis_apply_failed" in line and "OOM" in line)
         self.report("redis maxmemory noeviction", fig)
-        self.assert_exactly_once(fig)
+        self.assert_exactly_once(fig, N_ASSETS * PER_ASSET)
         self.assertGreater(fig["errors_during"], 0, "ingest met the OOM errors")
         self.assertGreater(fig["oom_log_lines"], 0, "and said so in its log")
         self.assertEqual(fig["worker_restarts"], 0, "no worker died of it")
@@ -157,7 +145,7 @@ class ResourceFaultTest(TwinTestCase):
         fig["predictor_timed_out"] = s.broker.log_text().count(
             f"twin-predictor-{pred.instance} has exceeded timeout")
         self.report("predictor SIGSTOP", fig)
-        self.assert_exactly_once(fig)
+        self.assert_exactly_once(fig, N_ASSETS * PER_ASSET)
         self.assertEqual(fig["twinstates_published"], N_ASSETS * PER_ASSET)
         self.assertGreaterEqual(fig["predictor_timed_out"], 1,
                                 "the broker ended the stopped predictor's connection")
@@ -207,7 +195,7 @@ class ResourceFaultTest(TwinTestCase):
             pm.get('twin_predictor_restored_signals_total{from="model"}', 0))
         fig["predictor_catch_up_logged"] = int("event=catch_up" in pred.log_text())
         self.report("predictor kill -9, restart 3 s later", fig)
-        self.assert_exactly_once(fig)
+        self.assert_exactly_once(fig, N_ASSETS * PER_ASSET)
         self.assertGreater(want, 0)
         self.assertGreaterEqual(fig["predictor_received_since_restart"], want)
         self.assertEqual(int(th.metric_sum(pm, "twin_predictor_rejected_total")), 0)

@@ -29,7 +29,7 @@ AUTOSAVE_S = 1.0
 QUIET_S = 0.3
 
 
-class TransportFaultTest(TwinTestCase):
+class TransportFaultTest(ik.FaultChecks, TwinTestCase):
 
     def setUp(self):
         super().setUp()
@@ -40,19 +40,6 @@ class TransportFaultTest(TwinTestCase):
                                 start=start)
         self.drops = ik.BrokerDrops(self.h, self.s.broker)
         return self.s
-
-    def report(self, name, fig):
-        print("\n" + ik.figures_line(name, fig, [k for k in fig if k not in ik.FIGURE_KEYS
-                                                  and k != "examples"]), flush=True)
-
-    def assert_exactly_once(self, fig):
-        self.assertEqual(fig["acked"], fig["sent"], "the broker acknowledged every message")
-        self.assertEqual(fig["sent"], N_ASSETS * PER_ASSET)
-        self.assertEqual((fig["applied"], fig["lost"], fig["dup_applied"], fig["extra"]),
-                         (fig["acked"], 0, 0, 0), fig["examples"])
-        self.assertEqual(fig["bad_state"], 0, fig["examples"])
-        self.assertEqual(fig["rejects"], 0)
-        self.assertEqual(fig["broker_dropped"], 0)
 
     # -- broker restart, persistence on, persistent sessions --
     #
@@ -159,7 +146,7 @@ class TransportFaultTest(TwinTestCase):
         fig["device_connects"] = s.pub.connects
         self.report("broker SIGTERM restart with the hold", fig)
         self.assertGreaterEqual(s.pub.connects, 2, "the device reconnected")
-        self.assert_exactly_once(fig)
+        self.assert_exactly_once(fig, N_ASSETS * PER_ASSET)
         log = s.broker.log_text()
         self.assertIn("twin_clientid: holding back", log)
         self.assertIn(f"$share/twin-ingest/{ik.ROOT}/asset/+/telemetry subscribed by user "
@@ -219,7 +206,7 @@ class TransportFaultTest(TwinTestCase):
         fig["proxy_dropped_waiting"] = proxy.dropped_waiting
         fig["broker_timeouts"] = s.broker.log_text().count("exceeded timeout")
         self.report("ingest-broker partition", fig)
-        self.assert_exactly_once(fig)
+        self.assert_exactly_once(fig, N_ASSETS * PER_ASSET)
         self.assertGreaterEqual(fig["ingest_connection_lost"], 1,
                                 "ingest noticed the dead link (keepalive)")
         self.assertGreaterEqual(fig["ingest_reconnects"], 1,

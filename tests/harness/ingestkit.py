@@ -173,20 +173,26 @@ class TelemetryStream:
         self.error = None
         self.started_at = None
         self.finished_at = None
+        self.t0_ms = None  # the wall clock when publishing began (ms)
 
     @staticmethod
     def samples(asset_index, seq):
         return {"temp": 20.0 + (seq % 50) * 0.1 + asset_index, "rpm": float(seq)}
 
+    def ts_ms(self, seq):  # pylint: disable=unused-argument
+        """The device time of message `seq`: None, the wall clock when it is encoded."""
+        return None
+
     def _run(self):
         try:
             sent = 0
             t0 = time.monotonic()
+            self.t0_ms = th.now_ms()
             for seq in range(1, self.per_asset + 1):
                 for i, asset in enumerate(self.assets):
                     if self._stop.is_set():
                         return
-                    payload = th.telemetry(self.samples(i, seq), seq=seq)
+                    payload = th.telemetry(self.samples(i, seq), seq=seq, ts_ms=self.ts_ms(seq))
                     info = self.client.publish(telemetry_topic(asset, self.root), payload, qos=1)
                     self.infos[(asset, seq)] = info
                     self.sent_per_asset[asset] = seq
@@ -444,29 +450,25 @@ class SeqClockTelemetryStream(ResendingTelemetryStream):
     publishing thread falls behind its pace and catches up in a burst, where two messages of
     one asset could otherwise carry the same ts_ms."""
 
-    def _run(self):
-        try:
-            sent = 0
-            t0 = time.monotonic()
-            t0_ms = th.now_ms()
-            for seq in range(1, self.per_asset + 1):
-                for i, asset in enumerate(self.assets):
-                    if self._stop.is_set():
-                        return
-                    payload = th.telemetry(self.samples(i, seq), seq=seq,
-                                           ts_ms=t0_ms + 10 * seq)
-                    info = self.client.publish(telemetry_topic(asset, self.root), payload, qos=1)
-                    self.infos[(asset, seq)] = info
-                    self.sent_per_asset[asset] = seq
-                    sent += 1
-                    if self.rate:
-                        ahead = t0 + sent / self.rate - time.monotonic()
-                        if ahead > 0:
-                            time.sleep(ahead)
-        except Exception as exc:  # pylint: disable=broad-except
-            self.error = exc
-        finally:
-            self.finished_at = time.monotonic()
+    def ts_ms(self, seq):
+        return self.t0_ms + 10 * seq
+
+
+class FaultChecks:
+    """Mixin for fault tests (TwinTestCase subclasses): the figures line and the exactly-once
+    assertion of a stream of `expected` messages."""
+
+    def report(self, name, fig):
+        print("\n" + figures_line(name, fig, [k for k in fig if k not in FIGURE_KEYS
+                                               and k != "examples"]), flush=True)
+
+    def assert_exactly_once(self, fig, expected):
+        self.assertEqual(fig["acked"], fig["sent"], "the broker acknowledged every message")
+        self.assertEqual(fig["sent"], expected)
+        self.assertEqual((fig["applied"], fig["lost"], fig["dup_applied"], fig["extra"]),
+                         (fig["acked"], 0, 0, 0), fig["examples"])
+        self.assertEqual((fig["bad_state"], fig["rejects"], fig["broker_dropped"]), (0, 0, 0),
+                         fig["examples"])
 
 
 class _TimedPublisher:
