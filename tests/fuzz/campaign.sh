@@ -38,14 +38,18 @@ run_one() {
   rm -rf "$out/$t" && mkdir -p "$work" "$out/$t/artifacts"
   cp "$ROOT/tests/fuzz/corpus/$c/"* "$work/"
   [ -f "$ROOT/tests/fuzz/$c.dict" ] && dict=(-dict="$ROOT/tests/fuzz/$c.dict")
-  local rc=0
+  local rc=0 t0
+  t0=$(date +%s)
   $nice "$build/bin/$t" -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$out/$t/artifacts/" "${dict[@]}" "$work" \
     >"$log" 2>&1 || rc=$?
   echo "$rc" >"$out/$t/rc"
+  echo $(($(date +%s) - t0)) >"$out/$t/seconds"  # less than asked when it stopped at a finding
 }
 
 started=$(date -u +%Y-%m-%dT%H:%MZ)
+# The source the run is about: HEAD when it starts (and whether files differ), not at its end.
+source_line="git $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- services tests/fuzz || echo ' + local changes'); binaries built $(date -u -r "$build/bin/${targets[0]}" +%Y-%m-%dT%H:%MZ)"
 running=0
 for t in "${targets[@]}"; do
   [ -x "$build/bin/$t" ] || { echo "campaign.sh: no $build/bin/$t" >&2; exit 2; }
@@ -60,10 +64,10 @@ failed=0
 echo "### Fuzz campaign, $started"
 echo
 echo "- Command: \`tests/fuzz/campaign.sh --build ${build#"$ROOT"/} --seconds $seconds --jobs $jobs${nice:+ --nice} ${targets[*]}\`"
-echo "- Source: git $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- services tests/fuzz || echo ' + local changes')"
+echo "- Source: $source_line"
 echo "- Machine: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(clang --version | head -1)"
 echo
-echo "| target | seconds | executions | exec/s | coverage (cov) | features (ft) | seed inputs | corpus after | crashes / leaks / timeouts |"
+echo "| target | seconds run | executions | exec/s | coverage (cov) | features (ft) | seed inputs | corpus after | crashes / leaks / timeouts |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for t in "${targets[@]}"; do
   log="$out/$t/log" c="${t#fuzz_}"
@@ -79,6 +83,6 @@ for t in "${targets[@]}"; do
     failed=1
     found="$found (exit $(cat "$out/$t/rc"); see $out/$t/)"
   fi
-  echo "| $t | $seconds | ${execs:-?} | ${rate:-?} | ${cov:-?} | ${ft:-?} | $seeds | $after | $found |"
+  echo "| $t | $(cat "$out/$t/seconds") | ${execs:-?} | ${rate:-?} | ${cov:-?} | ${ft:-?} | $seeds | $after | $found |"
 done
 exit "$failed"
