@@ -115,6 +115,27 @@ static bool reply_is_duplicate(const struct tw_reply *r)
            r->elem[0].integer == INGEST_DUPLICATE;
 }
 
+/* The pipeline of one attempt in cmds[]: SADD only for an asset not added lately, WAIT only
+ * with TWIN_INGEST_REDIS_REPLICAS. */
+static struct worker_applied worker_apply_cmds(struct worker *w, const char *asset,
+                                               const char *const *sadd, const char *const *wait,
+                                               struct tw_cmd *cmds)
+{
+    struct worker_applied a = {.sadd = -1, .wait = -1};
+    if (!ingest_known_has(w->known, asset, tw_mono_ms())) {
+        a.sadd = (int)a.n;
+        cmds[a.n++] = (struct tw_cmd){.argc = 3, .argv = sadd};
+    }
+    a.apply = (int)a.n;
+    cmds[a.n++] = (struct tw_cmd){.script = &w->script, .argc = w->cmd.argc, .argv = w->cmd.argv,
+                                  .argvlen = w->cmd.argvlen};
+    if (w->cfg->redis_replicas > 0) {
+        a.wait = (int)a.n;
+        cmds[a.n++] = (struct tw_cmd){.argc = 3, .argv = wait};
+    }
+    return a;
+}
+
 /* Runs the apply until Redis answers it. A message is never dropped for a Redis fault: this
  * blocks the session (back-pressure: the broker keeps queueing for it) and retries with
  * capped backoff. The apply is idempotent for sequenced telemetry, so a retry after an
@@ -134,18 +155,7 @@ static struct worker_applied worker_apply(struct worker *w, const char *asset)
     struct worker_applied ran = {.replies = NULL};
     for (;;) {
         struct tw_cmd cmds[3];
-        struct worker_applied a = {.sadd = -1, .wait = -1};
-        if (!ingest_known_has(w->known, asset, tw_mono_ms())) {
-            a.sadd = (int)a.n;
-            cmds[a.n++] = (struct tw_cmd){.argc = 3, .argv = sadd};
-        }
-        a.apply = (int)a.n;
-        cmds[a.n++] = (struct tw_cmd){.script = &w->script, .argc = w->cmd.argc,
-                                      .argv = w->cmd.argv, .argvlen = w->cmd.argvlen};
-        if (w->cfg->redis_replicas > 0) {
-            a.wait = (int)a.n;
-            cmds[a.n++] = (struct tw_cmd){.argc = 3, .argv = wait};
-        }
+        struct worker_applied a = worker_apply_cmds(w, asset, sadd, wait, cmds);
         int64_t t0 = tw_mono_ns();
         int rc = tw_store_pipeline(w->store, cmds, a.n, &a.replies);
         tw_histogram_observe(w->m->apply_seconds, (double)(tw_mono_ns() - t0) / 1e9);
