@@ -55,7 +55,6 @@ struct plugin_state {
 };
 
 static mosquitto_plugin_id_t *plugin_id;
-static struct plugin_state *plugin_st;
 
 /* Copies s for the log: at most PLUGIN_ECHO_MAX bytes, anything but printable ASCII as '?'. */
 static void plugin_echo(char *out, size_t outlen, const char *s)
@@ -229,7 +228,6 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
         return rc;
     }
     plugin_id = identifier;
-    plugin_st = st;
     *userdata = st;
     mosquitto_log_printf(MOSQ_LOG_INFO, "%s: %d client id rules%s%s", PLUGIN_NAME,
                          st->rules.nrule, st->hold_filter[0] ? "; holding senders until " : "",
@@ -241,7 +239,7 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int 
 {
     (void)options;
     (void)option_count;
-    struct plugin_state *st = userdata ? userdata : plugin_st;
+    struct plugin_state *st = userdata;
     if (plugin_id) {
         mosquitto_callback_unregister(plugin_id, MOSQ_EVT_BASIC_AUTH, plugin_basic_auth, NULL);
         if (st && st->hold_filter[0])
@@ -249,6 +247,5 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int 
     }
     free(st);
     plugin_id = NULL;
-    plugin_st = NULL;
     return MOSQ_ERR_SUCCESS;
 }

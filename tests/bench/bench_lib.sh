@@ -124,3 +124,11 @@ wait_idle() {
     log "machine still busy ($BUSY_BEFORE % of one core) after ${WAIT_IDLE} s: running anyway"
     BUSY_NOTE=" (still busy after waiting ${WAIT_IDLE} s: figures are skewed)"
 }
+
+# "N lines, N warn, N error" of a service log (one line per event: "ts level service ...").
+log_summary() {
+    local file=$1
+    [ -f "$file" ] || { echo "no log"; return; }
+    printf '%s lines, %s warn, %s error' "$(grep -c . "$file" || true)" \
+        "$(grep -c ' warn ' "$file" || true)" "$(grep -c ' error ' "$file" || true)"
+}

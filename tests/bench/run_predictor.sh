@@ -478,13 +478,6 @@ $(for p in a b bl bh cl c d; do printf '    %s: %s\n' "$p" "${CMD[$p]:-not run}"
 MD
 }
 
-log_summary() {
-    local file=$1
-    [ -f "$file" ] || { echo "no log"; return; }
-    printf '%s lines, %s warn, %s error' "$(grep -c . "$file" || true)" \
-        "$(grep -c ' warn ' "$file" || true)" "$(grep -c ' error ' "$file" || true)"
-}
-
 main() {
     CLK_TCK=$(getconf CLK_TCK)
     CPU_MODEL=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)

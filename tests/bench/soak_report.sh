@@ -173,13 +173,6 @@ busy_summary() {
 
 last_value() { awk -v c="$(col "$1")" '$1 == "end" { print $c }' "$TMP/samples"; }
 
-log_summary() {
-    local file=$1
-    [ -f "$file" ] || { echo "no log"; return; }
-    printf '%s lines, %s warn, %s error' "$(grep -c . "$file" || true)" \
-        "$(grep -c ' warn ' "$file" || true)" "$(grep -c ' error ' "$file" || true)"
-}
-
 report() {
     local -A L
     local line c

@@ -21,11 +21,6 @@ FAILOVER_TIMEOUT_S = 30
 DRAIN_TIMEOUT_S = 90
 
 
-class ClusterView:
-    def __init__(self, cluster):
-        self.r = cluster.client()
-
-
 def safely(fn):
     """fn() while the cluster fails over: a connection error counts as 'not yet'."""
     def probe():
@@ -48,7 +43,7 @@ class ClusterFailoverTest(TwinTestCase):
         assets = [f"f{i:02d}" for i in range(N_ASSETS)]
         pub = self.h.mqtt(broker, client_id="device-pub")
         stream = ik.TelemetryStream(pub, assets, PER_ASSET, rate=RATE, name="failover").start()
-        view = ClusterView(c)
+        view = ck.ClusterView(c)
         wait_until(safely(lambda: ik.total_history(view, assets) >= 1000), 30,
                    what="the stream to be under way")
         victim = c.owner(ik.state_key(assets[0]))
@@ -68,7 +63,7 @@ class ClusterFailoverTest(TwinTestCase):
         stream.join(120)
         wait_until(lambda: stream.acked() == stream.sent, DRAIN_TIMEOUT_S, what="every PUBACK")
         acked = stream.acked_keys()
-        view = ClusterView(c)  # a fresh client with the new map
+        view = ck.ClusterView(c)  # a fresh client with the new map
         wait_until(safely(lambda: ik.total_history(view, assets) >= len(acked)),
                    DRAIN_TIMEOUT_S, interval=0.2, what="every acknowledged message applied")
         drained_s = time.monotonic() - t_back

@@ -52,7 +52,7 @@ class RedisCluster:
             self.nodes.append(node)
         self.cli("--cluster", "create", *self.addrs(), "--cluster-replicas", str(replicas),
                  "--cluster-yes")
-        th.wait_until(self._all_ok, CLUSTER_TIMEOUT_S, interval=0.2,
+        th.wait_until(self.all_ok, CLUSTER_TIMEOUT_S, interval=0.2,
                       what="every cluster node to report cluster_state:ok")
         if replicas:
             th.wait_until(lambda: len(self.masters()) == masters and all(
@@ -105,8 +105,6 @@ class RedisCluster:
                                  f"{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
         return res.stdout
 
-    def _all_ok(self):
-        return all("cluster_state:ok" in self._info(n) for n in self.nodes)
 
     def node_id(self, i):
         return self.nodes[i].client().execute_command("CLUSTER", "MYID")
@@ -148,3 +146,11 @@ class RedisCluster:
             except redis_lib.RedisError:
                 pass
         self._clients.clear()
+
+
+class ClusterView:
+    """What ingestkit's readers (total_history, history_seq_report) need of a stack: `r`, a
+    client of the whole cluster (a fresh one knows the current slot map)."""
+
+    def __init__(self, cluster):
+        self.r = cluster.client()

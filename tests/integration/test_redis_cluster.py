@@ -16,13 +16,6 @@ from twinharness import TwinTestCase, wait_until
 N_ASSETS = 40
 
 
-class ClusterView:
-    """What ingestkit's readers need of a stack: `r`, a client of the whole cluster."""
-
-    def __init__(self, cluster):
-        self.r = cluster.client()
-
-
 class RedisClusterTest(TwinTestCase):
 
     def setUp(self):
@@ -30,7 +23,7 @@ class RedisClusterTest(TwinTestCase):
         self.cluster = ck.RedisCluster(self.h, masters=3)
         self.addCleanup(self.cluster.close)
         self.broker = self.h.mosquitto()
-        self.view = ClusterView(self.cluster)
+        self.view = ck.ClusterView(self.cluster)
         self.assets = [f"cl-{i:02d}" for i in range(N_ASSETS)]
         self.pub = self.h.mqtt(self.broker, client_id="device-pub")
 
@@ -139,7 +132,7 @@ class RedisClusterTest(TwinTestCase):
         for node in c.nodes:
             node.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", c.node_id(dst))
         send(range(11, 13))
-        rep = ik.history_seq_report(ClusterView(c), [a], {a: 12})
+        rep = ik.history_seq_report(ck.ClusterView(c), [a], {a: 12})
         self.assert_exactly_once(rep)
         self.assertEqual(dst_r.hget(ik.state_key(a), "_seq"), "12")
         log = ingest.log_text()
