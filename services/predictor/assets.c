@@ -30,15 +30,18 @@ int pred_table_init(struct pred_table *t, size_t max_assets, size_t max_signals)
     return t->slots && t->assets ? 0 : TW_ENOMEM;
 }
 
+static void asset_free(struct pred_asset *a)
+{
+    for (size_t k = 0; k < a->n_sigs; k++)
+        free(a->sigs[k].st);
+    free(a->sigs);
+    free(a);
+}
+
 void pred_table_free(struct pred_table *t)
 {
-    for (size_t i = 0; i < t->n_assets; i++) {
-        struct pred_asset *a = t->assets[i];
-        for (size_t k = 0; k < a->n_sigs; k++)
-            free(a->sigs[k].st);
-        free(a->sigs);
-        free(a);
-    }
+    for (size_t i = 0; i < t->n_assets; i++)
+        asset_free(t->assets[i]);
     for (int k = 0; k < PRED_LIST__COUNT; k++)
         free(t->lists[k].items);
     free(t->assets);
@@ -181,6 +184,42 @@ void pred_table_unlist(struct pred_table *t, enum pred_list_kind k, size_t i)
     struct pred_list *l = &t->lists[k];
     l->items[i]->listed[k] = false;
     l->items[i] = l->items[--l->n];
+}
+
+size_t pred_table_drop_unless(struct pred_table *t,
+                              bool (*keep)(const struct pred_asset *a, void *ctx), void *ctx)
+{
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < t->n_assets; i++) {
+        struct pred_asset *a = t->assets[i];
+        a->dropped = !keep(a, ctx);
+        dropped += a->dropped;
+    }
+    if (dropped == 0)
+        return 0;
+    for (int k = 0; k < PRED_LIST__COUNT; k++) {
+        struct pred_list *l = &t->lists[k];
+        size_t n = 0;
+        for (size_t i = 0; i < l->n; i++)
+            if (!l->items[i]->dropped)
+                l->items[n++] = l->items[i];
+        l->n = n;
+    }
+    for (size_t i = 0; i < t->n_assets; i++) {
+        struct pred_asset *a = t->assets[i];
+        if (a->dropped) {
+            t->n_signals -= a->n_sigs;
+            asset_free(a);
+        } else {
+            t->assets[kept++] = a;
+        }
+    }
+    t->n_assets = kept;
+    /* Open addressing has no cheap delete: place the ones left again. */
+    memset(t->slots, 0, t->n_slots * sizeof(*t->slots));
+    for (size_t k = 0; k < t->n_assets; k++)
+        t->slots[table_slot(t, t->assets[k]->id)] = k + 1;
+    return dropped;
 }
 
 static bool limit_given(const struct tw_model_limit *l)

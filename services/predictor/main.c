@@ -44,11 +44,33 @@ static int check_horizon(const char *text, char *err, size_t errlen)
                    HORIZON_MAX_STEPS);
 }
 
+static int parse_partition(const char *text, enum pred_partition *out)
+{
+    if (strcmp(text, "asset") == 0)
+        *out = PRED_PARTITION_ASSET;
+    else if (strcmp(text, "shared") == 0)
+        *out = PRED_PARTITION_SHARED;
+    else
+        return -1;
+    return 0;
+}
+
+static int check_partition(const char *text, char *err, size_t errlen)
+{
+    enum pred_partition p;
+    return parse_partition(text, &p) == 0 ? 0 : tw_fail(err, errlen, "must be asset or shared");
+}
+
 static const struct tw_option pred_options[] = {
     TW_COMMON_OPTIONS(struct pred_settings, common),
+    {"partition", "TWIN_PREDICTOR_PARTITION", "asset",
+     "how instances split the work: asset (each asset to one live instance, by a hash over the "
+     "instances online) or shared (the group's shared subscription splits the TwinStates)",
+     TW_OPT_STR, OPT(partition_text), 0, 0, 0, check_partition},
     {"group", "TWIN_PREDICTOR_GROUP", "twin-predictor",
-     "shared-subscription group; instances with the same group split the TwinStates", TW_OPT_STR,
-     OPT(group), 0, 0, 0, tw_check_instance},
+     "shared-subscription group, with partition shared: instances with the same group split the "
+     "TwinStates",
+     TW_OPT_STR, OPT(group), 0, 0, 0, tw_check_instance},
     {"horizon", "TWIN_PREDICTOR_HORIZON", "24steps",
      "forecast horizon: <N>steps (grid steps of each signal) or a duration such as 6h", TW_OPT_STR,
      OPT(horizon_text), 0, 0, 0, check_horizon},
@@ -134,6 +156,10 @@ static void register_counters(struct tw_metrics *reg, struct pred_metrics *m)
                                             "stored model states refused (the signal restarts)");
     m->backpressure = tw_metrics_counter(reg, "twin_predictor_backpressure_waits_total", NULL,
                                          "times the MQTT handler waited for room in the queue");
+    m->not_owned = tw_metrics_counter(reg, "twin_predictor_not_owned_total", NULL,
+                                      "TwinStates skipped: their asset belongs to another instance");
+    m->released = tw_metrics_counter(reg, "twin_predictor_released_assets_total", NULL,
+                                     "assets handed over to another instance that joined");
 }
 
 static int pred_metrics_register(struct tw_metrics *reg, struct pred_metrics *m)
@@ -144,6 +170,8 @@ static int pred_metrics_register(struct tw_metrics *reg, struct pred_metrics *m)
     register_counters(reg, m);
     m->assets = tw_metrics_gauge(reg, "twin_predictor_assets", NULL, "assets modelled");
     m->signals = tw_metrics_gauge(reg, "twin_predictor_signals", NULL, "signals modelled");
+    m->members = tw_metrics_gauge(reg, "twin_predictor_members", NULL,
+                                  "live predictor instances sharing the assets (itself included)");
     m->queue_depth = tw_metrics_gauge(reg, "twin_predictor_queue_depth", NULL,
                                       "TwinStates waiting for the loop");
     m->coverage_ppm = tw_metrics_gauge(
@@ -172,6 +200,7 @@ static int pred_configure(int argc, char **argv, struct pred_settings *cfg, stru
     if (action == TW_CONFIG_HELP)
         return 0;
     pred_parse_horizon(cfg->horizon_text, &cfg->horizon_ms, &cfg->horizon_steps);
+    parse_partition(cfg->partition_text, &cfg->partition);
     if (tw_model_load_reporting("twin-predictor", cfg->common.model_path, model) < 0)
         return 2;
     cfg->model = *model;

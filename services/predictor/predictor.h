@@ -15,6 +15,7 @@
  * hands them to the client. The HTTP thread reads only metrics and the atomic redis_up flag.
  */
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,9 +37,16 @@
 
 /* ---- settings (main.c) ------------------------------------------------------------------- */
 
+enum pred_partition {
+    PRED_PARTITION_ASSET,  /* every instance sees every TwinState and keeps the assets it owns */
+    PRED_PARTITION_SHARED, /* one shared subscription: the broker splits the TwinStates */
+};
+
 struct pred_settings {
     struct tw_common_config common;
     const char *group;
+    const char *partition_text; /* "asset" or "shared" */
+    enum pred_partition partition;
     const char *horizon_text; /* "24steps" or a duration ("6h") */
     int64_t points;
     int64_t publish_ms;
@@ -77,6 +85,9 @@ struct pred_metrics {
     struct tw_counter *restored[PRED_RESTORED__COUNT];
     struct tw_counter *bad_model_state;
     struct tw_counter *backpressure;
+    struct tw_counter *not_owned;
+    struct tw_counter *released;
+    struct tw_gauge *members;
     struct tw_gauge *assets;
     struct tw_gauge *signals;
     struct tw_gauge *queue_depth;
@@ -157,6 +168,7 @@ struct pred_asset {
     bool loaded;           /* the stored model was read, or found absent */
     bool listed[PRED_LIST__COUNT];
     int64_t last_publish_ms; /* monotonic; 0: never */
+    bool dropped;            /* pred_table_drop_unless: on its way out */
 };
 
 struct pred_list {
@@ -189,6 +201,11 @@ struct pred_sig *pred_asset_signal(struct pred_asset *a, const char *name);
 int pred_table_add_signal(struct pred_table *t, struct pred_asset *a, const char *name,
                           const struct pred_config *cfg, struct pred_sig **out);
 
+/* Removes (and frees) every asset for which keep returns false, and takes it off every list.
+ * Returns how many were removed. */
+size_t pred_table_drop_unless(struct pred_table *t,
+                              bool (*keep)(const struct pred_asset *a, void *ctx), void *ctx);
+
 /* Puts a on list k unless it is there already. 0 or TW_ENOMEM. */
 int pred_table_list(struct pred_table *t, struct pred_asset *a, enum pred_list_kind k);
 /* Removes entry i of list k (the last entry takes its place). */
@@ -199,6 +216,62 @@ void pred_table_unlist(struct pred_table *t, enum pred_list_kind k, size_t i);
 void pred_table_signal_config(const struct pred_settings *s, const char *asset, const char *signal,
                               struct pred_config *out);
 
+/* ---- members.c: which instance owns which asset ------------------------------------------ */
+
+/*
+ * With partition "asset", every instance subscribes to every TwinState (not shared) and to the
+ * retained status topics of all predictor instances. The live instances ("online") are the
+ * members; an asset belongs to the member with the highest rendezvous weight for it, so
+ * instances agree without talking to each other, and a join or leave moves only the assets
+ * that must move. The MQTT thread keeps struct pred_members; the loop works on a copy
+ * (struct pred_view) taken when the version changed.
+ */
+#define PRED_MEMBERS_MAX 256
+
+struct pred_view {
+    uint64_t version; /* 0: never taken */
+    size_t n, self;   /* members, and this instance's index among them */
+    char names[PRED_MEMBERS_MAX][TW_NAME_MAX + 1]; /* sorted */
+    uint64_t seed[PRED_MEMBERS_MAX];               /* hash state after each name */
+};
+
+struct pred_members {
+    pthread_mutex_t lock;
+    char self[TW_NAME_MAX + 1];
+    char names[PRED_MEMBERS_MAX][TW_NAME_MAX + 1]; /* self first, then others as they came */
+    size_t n;
+    uint64_t version;  /* bumped by every join and leave */
+    bool settled;      /* its own live "online" came back: the retained statuses are in */
+    uint64_t overflow; /* joins refused at PRED_MEMBERS_MAX */
+};
+
+enum pred_member_change {
+    PRED_MEMBER_SAME,
+    PRED_MEMBER_JOINED,
+    PRED_MEMBER_LEFT,
+    PRED_MEMBER_SETTLED, /* this instance's own status came back */
+    PRED_MEMBER_REFUSED, /* a join beyond PRED_MEMBERS_MAX */
+};
+
+void pred_members_init(struct pred_members *m, const char *self);
+void pred_members_destroy(struct pred_members *m);
+/* The instance named by "<root>/service/predictor/<instance>/status" into out (cap bytes).
+ * 0, or -1 when the topic is not one of those or the name is not a valid id. */
+int pred_status_instance(const char *topic, const char *root, char *out, size_t cap);
+/* A status message: "online" joins, anything else ("offline", the Will, an empty retained
+ * message that clears the topic) leaves. The instance's own status only settles it. Any
+ * thread. */
+enum pred_member_change pred_members_update(struct pred_members *m, const char *instance,
+                                            const void *payload, size_t len, bool retained);
+bool pred_members_settled(struct pred_members *m);
+/* Copies the members into v when they changed since v was taken; returns whether they did. */
+bool pred_members_snapshot(struct pred_members *m, struct pred_view *v);
+/* The index in v of the member that owns the asset. v->n >= 1. */
+size_t pred_owner_index(const struct pred_view *v, const char *asset);
+/* Whether this instance owns the asset (always, when it is the only member). */
+bool pred_view_owns(const struct pred_view *v, const char *asset);
+/* "a,b,c" into out; -1 when it does not fit. */
+int pred_view_format(const struct pred_view *v, char *out, size_t cap);
 
 /* ---- the service (service.c) ------------------------------------------------------------ */
 
@@ -220,6 +293,8 @@ struct pred_service {
     struct tw_store *store;
     struct pred_queue *queue;
     struct pred_table table;
+    struct pred_members members; /* partition "asset": kept by the MQTT thread */
+    struct pred_view view;       /* the loop's copy of the members */
     /* Redis calls pause after a failure until redis_retry_ms (monotonic), with capped backoff,
      * so a dead Redis costs one timeout per backoff step, not one per message. */
     struct tw_backoff redis_backoff;

@@ -15,12 +15,26 @@
 #define LINEAR_LOOKUP    16  /* up to this many samples a value is found by a linear scan */
 #define MIN_STATE_DOUBLE 4096
 #define OUTBOX_CAP       65536 /* publishes waiting for the MQTT client */
+#define SETTLE_MAX_MS    5000  /* longest wait at start for the other instances' statuses */
+#define RELEASE_WRITE_MS 2000  /* longest a hand-over waits to write the leaving assets */
 
 /* ---- set-up ------------------------------------------------------------------------------- */
 
 static void svc_on_message(void *ctx, const struct tw_mqtt_msg *msg)
 {
     struct pred_service *svc = ctx;
+    char instance[TW_NAME_MAX + 1];
+    /* Statuses skip the queue: a membership change takes effect for the TwinStates the loop
+     * has not handled yet, and a full queue cannot hold the settling back. */
+    if (svc->cfg->partition == PRED_PARTITION_ASSET &&
+        pred_status_instance(msg->topic, svc->cfg->common.topic_root, instance,
+                             sizeof(instance)) == 0) {
+        if (pred_members_update(&svc->members, instance, msg->payload, msg->len, msg->retained) ==
+            PRED_MEMBER_REFUSED)
+            tw_log(TW_LOG_ERROR, "member_refused", "instance=%s reason=max_members max=%d",
+                   instance, PRED_MEMBERS_MAX);
+        return;
+    }
     pred_queue_push(svc->queue, msg->topic, msg->payload, msg->len, (size_t)svc->cfg->max_payload);
 }
 
@@ -48,9 +62,21 @@ static int svc_create_mqtt(struct pred_service *svc)
     snprintf(status, sizeof(status), "%s/service/predictor/%s/status", cfg->common.topic_root,
              cfg->common.instance);
     struct tw_mqtt_config mcfg = tw_mqtt_service_config(&cfg->common, client_id, status);
+    /* By asset, what the session queued while this instance was down is not needed: its
+     * assets went to the others, and whatever it owns again it reads back from Redis (stored
+     * model, then the history since). */
+    mcfg.fresh_session = cfg->partition == PRED_PARTITION_ASSET;
     int rc = tw_mqtt_create(&mcfg, svc_on_message, svc, &svc->mqtt);
-    snprintf(filter, sizeof(filter), "$share/%s/%s/asset/+/state", cfg->group,
-             cfg->common.topic_root);
+    if (rc < 0 || cfg->partition == PRED_PARTITION_SHARED) {
+        snprintf(filter, sizeof(filter), "$share/%s/%s/asset/+/state", cfg->group,
+                 cfg->common.topic_root);
+        return rc < 0 ? rc : tw_mqtt_subscribe(svc->mqtt, filter, 1);
+    }
+    /* The statuses first, with their retained messages on every connect: they are all in
+     * before this instance's own "online" (published after the subscriptions) comes back. */
+    snprintf(filter, sizeof(filter), "%s/service/predictor/+/status", cfg->common.topic_root);
+    rc = tw_mqtt_subscribe_retained(svc->mqtt, filter, 1);
+    snprintf(filter, sizeof(filter), "%s/asset/+/state", cfg->common.topic_root);
     if (rc == 0)
         rc = tw_mqtt_subscribe(svc->mqtt, filter, 1);
     return rc;
@@ -63,6 +89,7 @@ int pred_service_init(struct pred_service *svc, const struct pred_settings *cfg,
     svc->cfg = cfg;
     svc->m = m;
     svc->stop = stop;
+    pred_members_init(&svc->members, cfg->common.instance);
     svc->redis_backoff = (struct tw_backoff){.initial_ms = 200, .max_ms = 30000};
     svc->reject_log = (struct tw_ratelimit){.burst = 10, .interval_ms = 10000};
     svc->redis_log = (struct tw_ratelimit){.burst = 5, .interval_ms = 10000};
@@ -105,6 +132,7 @@ void pred_service_free(struct pred_service *svc)
     free(svc->state_buf);
     free(svc->fpoints);
     free(svc->forecasts);
+    pred_members_destroy(&svc->members);
 }
 
 bool pred_service_healthy(void *ctx, char *detail, size_t len)
@@ -250,13 +278,18 @@ void pred_handle_message(struct pred_service *svc, const struct pred_msg *msg)
     char asset[TW_NAME_MAX + 1], detail[160];
     struct tw_twin_state_msg st;
     tw_counter_add(svc->m->states, 1);
+    enum tw_reject r = tw_topic_asset(msg->topic, svc->cfg->common.topic_root, "state", asset);
+    /* Another instance's asset (or, for a malformed topic, the topic's owner rejects it). */
+    if (!pred_view_owns(&svc->view, r == TW_REJECT_NONE ? asset : msg->topic)) {
+        tw_counter_add(svc->m->not_owned, 1);
+        return;
+    }
     if (msg->oversize) {
         snprintf(detail, sizeof(detail), "payload of %zu bytes is above the limit of %" PRId64,
                  msg->full_len, svc->cfg->max_payload);
         pred_publish_rejected(svc, msg, TW_REJECT_OVERSIZE, detail);
         return;
     }
-    enum tw_reject r = tw_topic_asset(msg->topic, svc->cfg->common.topic_root, "state", asset);
     if (r != TW_REJECT_NONE) {
         pred_publish_rejected(svc, msg, r, "topic does not name a valid asset");
         return;
@@ -383,6 +416,56 @@ static int svc_shutdown(struct pred_service *svc)
     return rc == 0 ? 0 : 1;
 }
 
+/* ---- members ------------------------------------------------------------------------------ */
+
+static bool svc_keep_owned(const struct pred_asset *a, void *ctx)
+{
+    return pred_view_owns(ctx, a->id);
+}
+
+/* After a join or leave: the assets that now belong to another instance have what they learnt
+ * written (their new owner starts from it; its catch-up from the history would cover the
+ * gap too) and leave the table. */
+static void svc_rebalance(struct pred_service *svc)
+{
+    if (svc->cfg->partition != PRED_PARTITION_ASSET ||
+        !pred_members_snapshot(&svc->members, &svc->view))
+        return;
+    size_t losing = 0;
+    for (size_t i = 0; i < svc->table.n_assets; i++)
+        losing += !pred_view_owns(&svc->view, svc->table.assets[i]->id);
+    int rc = 0;
+    if (losing > 0)
+        rc = pred_persist_all(svc, tw_mono_ms() + RELEASE_WRITE_MS);
+    size_t released = pred_table_drop_unless(&svc->table, svc_keep_owned, &svc->view);
+    tw_counter_add(svc->m->released, released);
+    tw_gauge_set(svc->m->members, (int64_t)svc->view.n);
+    char names[1024];
+    if (pred_view_format(&svc->view, names, sizeof(names)) < 0)
+        snprintf(names, sizeof(names), "(%zu)", svc->view.n);
+    tw_log(TW_LOG_INFO, "members", "members=%s self=%s assets=%zu released=%zu written=%s", names,
+           svc->cfg->common.instance, svc->table.n_assets, released,
+           losing == 0 ? "-" : rc == 0 ? "all" : "partial");
+}
+
+/* Partition by asset: holds the TwinStates back until this instance knows the others (its own
+ * "online" came back after the retained statuses), or SETTLE_MAX_MS passed. */
+static void svc_settle(struct pred_service *svc)
+{
+    if (svc->cfg->partition != PRED_PARTITION_ASSET)
+        return;
+    int64_t deadline = tw_mono_ms() + SETTLE_MAX_MS;
+    while (!*svc->stop && !pred_members_settled(&svc->members) && tw_mono_ms() < deadline)
+        tw_sleep_ms(10, svc->stop);
+    if (!pred_members_settled(&svc->members))
+        tw_log(TW_LOG_WARN, "members_unsettled",
+               "waited_ms=%d detail=\"own status not seen yet (broker unreachable, or the ACL does "
+               "not let it read %s/service/predictor/+/status): going on with the instances "
+               "known\"",
+               SETTLE_MAX_MS, svc->cfg->common.topic_root);
+    svc_rebalance(svc);
+}
+
 int pred_service_run(struct pred_service *svc)
 {
     if (svc_wait_redis(svc) < 0)
@@ -393,9 +476,11 @@ int pred_service_run(struct pred_service *svc)
         return 1;
     }
     svc->next_persist_ms = tw_mono_ms() + svc->cfg->persist_ms;
-    tw_log(TW_LOG_INFO, "started", "instance=%s group=%s", svc->cfg->common.instance,
-           svc->cfg->group);
+    tw_log(TW_LOG_INFO, "started", "instance=%s partition=%s group=%s",
+           svc->cfg->common.instance, svc->cfg->partition_text, svc->cfg->group);
+    svc_settle(svc);
     while (!*svc->stop) {
+        svc_rebalance(svc);
         struct pred_msg *chain = pred_queue_take(svc->queue, LOOP_BATCH, svc_wait_ms(svc));
         svc_handle_chain(svc, chain);
         svc_timers(svc);

@@ -36,6 +36,7 @@ struct tw_mqtt {
     void *ctx;
     char *subs[MQTT_MAX_SUBS];
     int sub_qos[MQTT_MAX_SUBS];
+    bool sub_retained[MQTT_MAX_SUBS]; /* retained messages on every (re)connect */
     int n_subs;
 
     pthread_mutex_t lock; /* guards everything below */
@@ -165,8 +166,9 @@ static void mqtt_subscribe_all(struct tw_mqtt *c)
         opts.onSuccess5 = on_subscribed;
         opts.onFailure5 = on_subscribe_failed;
         opts.context = c;
-        /* Retained messages only for a new subscription, so a reconnect does not replay them. */
-        opts.subscribeOptions.retainHandling = 1;
+        /* Retained messages only for a new subscription, so a reconnect does not replay them,
+         * unless the subscription asked for them every time. */
+        opts.subscribeOptions.retainHandling = c->sub_retained[i] ? 0 : 1;
         int rc = MQTTAsync_subscribe(c->client, c->subs[i], c->sub_qos[i], &opts);
         if (rc != MQTTASYNC_SUCCESS)
             tw_log(TW_LOG_ERROR, "mqtt_subscribe_failed", "client=%s filter=%s code=%d",
@@ -256,7 +258,9 @@ static int mqtt_connect_once(struct tw_mqtt *c)
     MQTTProperties_add(&props, &expiry);
     opts.connectProperties = &props;
     opts.keepAliveInterval = c->cfg.keepalive_s;
-    opts.cleanstart = c->cfg.clean_start;
+    pthread_mutex_lock(&c->lock);
+    opts.cleanstart = c->cfg.clean_start || (c->cfg.fresh_session && c->stats.connects == 0);
+    pthread_mutex_unlock(&c->lock);
     opts.connectTimeout = 5;
     opts.maxInflight = c->cfg.max_inflight > 0 ? c->cfg.max_inflight : 64;
     opts.username = c->user;
@@ -392,15 +396,26 @@ int tw_mqtt_create(const struct tw_mqtt_config *cfg, tw_mqtt_handler handler, vo
     return 0;
 }
 
-int tw_mqtt_subscribe(struct tw_mqtt *c, const char *filter, int qos)
+static int mqtt_add_sub(struct tw_mqtt *c, const char *filter, int qos, bool retained)
 {
     if (c->n_subs >= MQTT_MAX_SUBS || qos < 0 || qos > 2)
         return TW_EINVAL;
     c->subs[c->n_subs] = strdup(filter);
     if (!c->subs[c->n_subs])
         return TW_ENOMEM;
+    c->sub_retained[c->n_subs] = retained;
     c->sub_qos[c->n_subs++] = qos;
     return 0;
+}
+
+int tw_mqtt_subscribe(struct tw_mqtt *c, const char *filter, int qos)
+{
+    return mqtt_add_sub(c, filter, qos, false);
+}
+
+int tw_mqtt_subscribe_retained(struct tw_mqtt *c, const char *filter, int qos)
+{
+    return mqtt_add_sub(c, filter, qos, true);
 }
 
 int tw_mqtt_start(struct tw_mqtt *c)

@@ -36,6 +36,9 @@ struct tw_mqtt_config {
     int keepalive_s;
     uint32_t session_expiry_s; /* 0 with clean_start: a throwaway session */
     bool clean_start;
+    /* Clean start on this process's first connect only, persistent after: what the session
+     * queued while no process used it is dropped (for a client that reads it elsewhere). */
+    bool fresh_session;
     int max_inflight; /* QoS 1/2 publishes of ours in flight at once */
     bool quiet;       /* log connects at debug level (short-lived helper clients) */
 };
@@ -56,6 +59,11 @@ int tw_mqtt_create(const struct tw_mqtt_config *cfg, tw_mqtt_handler handler, vo
 /* Adds a subscription, made on every (re)connect. Call before tw_mqtt_start. `filter` may be
  * a shared subscription ("$share/group/…"). */
 int tw_mqtt_subscribe(struct tw_mqtt *c, const char *filter, int qos);
+
+/* Like tw_mqtt_subscribe, but the broker sends the filter's retained messages on every
+ * (re)connect, not only when the subscription is new: for state kept in retained topics
+ * (service status) that the client must read afresh after a restart. */
+int tw_mqtt_subscribe_retained(struct tw_mqtt *c, const char *filter, int qos);
 
 /* Starts connecting in the background; failed attempts are retried with capped backoff
  * forever (each failure logged). Returns 0 or a setup error. */
