@@ -270,7 +270,11 @@ static void *worker_main(void *arg)
     struct scen_worker *w = arg;
     struct scen_job *job;
     while ((job = jobs_take(w->q)) != NULL) {
+        if (job->claimed)
+            scen_claim_renew(w->q->svc, w->store, job->req.id);
         scen_job_run(w->q->svc, w->store, job);
+        if (job->claimed)
+            scen_claim_release(w->q->svc, w->store, job->req.id);
         jobs_done(w->q, job);
     }
     return NULL;

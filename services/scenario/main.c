@@ -42,6 +42,10 @@ static int check_positive_duration(const char *text, char *err, size_t errlen)
 
 static const struct tw_option scen_options[] = {
     TW_COMMON_OPTIONS(struct scen_settings, common),
+    {"group", "TWIN_SCENARIO_GROUP", "twin-scenario",
+     "shared-subscription group: instances with the same group share the request queue, each "
+     "request runs on one of them",
+     TW_OPT_STR, OPT(group), 0, 0, 0, tw_check_instance},
     {"check-model", "TWIN_SCENARIO_CHECK_MODEL", "false",
      "validate the plant model (TWIN_MODEL), print every problem with its JSON path, and exit "
      "(0: valid, 2: invalid)",
@@ -144,6 +148,9 @@ static int scen_metrics_register(struct tw_metrics *reg, struct scen_metrics *m)
                                          "results that could not be written to Redis");
     m->publish_failed = tw_metrics_counter(reg, "twin_scenario_publish_failed_total", NULL,
                                            "messages the MQTT client refused");
+    m->cancels_forwarded =
+        tw_metrics_counter(reg, "twin_scenario_cancels_forwarded_total", NULL,
+                           "cancels passed on to the runner that holds the request");
     m->queue_depth =
         tw_metrics_gauge(reg, "twin_scenario_queue_depth", NULL, "requests waiting to run");
     m->running = tw_metrics_gauge(reg, "twin_scenario_running", NULL, "requests running");

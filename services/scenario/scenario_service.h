@@ -42,6 +42,7 @@
 
 struct scen_settings {
     struct tw_common_config common;
+    const char *group; /* shared-subscription group of the request topic */
     bool check_model;
     int64_t threads; /* per running request; 0: one per online CPU */
     int64_t jobs;    /* requests run at once */
@@ -100,6 +101,7 @@ struct scen_metrics {
     struct tw_counter *replications;
     struct tw_counter *store_errors;
     struct tw_counter *publish_failed;
+    struct tw_counter *cancels_forwarded;
     struct tw_gauge *queue_depth;
     struct tw_gauge *running;
     struct tw_gauge *mqtt_up;
@@ -127,6 +129,7 @@ struct scen_job {
     volatile int cancel;      /* scn_run polls it */
     int stop;                 /* enum scen_stop, atomic */
     int64_t last_progress_ms; /* atomic: monotonic time of the last RUNNING progress */
+    bool claimed;             /* its id's claim in Redis is this runner's (claim.c) */
 };
 
 struct scen_worker; /* a worker thread and its Redis connection (jobs.c) */
@@ -178,7 +181,7 @@ struct scen_snapshot_stats {
     int64_t snapshot_ms;   /* Redis's clock at the read, Unix ms */
 };
 
-/* Reads, in one MULTI/EXEC transaction, the state hash of every asset the plant names and
+/* Reads, in one MULTI/EXEC transaction (on a Redis Cluster: one pipeline per node), the state hash of every asset the plant names and
  * Redis's clock, and applies them to p: machines down, MTBF factors from wear, buffer and stock
  * levels, p->epoch. Only reads. 0, or a negative tw_err with the reason in err (p unchanged).
  * Any thread with its own store. */
@@ -212,6 +215,7 @@ struct scen_service {
     size_t in_n, in_bytes;
     uint64_t seed_counter; /* atomic */
     char request_topic[SCEN_TOPIC_MAX];
+    char cancel_topic[SCEN_TOPIC_MAX]; /* cancels forwarded to this runner by the others */
     char rejected_topic[SCEN_TOPIC_MAX];
 };
 
@@ -236,6 +240,19 @@ void scen_finish_unrun(struct scen_service *svc, struct tw_store *store, struct 
                        int status, const char *error);
 /* Records the outcome of a Redis round trip for /healthz. Any thread. */
 void scen_redis_result(struct scen_service *svc, int rc);
+
+/* ---- claims (claim.c): which runner holds a request id ---------------------------------- */
+
+/* Claims the id for this runner (SET NX, with a TTL). 0: claimed (also when this runner held
+ * it already); 1: another runner holds it, its instance name in holder; a negative tw_err when
+ * Redis could not be asked. Control loop. */
+int scen_claim_take(struct scen_service *svc, const char *id, char *holder, size_t cap);
+/* The runner holding the id: 1 (holder filled), 0 none, or a negative tw_err. Control loop. */
+int scen_claim_holder(struct scen_service *svc, const char *id, char *holder, size_t cap);
+/* Renews the claim's TTL when the run starts. Any thread, with its own store. */
+void scen_claim_renew(struct scen_service *svc, struct tw_store *store, const char *id);
+/* Deletes the claim if it is still this runner's. Any thread, with its own store. */
+void scen_claim_release(struct scen_service *svc, struct tw_store *store, const char *id);
 
 /* Runs one job on a worker thread (jobs.c calls it; service.c has the I/O). */
 void scen_job_run(struct scen_service *svc, struct tw_store *store, struct scen_job *job);

@@ -12,6 +12,7 @@
 #include "twin/codec.h"
 #include "twin/err.h"
 #include "twin/log.h"
+#include "twin/validate.h"
 
 #define INBOX_CAP        1024        /* requests between the MQTT handler and the loop */
 #define INBOX_MAX_BYTES  (64u << 20) /* and their bytes: 1,024 requests of 1 MiB would be 1 GiB */
@@ -160,6 +161,8 @@ void scen_finish_unrun(struct scen_service *svc, struct tw_store *store, struct 
     tw_log(TW_LOG_INFO, "request_finished", "id=%s status=%s error=\"%s\"", o.id,
            scen_status_word(status), error);
     scen_publish_outcome(svc, store, &o);
+    if (job->claimed)
+        scen_claim_release(svc, store, job->req.id);
 }
 
 /* ---- refusing ------------------------------------------------------------------------------ */
@@ -218,11 +221,34 @@ static uint64_t svc_pick_seed(struct scen_service *svc)
     return x ? x : 1;
 }
 
+/* A cancel of a request another runner holds goes on to that runner's cancel topic. Returns
+ * whether it went. */
+static bool svc_forward_cancel(struct scen_service *svc, const struct scen_inmsg *msg,
+                               const char *id)
+{
+    char holder[TW_NAME_MAX + 1], topic[SCEN_TOPIC_MAX + TW_NAME_MAX];
+    if (strcmp(msg->topic, svc->cancel_topic) == 0) /* forwarded already: never twice */
+        return false;
+    if (scen_claim_holder(svc, id, holder, sizeof(holder)) != 1 ||
+        strcmp(holder, svc->cfg->common.instance) == 0 || !tw_valid_asset_id(holder, strlen(holder)))
+        return false;
+    snprintf(topic, sizeof(topic), "%s/service/scenario/%s/cancel", svc->cfg->common.topic_root,
+             holder);
+    int rc = publish_retrying(svc, topic, msg->payload, msg->len, 1, false, PUBLISH_RETRY_MS);
+    tw_log(rc == 0 ? TW_LOG_INFO : TW_LOG_ERROR, "cancel_forwarded", "id=%s runner=%s error=%s",
+           id, holder, rc == 0 ? "-" : tw_strerror(rc));
+    if (rc == 0)
+        tw_counter_add(svc->m->cancels_forwarded, 1);
+    return rc == 0;
+}
+
 static void svc_cancel(struct scen_service *svc, const struct scen_inmsg *msg, const char *id)
 {
     struct scen_job *removed = NULL;
     char detail[128];
     if (scen_jobs_cancel(&svc->jobs, id, &removed) < 0) {
+        if (svc_forward_cancel(svc, msg, id))
+            return;
         snprintf(detail, sizeof(detail), "no queued or running request with id %s", id);
         svc_reject(svc, msg, SCEN_REJECT_UNKNOWN_ID, id, detail, &reject_log);
         return;
@@ -250,9 +276,21 @@ static void svc_submit(struct scen_service *svc, const struct scen_inmsg *msg, s
     }
     job->work_hours = scen_spec_work_hours(&job->spec);
     job->reps_total = scen_spec_runs(&job->spec) * job->spec.replications;
-    char id[SCEN_ID_MAX + 1];
+    char id[SCEN_ID_MAX + 1], holder[TW_NAME_MAX + 1];
     memcpy(id, job->req.id, sizeof(id));
     double work = job->work_hours;
+    /* Several runners share the request topic: the claim refuses an id another one holds. A
+     * Redis outage lets the request through unclaimed (the run needs Redis anyway). */
+    int claim = scen_claim_take(svc, id, holder, sizeof(holder));
+    if (claim == 1) {
+        snprintf(why, sizeof(why), "a request with id %s is already queued or running on runner %s",
+                 id, holder);
+        svc_reject(svc, msg, SCEN_REJECT_DUPLICATE_ID, id, why, &reject_log);
+        scen_job_free(job);
+        return;
+    }
+    job->claimed = claim == 0;
+    bool held_here = scen_jobs_has(&svc->jobs, id);
     switch (scen_jobs_submit(&svc->jobs, job)) {
     case SCEN_ADMIT_OK: /* the queue owns the job now */
         tw_log(TW_LOG_INFO, "request_queued", "id=%s work_h=%.6g", id, work);
@@ -262,11 +300,15 @@ static void svc_submit(struct scen_service *svc, const struct scen_inmsg *msg, s
         svc_reject(svc, msg, SCEN_REJECT_DUPLICATE_ID, id, why, &reject_log);
         break;
     case SCEN_ADMIT_FULL:
+        if (job->claimed && !held_here)
+            scen_claim_release(svc, svc->store, id);
         snprintf(why, sizeof(why), "the queue is full (%" PRId64 " requests wait): retry later",
                  svc->cfg->queue);
         svc_refuse(svc, msg, SCEN_REJECT_QUEUE_FULL, &job->req, why);
         break;
     case SCEN_ADMIT_CLOSED:
+        if (job->claimed && !held_here)
+            scen_claim_release(svc, svc->store, id);
         svc_refuse(svc, msg, SCEN_REJECT_SHUTTING_DOWN, &job->req,
                    "the scenario runner is stopping: submit it again");
         break;
@@ -308,6 +350,9 @@ static void svc_handle(struct scen_service *svc, const struct scen_inmsg *msg)
         svc_refuse(svc, msg, SCEN_REJECT_BAD_REQUEST, &job->req, why);
     else if (job->req.cancel)
         svc_cancel(svc, msg, job->req.id);
+    else if (strcmp(msg->topic, svc->cancel_topic) == 0)
+        svc_reject(svc, msg, SCEN_REJECT_BAD_REQUEST, job->req.id,
+                   "only cancels are forwarded between runners", &reject_log);
     else {
         svc_submit(svc, msg, job);
         return;
@@ -381,7 +426,7 @@ static struct scen_inmsg *inbox_take(struct scen_service *svc, int64_t wait_ms)
 int scen_service_init(struct scen_service *svc, const struct scen_settings *cfg,
                       struct scen_metrics *m, volatile sig_atomic_t *stop)
 {
-    char client_id[128], status[SCEN_TOPIC_MAX];
+    char client_id[128], status[SCEN_TOPIC_MAX], filter[SCEN_TOPIC_MAX + 64];
     memset(svc, 0, sizeof(*svc));
     svc->cfg = cfg;
     svc->m = m;
@@ -393,6 +438,8 @@ int scen_service_init(struct scen_service *svc, const struct scen_settings *cfg,
              cfg->common.topic_root);
     snprintf(svc->rejected_topic, sizeof(svc->rejected_topic), "%s/rejected/scenario",
              cfg->common.topic_root);
+    snprintf(svc->cancel_topic, sizeof(svc->cancel_topic), "%s/service/scenario/%s/cancel",
+             cfg->common.topic_root, cfg->common.instance);
     snprintf(client_id, sizeof(client_id), "twin-scenario-%s", cfg->common.instance);
     snprintf(status, sizeof(status), "%s/service/scenario/%s/status", cfg->common.topic_root,
              cfg->common.instance);
@@ -403,8 +450,12 @@ int scen_service_init(struct scen_service *svc, const struct scen_settings *cfg,
     int rc = tw_store_create(&scfg, NULL, 0, &svc->store);
     if (rc == 0)
         rc = tw_mqtt_create(&mcfg, svc_on_message, svc, &svc->mqtt);
+    /* Shared: with several instances each request runs once, on whichever the broker picks. */
+    snprintf(filter, sizeof(filter), "$share/%s/%s", cfg->group, svc->request_topic);
     if (rc == 0)
-        rc = tw_mqtt_subscribe(svc->mqtt, svc->request_topic, 1);
+        rc = tw_mqtt_subscribe(svc->mqtt, filter, 1);
+    if (rc == 0)
+        rc = tw_mqtt_subscribe(svc->mqtt, svc->cancel_topic, 1);
     return rc;
 }
 
@@ -510,8 +561,9 @@ int scen_service_run(struct scen_service *svc)
         tw_log(TW_LOG_ERROR, "start_failed", "error=%s", tw_strerror(rc));
         return 1;
     }
-    tw_log(TW_LOG_INFO, "started", "instance=%s jobs=%" PRId64 " threads=%u topic=%s",
-           svc->cfg->common.instance, svc->cfg->jobs, svc->threads, svc->request_topic);
+    tw_log(TW_LOG_INFO, "started", "instance=%s jobs=%" PRId64 " threads=%u topic=%s group=%s",
+           svc->cfg->common.instance, svc->cfg->jobs, svc->threads, svc->request_topic,
+           svc->cfg->group);
     while (!*svc->stop) {
         struct scen_inmsg *m = inbox_take(svc, LOOP_WAIT_MS);
         if (m) {
