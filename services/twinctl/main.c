@@ -84,11 +84,24 @@ int ctl_usage_error(const char *fmt, ...)
 
 int ctl_parse_duration(const char *text, int64_t *ms)
 {
-    if (strcmp(text, "0") == 0) {
-        *ms = 0;
+    if (tw_model_parse_duration(text, ms) == 0)
         return 0;
+    /* Zero, with or without units ("0", "0m", "0h0m"): the model's durations are positive, so
+     * check the same text with each zero as a one, and every number in it zero. */
+    char probe[64];
+    size_t n = strlen(text);
+    if (n == 0 || n >= sizeof(probe))
+        return -1;
+    for (size_t i = 0; i <= n; i++) {
+        if (text[i] >= '1' && text[i] <= '9')
+            return -1;
+        probe[i] = text[i] == '0' ? '1' : text[i];
     }
-    return tw_model_parse_duration(text, ms) == 0 ? 0 : -1;
+    int64_t unused;
+    if (strcmp(text, "0") != 0 && tw_model_parse_duration(probe, &unused) < 0)
+        return -1;
+    *ms = 0;
+    return 0;
 }
 
 static const char *env_or(const char *name, const char *def)

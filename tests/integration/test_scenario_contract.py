@@ -345,10 +345,17 @@ class TwinctlTest(TwinTestCase):
                      ["scenario", "run", "--demand", "lots"],
                      ["scenario", "run", "--sweep", "station.press.machines=1:3"],
                      ["scenario", "run", "--objective", "throughput"],
+                     ["scenario", "run", "--down", "press-1", "--at", "0x"],
+                     ["scenario", "run", "--down", "press-1", "--at", "0m5"],
                      ["scenario", "frobnicate"], ["nonsense"]):
             res = s.twinctl(*args)
             self.assertEqual(res.returncode, 2, (args, res.stdout, res.stderr))
             self.assertTrue(res.stderr.strip(), args)
+        # Zero with a unit is zero: "now" (the disruption tests say 0m during working hours).
+        for at in ("0", "0m", "0h0m"):
+            res = s.twinctl("scenario", "run", "--down", "press-1", "--at", at, "--for", "1h",
+                            "--horizon", "1d", "--replications", "2", "--quiet")
+            self.assertEqual(res.returncode, 0, (at, res.stderr))
         res = s.twinctl("scenario", "run", "--down", "lathe-9", "--quiet")
         self.assertEqual(res.returncode, 1)
         self.assertIn("lathe-9", res.stdout + res.stderr)
