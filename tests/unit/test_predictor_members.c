@@ -29,6 +29,13 @@ static void offline(struct pred_members *m, const char *who)
     pred_members_update(m, who, "offline", 7, false);
 }
 
+/* Whether `got` of ASSETS is within BALANCE_TOL of the share. */
+static bool near_share(size_t got, double share)
+{
+    double f = (double)got / (double)ASSETS;
+    return f > share - BALANCE_TOL && f < share + BALANCE_TOL;
+}
+
 static void asset_name(size_t i, char *out, size_t cap)
 {
     snprintf(out, cap, "line-%zu.press-%zu", i / 40, i % 40);
@@ -184,8 +191,7 @@ static void every_instance_agrees_and_exactly_one_owns_each_asset(void **state)
         assert_int_equal(owners, 1);
     }
     for (int k = 0; k < 3; k++) /* balanced: each near a third */
-        assert_true(owned[k] > ASSETS * (1.0 / 3 - BALANCE_TOL) &&
-                    owned[k] < ASSETS * (1.0 / 3 + BALANCE_TOL));
+        assert_true(near_share(owned[k], 1.0 / 3));
     /* Alone, an instance owns everything. */
     static struct pred_view alone;
     view_of("alpha", NULL, 0, &alone);
@@ -215,8 +221,8 @@ static void a_join_moves_only_its_share_and_a_leave_only_the_leavers(void **stat
         if (strcmp(now, "c3") != 0)
             assert_string_equal(was, now);
     }
-    assert_true(moved > ASSETS * (1.0 / 3 - BALANCE_TOL) && moved < ASSETS * (1.0 / 3 + BALANCE_TOL));
-    assert_true(share_c1 > ASSETS * (0.5 - BALANCE_TOL) && share_c1 < ASSETS * (0.5 + BALANCE_TOL));
+    assert_true(near_share(moved, 1.0 / 3));
+    assert_true(near_share(share_c1, 0.5));
 }
 
 /* ---- handing assets over ------------------------------------------------------------------ */
