@@ -16,6 +16,10 @@
 # file into $TWIN_REDIS_AUTH_DIR (each with the healthcheck user's credentials, nothing else),
 # and the dashboard with the plant model ($TWIN_MODEL) and its config.json (topic root
 # $TWIN_TOPIC_ROOT, default twin/v1, checked as the services check it) into $TWIN_WWW_DIR.
+# With $TWIN_REDIS_ADMIN_DIR set (the Redis Cluster of docker-compose.scale.yml): also the
+# replication user's password into $TWIN_REDIS_AUTH_DIR (replicas log in to their masters
+# with it) and twin-admin's into $TWIN_REDIS_ADMIN_DIR (for the one-shot that creates the
+# cluster, which alone mounts it).
 # Exit status: 2 for a bad password file or setting, 1 for anything else.
 set -euo pipefail
 
@@ -41,8 +45,8 @@ if [ -n "${TWIN_REDIS_PASSWORD_FILE:-}" ]; then
   url="${TWIN_REDIS_URL:-redis://127.0.0.1:6379}"
   case "$url" in
     *@*) die 2 "TWIN_REDIS_URL already holds credentials; leave them out with TWIN_REDIS_PASSWORD_FILE" ;;
-    redis://* | rediss://*) ;;
-    *) die 2 "TWIN_REDIS_URL must start with redis:// or rediss://" ;;
+    redis://* | rediss://* | redis+cluster://*) ;;
+    *) die 2 "TWIN_REDIS_URL must start with redis://, rediss:// or redis+cluster://" ;;
   esac
   export TWIN_REDIS_URL="${url%%://*}://${TWIN_REDIS_USER:-}:$pw@${url#*://}"
   unset pw
@@ -112,6 +116,12 @@ init_volumes() {
   rm -f "$broker/healthcheck.password"  # an older init's
   put "$redis/users.acl" "$secrets/redis-users.acl"
   put "$redis/healthcheck.password" "$secrets/redis/healthcheck.password"
+  if [ -n "${TWIN_REDIS_ADMIN_DIR:-}" ]; then
+    put "$redis/replication.password" "$secrets/redis/replication.password"
+    put "$TWIN_REDIS_ADMIN_DIR/twin-admin.password" "$secrets/redis/twin-admin.password"
+  else
+    rm -f "$redis/replication.password" # a scaled topology's, not needed by one Redis
+  fi
   # The dashboard is public to whoever reaches the broker's port 9001, and so is its
   # config.json: the dashboard user reads and sends scenario requests, nothing else.
   umask 022

@@ -17,8 +17,9 @@
 #                          REDISCLI_AUTH (the operator's Redis password, for redis-cli --user)
 #   mosquitto-clients/     mosquitto_sub and mosquitto_pub option files with the operator's
 #                          user and password: XDG_CONFIG_HOME=DIR/mosquitto-clients mosquitto_sub ...
-# --mqtt-url is mqtt://HOST[:PORT] (or mqtts, tcp, ssl), --redis-url redis://HOST[:PORT][/DB];
-# HOST is letters, digits and . _ - or a bracketed IPv6 address; no user, no other characters.
+# --mqtt-url is mqtt://HOST[:PORT] (or mqtts, tcp, ssl), --redis-url redis://HOST[:PORT][/DB]
+# or, for a Redis Cluster, redis+cluster://HOST[:PORT],HOST[:PORT]...; HOST is letters, digits
+# and . _ - or a bracketed IPv6 address; no user, no other characters.
 # A password file may be replaced by hand (letters, digits and . _ ~ -, 12 to 128 of them);
 # run the script again and restart the broker and Redis to apply it.
 # No password is ever a command-line argument (ps shows those): mosquitto_passwd hashes a
@@ -35,6 +36,8 @@ MQTT_USERS="twin-ingest twin-predictor twin-scenario twin-devsim operator dashbo
 HOST_RE='([A-Za-z0-9._-]+|\[[0-9A-Fa-f.:]*:[0-9A-Fa-f.:]*\])'
 MQTT_URL_RE="^(mqtt|mqtts|tcp|ssl)://$HOST_RE(:([0-9]{1,5}))?/?\$"
 REDIS_URL_RE="^(redis)://$HOST_RE(:([0-9]{1,5}))?(/[0-9]{0,9})?\$"
+# One node of a redis+cluster:// URL (database 0 only: no /DB).
+REDIS_NODE_RE="^(redis)://$HOST_RE(:([0-9]{1,5}))?\$"
 ASSET_RE='^[A-Za-z0-9._-]{1,64}$'
 PASSWORD_RE='^[A-Za-z0-9._~-]{12,128}$'
 
@@ -61,7 +64,7 @@ while [ $# -gt 0 ]; do
     --mqtt-url) [ $# -ge 2 ] || usage; mqtt_url="$2"; shift 2 ;;
     --redis-url) [ $# -ge 2 ] || usage; redis_url="$2"; shift 2 ;;
     --device) [ $# -ge 2 ] || usage; devices+=("$2"); shift 2 ;;
-    -h | --help) sed -n '3,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '3,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die 2 "unknown option $(shown "$1")" ;;
     *) [ -z "$dir" ] || usage; dir="$1"; shift ;;
   esac
@@ -69,7 +72,18 @@ done
 [ -n "$dir" ] || usage
 check_url --mqtt-url "$mqtt_url" "$MQTT_URL_RE" "mqtt://HOST[:PORT] (or mqtts://, tcp://, ssl://)"
 case "$redis_url" in rediss://*) die 2 "--redis-url: rediss:// (TLS) is not supported by the services; use redis://" ;; esac
-check_url --redis-url "$redis_url" "$REDIS_URL_RE" "redis://HOST[:PORT][/DB]"
+case "$redis_url" in
+  redis+cluster://*)
+    # Each node checked as a redis:// URL of its own; an empty one (",," or a trailing ",")
+    # is refused too.
+    nodes="${redis_url#redis+cluster://}"
+    case ",$nodes," in *,,*) die 2 "--redis-url: an empty node in '$(shown "$redis_url")'" ;; esac
+    IFS=, read -ra node_list <<<"$nodes"
+    for node in "${node_list[@]}"; do
+      check_url --redis-url "redis://$node" "$REDIS_NODE_RE" "redis+cluster://HOST[:PORT],HOST[:PORT]..."
+    done ;;
+  *) check_url --redis-url "$redis_url" "$REDIS_URL_RE" "redis://HOST[:PORT][/DB]" ;;
+esac
 # Client ids the broker keeps for the services and tools (the plugin_opt_clientid rules of
 # mosquitto.conf, but the devices' "*" rule): a device connects with its asset id as client
 # id, so an asset id inside one of them could never connect.

@@ -1,18 +1,23 @@
 # SPDX-License-Identifier: Apache-2.0
-# Deployment: docker-compose.yml and the Dockerfile hold together, make-secrets.sh and the entrypoint work, and the shipped broker ACL and Redis users hold on real servers with every service running under its own users.
+# Deployment: docker-compose.yml and the Dockerfile hold together, make-secrets.sh and the entrypoint work, the shipped broker ACL and Redis users hold on real servers with every service running under its own users, and the scaled topology (docker-compose.scale.yml, run.sh --scaled) runs on a Redis Cluster.
 """The shipped deploy/ files on real mosquitto and redis-server: secrets made by
 deploy/make-secrets.sh in the test's temp dir, the broker with the whole deploy/mosquitto.conf
 (ports and paths rewritten as scripts/run.sh does) and deploy/mosquitto.acl, Redis with the
 generated ACL file. There is no Docker engine in CI: the compose file is validated with
 docker-compose itself and the Dockerfile is read, not built."""
 
+import json
 import os
+import random
 import re
 import shutil
+import signal
+import socket
 import stat
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import redis as redis_lib
@@ -339,6 +344,412 @@ class ComposeAndImageTest(TwinTestCase):
         # a named volume takes its first owner and mode from them.
         for name in OUR_SERVICES:
             self.assertIn(f"/var/lib/twinloop/service-secrets/{name}", joined)
+
+
+# ---- the scaled topology: docker-compose.scale.yml and scripts/run.sh --scaled -------------
+
+
+SCALE_COMPOSE = th.REPO_DIR / "docker-compose.scale.yml"
+RUN_SH = th.REPO_DIR / "scripts" / "run.sh"
+CLUSTER_URL = "redis+cluster://redis-1:6379,redis-2:6379,redis-3:6379"
+REDIS_NODES = ["redis", "redis-2", "redis-3", "redis-4", "redis-5", "redis-6"]
+DEMO_ASSETS = sorted(json.loads((th.DEPLOY_DIR / "plant.json").read_text())["assets"])
+ROLES_3_PLUS_3 = ["master"] * 3 + ["slave"] * 3
+
+
+def scaled_compose_config(tc):
+    """The merged config of docker-compose.yml + docker-compose.scale.yml, checked by
+    docker-compose: (text, parsed)."""
+    tc.assertIsNotNone(shutil.which("docker-compose"),
+                       "docker-compose is missing: it is a test dependency (scripts/lib.sh)")
+    argv = ["docker-compose", "-f", str(COMPOSE), "-f", str(SCALE_COMPOSE), "config"]
+    res = subprocess.run(argv, cwd=th.REPO_DIR, capture_output=True, text=True, timeout=60,
+                         check=False)
+    tc.assertEqual(res.returncode, 0, res.stderr)
+    quiet = subprocess.run(argv + ["-q"], cwd=th.REPO_DIR, capture_output=True, text=True,
+                           timeout=60, check=False)
+    tc.assertEqual(quiet.returncode, 0, quiet.stderr)
+    return res.stdout, yaml.safe_load(res.stdout)
+
+
+def services_up_would_start(files):
+    """The services `docker-compose -f ... up` starts, by docker-compose 1.29's own selection
+    (which refuses a dependency that its profiles leave out); no engine is asked."""
+    from unittest import mock  # pylint: disable=import-outside-toplevel
+    from compose.config import config as compose_config  # pylint: disable=import-outside-toplevel
+    from compose.config.environment import Environment  # pylint: disable=import-outside-toplevel
+    from compose.project import Project  # pylint: disable=import-outside-toplevel
+    details = compose_config.find(str(th.REPO_DIR), [str(f) for f in files],
+                                  Environment.from_env_file(str(th.REPO_DIR)))
+    project = Project.from_config("twin", compose_config.load(details), mock.MagicMock())
+    return {s.name for s in project.get_services(None, include_deps=True)}
+
+
+def init_volumes(h, extra=None):
+    """deploy/entrypoint.sh init natively, the volumes being dirs of h.dir: {volume: dir}."""
+    home = h.dir / "home"
+    (home / "dashboard").mkdir(parents=True)
+    (home / "deploy").symlink_to(th.DEPLOY_DIR)
+    (home / "dashboard" / "index.html").write_text("<title>dash</title>\n")
+    vols = {k: h.dir / k for k in ("secrets", "broker", "redis", "redis-admin", "www",
+                                   "services")}
+    for v in vols.values():
+        v.mkdir()
+    env = {"TWIN_HOME": home, "TWIN_SECRETS_DIR": vols["secrets"],
+           "TWIN_BROKER_AUTH_DIR": vols["broker"], "TWIN_REDIS_AUTH_DIR": vols["redis"],
+           "TWIN_WWW_DIR": vols["www"], "TWIN_SERVICE_SECRETS_DIR": vols["services"]}
+    env.update(extra or {})
+    res = subprocess.run(["bash", str(ENTRYPOINT), "init"], env=th.clean_env(env),
+                         capture_output=True, text=True, timeout=60, check=False)
+    if res.returncode != 0:
+        raise AssertionError(f"entrypoint init failed: {res.stderr}")
+    return vols
+
+
+def redis_cli(secrets_redis_dir, port, *args, user="twin-admin", timeout=60):
+    """redis-cli as `user`, its password (from <dir>/<user>.password) in REDISCLI_AUTH."""
+    password = (secrets_redis_dir / f"{user}.password").read_text().splitlines()[0]
+    return subprocess.run(["redis-cli", "--no-auth-warning", "--user", user, "-p", str(port),
+                           *args], env=th.clean_env({"REDISCLI_AUTH": password}),
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def roles(secrets_redis_dir, ports):
+    """ROLE of each node, sorted: ROLES_3_PLUS_3 for a healthy cluster."""
+    return sorted((redis_cli(secrets_redis_dir, p, "ROLE").stdout.split() or ["?"])[0]
+                  for p in ports)
+
+
+def port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((th.LOOPBACK, port))
+            return True
+        except OSError:
+            return False
+
+
+def cluster_base_port():
+    """P with P .. P+5 and their cluster-bus ports P+10000 .. P+10005 free, below the kernel's
+    ephemeral range when it leaves room (there any outgoing connection could take one of them
+    between this check and the node's bind)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    lo, hi = (10000, low - 10006) if low - 10006 > 11000 else (20000, 45000)
+    for _ in range(50):
+        base = random.randint(lo, hi)
+        if all(port_free(p) for i in range(6) for p in (base + i, base + i + 10000)):
+            return base
+    raise AssertionError("no free range of 6 Redis Cluster ports")
+
+
+def assert_no_password_in_argv(tc, pids, passwords):
+    """No process of `pids` has any of `passwords` in /proc/<pid>/cmdline; returns their
+    names (/proc/<pid>/comm)."""
+    names = []
+    for pid in pids:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            names.append(Path(f"/proc/{pid}/comm").read_text().strip())
+        except OSError:
+            continue  # gone meanwhile
+        for pw in passwords:
+            tc.assertNotIn(pw, cmdline)
+    return names
+
+
+class ScaledComposeTest(TwinTestCase):
+
+    def test_scaled_override_has_a_cluster_second_instances_and_no_password(self):
+        text, cfg = scaled_compose_config(self)
+        services = cfg["services"]
+        self.assertEqual(set(services), {"init", "broker", "ingest", "predictor", "scenario",
+                                         "devsim", "ingest-2", "predictor-2",
+                                         "redis-cluster-init", *REDIS_NODES})
+        # `up` starts every one of them: nothing left out by profiles, no missing dependency.
+        self.assertFalse([n for n, s in services.items() if "profiles" in s])
+        self.assertEqual(services_up_would_start([COMPOSE, SCALE_COMPOSE]), set(services))
+        self.check_second_instances(services)
+        self.check_cluster_nodes(services)
+        self.check_cluster_init(services)
+        # Every service names the cluster; those that use Redis start once it exists.
+        twin = {"ingest", "ingest-2", "predictor", "predictor-2", "scenario", "devsim"}
+        for n in twin:
+            self.assertEqual(services[n]["environment"]["TWIN_REDIS_URL"], CLUSTER_URL, n)
+        with_user = {n for n, s in services.items()
+                     if "TWIN_REDIS_USER" in s.get("environment", {})}
+        self.assertEqual(with_user, twin - {"devsim"})
+        for n in with_user:
+            self.assertEqual(services[n]["depends_on"]["redis-cluster-init"]["condition"],
+                             "service_completed_successfully", n)
+        self.assertEqual(services["init"]["environment"]["TWIN_INIT_REDIS_URL"], CLUSTER_URL)
+        self.assertTrue({"redis-admin", *(f"redis-cluster-{i}" for i in range(1, 7))}
+                        <= set(cfg["volumes"]))
+        self.check_no_password(text, services)
+
+    def check_second_instances(self, services):
+        """ingest-2 and predictor-2: copies of the first ones but for TWIN_INSTANCE."""
+        for name in ("ingest", "predictor"):
+            one, two = services[name], services[f"{name}-2"]
+            self.assertEqual((one["environment"]["TWIN_INSTANCE"],
+                              two["environment"]["TWIN_INSTANCE"]), ("c1", "c2"))
+            for key in ("image", "command", "volumes", "healthcheck", "depends_on", "restart"):
+                self.assertEqual(one[key], two[key], f"{name}-2: {key}")
+            env_one, env_two = dict(one["environment"]), dict(two["environment"])
+            del env_one["TWIN_INSTANCE"], env_two["TWIN_INSTANCE"]
+            self.assertEqual(env_one, env_two)
+
+    def check_cluster_nodes(self, services):
+        """Six cluster nodes, each with its own data volume, the users file of the single
+        Redis (copied from redis-auth, as there), the replication include and a healthcheck."""
+        nodes = {n for n, s in services.items()
+                 if s.get("image") == "redis:7" and "--cluster-enabled yes" in s["command"][-1]}
+        self.assertEqual(nodes, set(REDIS_NODES))
+        data = set()
+        for n in REDIS_NODES:
+            svc, script = services[n], services[n]["command"][-1]
+            mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in svc["volumes"]}
+            data.add(mounts["/data"])
+            self.assertEqual(mounts["/twin/auth"], "redis-auth")
+            self.assertEqual(mounts["/usr/local/etc/twin/redis.conf"],
+                             str(th.DEPLOY_DIR / "redis.conf"))
+            for want in ("cp /twin/auth/users.acl /usr/local/etc/twin/users.acl",
+                         "--aclfile /usr/local/etc/twin/users.acl",
+                         "--cluster-config-file nodes.conf",
+                         "--include /usr/local/etc/twin/replication.conf"):
+                self.assertIn(want, script, n)
+            self.assertEqual(svc["healthcheck"], services["redis-2"]["healthcheck"])
+            self.assertEqual(svc["restart"], "unless-stopped")
+        self.assertEqual(len(data), 6)
+        self.assertNotIn("redis-data", data)  # the single Redis's data never joins a cluster
+        self.assertEqual(services["redis"]["networks"]["default"]["aliases"], ["redis-1"])
+        self.assertEqual(len({services[n]["environment"]["TWIN_REDIS_NODE"]
+                              for n in REDIS_NODES}), 6)
+
+    def check_cluster_init(self, services):
+        """The one-shot that creates the cluster: after every node, as twin-admin."""
+        init = services["redis-cluster-init"]
+        self.assertEqual(init["restart"], "no")
+        self.assertEqual(set(init["depends_on"]), {"init", *REDIS_NODES})
+        self.assertEqual(init["volumes"], ["redis-admin:/twin/admin:ro"])
+        for want in ("--cluster create", "--cluster-replicas 1", "--cluster-yes",
+                     "--user twin-admin", "REDISCLI_AUTH=", "cluster_state:ok"):
+            self.assertIn(want, init["command"][-1])
+
+    def check_no_password(self, text, services):
+        """Only *_PASSWORD_FILE settings, no credentials in a URL, no password option of
+        redis-cli or redis-server, and twin-admin's password volume (like `secrets`) mounted
+        only where it is needed."""
+        for n, svc in services.items():
+            for key, value in svc.get("environment", {}).items():
+                self.assertFalse("PASSWORD" in key and not key.endswith("_PASSWORD_FILE"),
+                                 f"{n}: {key}")
+                self.assertNotIn("@", str(value), f"{n}: {key}")
+            argv = " ".join(svc.get("command", []) + svc.get("healthcheck", {}).get("test", []))
+            self.assertNotRegex(argv, r"(^|\s)(-a|--pass|--masterauth|--requirepass)\s", n)
+            mounts = [str(v).split(":")[0] for v in svc.get("volumes", [])]
+            self.assertEqual("secrets" in mounts, n == "init", n)
+            self.assertEqual("redis-admin" in mounts, n in ("init", "redis-cluster-init"), n)
+        self.assertNotRegex(text, r"masterauth [^%]")  # only the printf format of the include
+
+    def test_scaled_compose_nodes_and_cluster_init_run_natively(self):
+        """The override's node and cluster-init scripts, run natively on loopback (paths and
+        ports rewritten): the cluster is made once, replicas log in as `replication`, nothing
+        is refused, no password is on a command line, and the store layer (twinctl) follows
+        the announced host names."""
+        _, cfg = scaled_compose_config(self)
+        services = cfg["services"]
+        # init with the scaled topology's setting: replication's password beside the users
+        # file, twin-admin's in a directory of its own.
+        vols = init_volumes(self.h, {"TWIN_REDIS_ADMIN_DIR": self.h.dir / "redis-admin"})
+        self.assertEqual(sorted(p.name for p in vols["redis"].iterdir()),
+                         ["healthcheck.password", "replication.password", "users.acl"])
+        self.assertEqual([p.name for p in vols["redis-admin"].iterdir()],
+                         ["twin-admin.password"])
+        for p in list(vols["redis"].iterdir()) + list(vols["redis-admin"].iterdir()):
+            self.assertEqual(stat.S_IMODE(p.stat().st_mode), 0o600, p)
+        sec_redis = vols["secrets"] / "redis"
+        self.check_entrypoint_cluster_url(vols["secrets"])
+        base = cluster_base_port()
+        ports = [base + i for i in range(6)]
+        nodes = self.start_compose_nodes(services, vols, ports)
+        res = self.run_cluster_init(services, vols["redis-admin"], ports)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertIn("redis-cluster-init: the cluster is ok\n", res.stdout)
+        res = self.run_cluster_init(services, vols["redis-admin"], ports)  # nothing to do
+        self.assertEqual((res.returncode, res.stdout),
+                         (0, "redis-cluster-init: the cluster is ok already\n"), res.stderr)
+
+        def replicas_in_sync():
+            infos = [redis_cli(sec_redis, p, "INFO", "replication").stdout for p in ports]
+            return (roles(sec_redis, ports) == ROLES_3_PLUS_3 and
+                    sum("master_link_status:up" in i for i in infos) == 3)
+        th.wait_until(replicas_in_sync, 30, what="3 masters, each with a replica in sync")
+        # Clients are sent to the announced name, which the store layer resolves.
+        self.assertIn("localhost", redis_cli(sec_redis, ports[0], "CLUSTER", "SLOTS").stdout)
+        for a in DEMO_ASSETS:
+            res = redis_cli(sec_redis, ports[0], "-c", "HSET", f"twin:{{{a}}}:state",
+                            "temp", "1", "_seq", "1")
+            self.assertEqual(res.stdout.split()[-1:], ["2"], res.stderr)
+            redis_cli(sec_redis, ports[0], "-c", "SADD", "twin:assets", a)
+        op = (sec_redis / "operator.password").read_text().splitlines()[0]
+        url = f"redis+cluster://operator:{op}@{th.LOOPBACK}:{ports[0]},{th.LOOPBACK}:{ports[1]}"
+        ctl = self.h.run("twinctl", ["assets"], env={"TWIN_REDIS_URL": url})
+        self.assertEqual(ctl.returncode, 0, ctl.stderr)
+        for a in DEMO_ASSETS:
+            self.assertIn(a, ctl.stdout.decode())
+        slots = {redis_cli(sec_redis, ports[0], "CLUSTER", "KEYSLOT", f"twin:{{{a}}}:state")
+                 .stdout.strip() for a in DEMO_ASSETS}
+        self.assertGreater(len(slots), 1)
+        # Replication, the cluster's creation and twinctl's reads: nothing refused.
+        for p in ports:
+            self.assertEqual(redis_cli(sec_redis, p, "ACL", "LOG").stdout.strip(), "", p)
+        passwords = {f.read_text().splitlines()[0] for f in sec_redis.glob("*.password")}
+        assert_no_password_in_argv(self, [pid for n in nodes for pid in n.members()], passwords)
+
+    def check_entrypoint_cluster_url(self, secrets):
+        """A service's entrypoint puts its user and password into the cluster URL."""
+        env = {"TWIN_REDIS_URL": CLUSTER_URL, "TWIN_REDIS_USER": "twin-ingest",
+               "TWIN_REDIS_PASSWORD_FILE": secrets / "redis" / "twin-ingest.password"}
+        res = subprocess.run(["bash", str(ENTRYPOINT), "sh", "-c", 'echo "$TWIN_REDIS_URL"'],
+                             env=th.clean_env(env), capture_output=True, text=True, timeout=30,
+                             check=False)
+        password = secret(secrets, "redis", "twin-ingest")
+        self.assertEqual(res.stdout.strip(),
+                         CLUSTER_URL.replace("://", f"://twin-ingest:{password}@"), res.stderr)
+
+    def start_compose_nodes(self, services, vols, ports):
+        """Each node's compose command with its container paths, user and address rewritten to
+        this test's dirs and ports; ready when twin-admin gets a PONG."""
+        nodes = []
+        for name, port in zip(REDIS_NODES, ports):
+            etc, data = self.h.dir / f"etc-{name}", self.h.dir / f"data-{name}"
+            etc.mkdir()
+            data.mkdir()
+            shutil.copy(th.DEPLOY_DIR / "redis.conf", etc / "redis.conf")  # the bind mount
+            script = services[name]["command"][-1].replace("$$", "$")
+            for old, new in (("/usr/local/etc/twin", str(etc)), ("/twin/auth", str(vols["redis"])),
+                             ("chown redis:redis", f"chown {os.getuid()}:{os.getgid()}"),
+                             ("exec docker-entrypoint.sh redis-server", "exec redis-server"),
+                             ("--bind 0.0.0.0 --dir /data",
+                              f"--bind {th.LOOPBACK} --port {port} --dir {data}")):
+                self.assertIn(old, script)
+                script = script.replace(old, new)
+            node = th.ManagedProcess(self.h, name, ["sh", "-c", script],
+                                     env=th.clean_env({"TWIN_REDIS_NODE": "localhost"}))
+            nodes.append(node.start())
+        sec_redis = vols["secrets"] / "redis"
+        for port in ports:
+            th.wait_until(lambda port=port: redis_cli(sec_redis, port, "PING").stdout.strip()
+                          == "PONG", th.START_TIMEOUT_S, what=f"node {port} to answer twin-admin")
+        for name in REDIS_NODES:
+            conf = self.h.dir / f"etc-{name}" / "replication.conf"
+            self.assertEqual(stat.S_IMODE(conf.stat().st_mode), 0o600)
+        return nodes
+
+    def run_cluster_init(self, services, redis_admin, ports):
+        """redis-cluster-init's command, its nodes being this test's."""
+        init = services["redis-cluster-init"]
+        self.assertEqual(init["environment"]["TWIN_REDIS_CLUSTER_NODES"].split(),
+                         [f"redis-{i}:6379" for i in range(1, 7)])
+        env = {"TWIN_REDIS_CLUSTER_NODES": " ".join(f"{th.LOOPBACK}:{p}" for p in ports),
+               "TWIN_REDIS_ADMIN_PASSWORD_FILE": redis_admin / "twin-admin.password"}
+        return subprocess.run(["sh", "-c", init["command"][-1].replace("$$", "$")],
+                              env=th.clean_env(env), capture_output=True, text=True,
+                              timeout=120, check=False)
+
+
+class ScaledRunShTest(TwinTestCase):
+
+    def test_run_sh_scaled_runs_a_cluster_two_ingest_and_two_predictors(self):
+        """scripts/run.sh --scaled on free ports: 6 cluster nodes, 2 ingest, 2 predictors
+        splitting the assets, scenario and devsim, all on the cluster; SIGTERM leaves nothing
+        behind; a second start finds the cluster made."""
+        base = cluster_base_port()
+        ports = self.metrics_and_broker_ports(base)
+        data = self.h.dir / "data"
+        env = {f"TWIN_{k}_PORT": v for k, v in ports.items()}
+        env.update({"TWIN_REDIS_PORT": base, "TWIN_DATA_DIR": data,
+                    "TWIN_BUILD_DIR": th.BUILD_DIR, "TWIN_DEVSIM_PERIOD_MS": 200})
+        run = th.ManagedProcess(self.h, "run-sh", ["bash", str(RUN_SH), "--scaled"],
+                                env=th.clean_env(env), cwd=self.h.dir)
+        run.start()
+        self.wait_running(run)
+        self.assertIn("creating the Redis Cluster", run.log_text())
+        for var, port in ports.items():
+            if var.endswith("_METRICS"):
+                th.wait_until(lambda p=port: th.http_get(p, "/healthz")[0] == 200,
+                              th.START_TIMEOUT_S, what=f"{var} /healthz", ignore=(OSError,))
+        sec_redis = data / "secrets" / "redis"
+
+        def op(*args):  # the operator, with redis-cli -c as run.sh's hint
+            return redis_cli(sec_redis, base, "-c", *args, user="operator").stdout.strip()
+        for key in ("twin:{press-1}:state", "twin:{press-1}:prediction"):
+            th.wait_until(lambda key=key: op("EXISTS", key) == "1", 30, what=f"{key} in Redis")
+        th.wait_until(lambda: sorted(op("SMEMBERS", "twin:assets").split()) == DEMO_ASSETS, 30,
+                      what="every demo asset in twin:assets")
+        self.wait_predictors_split(ports)
+        self.assertEqual(roles(sec_redis, range(base, base + 6)), ROLES_3_PLUS_3)
+        for p in range(base, base + 6):
+            self.assertEqual(redis_cli(sec_redis, p, "ACL", "LOG").stdout.strip(), "")
+        env_text = (data / "secrets" / "twin.env").read_text()
+        self.assertIn("export TWIN_REDIS_URL='redis+cluster://operator:", env_text)
+        self.assertIn(f"@{th.LOOPBACK}:{base},{th.LOOPBACK}:{base + 1},{th.LOOPBACK}:{base + 2}'",
+                      env_text)
+        self.assertEqual(stat.S_IMODE((data / "secrets" / "redis-replication.conf")
+                                      .stat().st_mode), 0o600)
+        passwords = {f.read_text().splitlines()[0] for f in (data / "secrets").rglob("*.password")}
+        names = assert_no_password_in_argv(self, run.members(), passwords)
+        self.assertEqual((names.count("redis-server"), names.count("twin-predictor")), (6, 2),
+                         names)
+        self.assertIn("instance=local2", run.log_text())
+        self.stop_and_check_nothing_left(run)
+        # A second start on the same data: the cluster is there, it is not created again,
+        # and the stack works on it.
+        mark = len(run.log_text())
+        run.start()
+        self.wait_running(run, since=mark)
+        self.assertNotIn("creating the Redis Cluster", run.log_text()[mark:])
+        self.assertEqual(roles(sec_redis, range(base, base + 6)), ROLES_3_PLUS_3)
+        th.wait_until(lambda: op("EXISTS", "twin:{press-1}:state") == "1", 30,
+                      what="press-1's state after the restart")
+        self.stop_and_check_nothing_left(run)
+
+    @staticmethod
+    def metrics_and_broker_ports(base):
+        """{TWIN_<X>_PORT suffix: port} for run.sh, none in the cluster's ranges."""
+        taken = {base + i for i in range(6)} | {base + i + 10000 for i in range(6)}
+        ports = {}
+        for var in ("MQTT", "WS", "INGEST_METRICS", "PREDICTOR_METRICS", "SCENARIO_METRICS",
+                    "DEVSIM_METRICS", "INGEST2_METRICS", "PREDICTOR2_METRICS"):
+            port = th.free_port()
+            while port in taken:
+                port = th.free_port()
+            ports[var] = port
+        return ports
+
+    def wait_predictors_split(self, ports):
+        """The two predictors split the assets: each models some, together every one once."""
+        def split():
+            n = [th.parse_metrics(th.http_get(ports[v], "/metrics")[1])
+                 .get("twin_predictor_assets", 0)
+                 for v in ("PREDICTOR_METRICS", "PREDICTOR2_METRICS")]
+            return all(n) and sum(n) == len(DEMO_ASSETS)
+        th.wait_until(split, 30, what="the predictors to split the assets", ignore=(OSError,))
+
+    def wait_running(self, run, since=0):
+        def up():
+            if not run.running:
+                raise AssertionError(f"run.sh exited with {run.returncode}:\n{run.log_tail()}")
+            return "Twinloop is running" in run.log_text()[since:]
+        th.wait_until(up, 45, what="run.sh --scaled to say it is running")
+
+    def stop_and_check_nothing_left(self, run):
+        pgid = run.pgid
+        run.send_signal(signal.SIGTERM)
+        rc = run.wait_exit(40)
+        self.assertIn(rc, (0, 130), run.log_tail())
+        th.wait_until(lambda: not th.group_members(pgid), 10,
+                      what="every process of run.sh to be gone")
 
 
 # ---- secrets and entrypoint: tests/integration/test_deploy_secrets.py -------------------
