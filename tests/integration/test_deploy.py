@@ -922,6 +922,39 @@ class RedisAclTest(DeployTestCase):
         self.assertEqual(admin.hgetall("twin:{press-1}:state"), {"temp": "1", "_seq": "1"})
         self.assertEqual(admin.get("twin:scenario:t"), "r")
 
+    def test_transactions_and_scripts_survive_a_redis_restart(self):
+        """Redis replays its AOF as the default user and (7.0, Debian 12) checks that user's
+        rights again at EXEC (redis/redis#14541): with the default user stripped of them, every
+        MULTI/EXEC block, which is how the AOF holds a script's writes (ingest's apply), was
+        dropped at the next start. The shipped default user is off but keeps the rights."""
+        s = self.stack()
+        admin = s.redis_as("twin-admin")
+        with admin.pipeline(transaction=True) as tx:
+            tx.hset("twin:{m-1}:state", mapping={"temp": "20.5", "_seq": "7"})
+            tx.xadd("twin:{m-1}:history", {"ts_ms": "1", "seq": "7", "temp": "20.5"})
+            tx.execute()
+        admin.eval("redis.call('HSET', KEYS[1], 'temp', ARGV[1]); "
+                   "redis.call('XADD', KEYS[2], '*', 'seq', '8', 'temp', ARGV[1]); return 1",
+                   2, "twin:{m-2}:state", "twin:{m-2}:history", "21.5")
+        admin.set("twin:plain", "1")
+        admin.close()
+        self.assertEqual(s.redis.stop(), 0)  # SIGTERM: the AOF is flushed
+        th.ManagedProcess.start(s.redis)
+        th.wait_until(s._redis_up, th.START_TIMEOUT_S, what="redis back after the restart")
+        admin = s.redis_as("twin-admin")
+        self.assertEqual(admin.get("twin:plain"), "1")
+        self.assertEqual(admin.hgetall("twin:{m-1}:state"), {"temp": "20.5", "_seq": "7"})
+        self.assertEqual(admin.xlen("twin:{m-1}:history"), 1)
+        self.assertEqual(admin.hget("twin:{m-2}:state", "temp"), "21.5")
+        self.assertEqual(admin.xlen("twin:{m-2}:history"), 1)
+        # Still nobody without a user.
+        anon = redis_lib.Redis(host=th.LOOPBACK, port=s.redis.port, socket_timeout=5)
+        with self.assertRaises(redis_lib.exceptions.AuthenticationError):
+            anon.ping()
+        with self.assertRaises(redis_lib.exceptions.RedisError):
+            redis_lib.Redis(host=th.LOOPBACK, port=s.redis.port, username="default",
+                            password="anything", socket_timeout=5).ping()
+
 
 # ---- everything together -------------------------------------------------------------------
 
