@@ -166,7 +166,8 @@ class TelemetryStream:
         self.rate = rate
         self.root = root
         self.name = name
-        self.infos = {}  # (asset, seq) -> MQTTMessageInfo
+        self.infos = {}  # (asset, seq) -> MQTTMessageInfo; written under _infos_lock
+        self._infos_lock = threading.Lock()
         self.sent_per_asset = {a: 0 for a in self.assets}
         self._stop = threading.Event()
         self._thread = None
@@ -194,7 +195,8 @@ class TelemetryStream:
                         return
                     payload = th.telemetry(self.samples(i, seq), seq=seq, ts_ms=self.ts_ms(seq))
                     info = self.client.publish(telemetry_topic(asset, self.root), payload, qos=1)
-                    self.infos[(asset, seq)] = info
+                    with self._infos_lock:
+                        self.infos[(asset, seq)] = info
                     self.sent_per_asset[asset] = seq
                     sent += 1
                     if self.rate:
@@ -228,11 +230,16 @@ class TelemetryStream:
     def sent(self):
         return len(self.infos)
 
+    def infos_now(self):
+        """A copy of infos: the publishing thread adds to it meanwhile."""
+        with self._infos_lock:
+            return dict(self.infos)
+
     def acked(self):
-        return sum(1 for info in list(self.infos.values()) if info.is_published())
+        return sum(1 for info in self.infos_now().values() if info.is_published())
 
     def acked_keys(self):
-        return {k for k, info in list(self.infos.items()) if info.is_published()}
+        return {k for k, info in self.infos_now().items() if info.is_published()}
 
 
 def history_seq_report(stack, assets, expected_per_asset):
@@ -438,10 +445,10 @@ class ResendingTelemetryStream(TelemetryStream):
     messages queued while disconnected once their PUBACK arrives (is_acked)."""
 
     def acked(self):
-        return sum(1 for info in list(self.infos.values()) if is_acked(info))
+        return sum(1 for info in self.infos_now().values() if is_acked(info))
 
     def acked_keys(self):
-        return {k for k, info in list(self.infos.items()) if is_acked(info)}
+        return {k for k, info in self.infos_now().items() if is_acked(info)}
 
 
 class SeqClockTelemetryStream(ResendingTelemetryStream):
