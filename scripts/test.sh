@@ -41,6 +41,7 @@ twin_install $TWIN_PACKAGES_RUN $TWIN_PACKAGES_TEST
 export CC=clang
 twin_install_npm
 "$TWIN_ROOT/services/dashboard/vendor.sh"
+"$TWIN_ROOT/tests/mcp/install.sh"
 if [ "${TWIN_SANITIZER:-address}" = thread ]; then run_tsan; fi
 twin_build build-test -DCMAKE_BUILD_TYPE=Debug -DTWIN_SANITIZE=ON -DTWIN_FUZZ=ON
 # Services started by the tests inherit these: every sanitizer finding fails loudly.

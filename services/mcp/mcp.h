@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* twin-mcp's parts: JSON-RPC 2.0 messages, the MCP protocol (lifecycle, tools) over any
+ * transport, and the tool table that reads the twin. */
+#ifndef MCP_H
+#define MCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+/* ---- jsonrpc.c: JSON-RPC 2.0 messages (pure) --------------------------------------------- */
+
+enum mcp_rpc_error {
+    MCP_PARSE_ERROR = -32700,
+    MCP_INVALID_REQUEST = -32600,
+    MCP_METHOD_NOT_FOUND = -32601,
+    MCP_INVALID_PARAMS = -32602,
+    MCP_INTERNAL_ERROR = -32603,
+};
+
+enum mcp_kind { MCP_KIND_REQUEST, MCP_KIND_NOTIFICATION, MCP_KIND_RESPONSE };
+
+struct mcp_msg {
+    cJSON *root;          /* owns everything below; cJSON_Delete when done */
+    enum mcp_kind kind;
+    const cJSON *id;      /* a request's id (string or number); NULL for a notification */
+    const char *method;   /* requests and notifications */
+    const cJSON *params;  /* object, array or NULL */
+};
+
+/* Parses one message (a single JSON-RPC object; batches are not part of MCP since 2025-06-18).
+ * 0, or a JSON-RPC error code with *why set (static text); on error *out owns nothing, except
+ * that out->id is set (and out->root owns it) when the message had a usable id, so that the
+ * error can answer it. */
+int mcp_rpc_parse(const char *text, size_t len, struct mcp_msg *out, const char **why);
+
+/* A response text (malloc'd, one line, no newline): result is taken (deleted). NULL on
+ * out-of-memory. */
+char *mcp_rpc_result(const cJSON *id, cJSON *result);
+/* An error response; id NULL answers with "id": null. data may be NULL (taken). */
+char *mcp_rpc_error(const cJSON *id, int code, const char *message, cJSON *data);
+/* Replaces every number in tree by its exact text (the shortest that reads back as the same
+ * double), for results whose values must survive printing bit for bit. */
+void mcp_exact_numbers(cJSON *tree);
+/* A notification text (method, params taken; params may be NULL). */
+char *mcp_rpc_notification(const char *method, cJSON *params);
+
+/* ---- protocol.c: the MCP server, transport-independent (pure given its tools) ------------ */
+
+#define MCP_PROTOCOL_LATEST "2025-11-25"
+
+/* A tool's handler: fills *result_out with the tool's structured result (an object) and
+ * returns 0, or returns -1 with a message for the caller in err (a tool error: the call
+ * itself was understood, e.g. an unknown asset or Redis down). args is an object (maybe
+ * empty). */
+typedef int (*mcp_tool_fn)(void *ctx, const cJSON *args, cJSON **result_out, char *err,
+                           size_t errlen);
+
+struct mcp_tool {
+    const char *name;
+    const char *title;
+    const char *description;
+    const char *input_schema;  /* JSON text */
+    const char *output_schema; /* JSON text or NULL */
+    mcp_tool_fn call;
+};
+
+struct mcp_server {
+    const struct mcp_tool *tools;
+    size_t n_tools;
+    void *ctx;                 /* handed to the tools */
+    const char *name, *version; /* serverInfo */
+    const char *instructions;   /* NULL: none */
+    bool initialized;           /* an initialize was answered */
+    char protocol[16];          /* the revision agreed on */
+};
+
+/* Handles one incoming message text; returns the response text to send (malloc'd) or NULL when
+ * there is nothing to answer (a notification, a response). */
+char *mcp_handle(struct mcp_server *s, const char *text, size_t len);
+
+/* Checks args against the tool's input schema, for the subset the tools use (type object,
+ * properties of type string / integer / number / boolean / array of strings, required,
+ * additionalProperties false, string pattern via the id rules, integer minimum/maximum,
+ * enum of strings). 0, or -1 with the first problem in err. */
+int mcp_check_args(const cJSON *schema, const cJSON *args, char *err, size_t errlen);
+
+/* ---- tools.c: the twin's tools --------------------------------------------------------------*/
+
+struct tw_store;
+struct mcp_twin {
+    struct tw_store *store;
+    const char *topic_root;
+};
+
+extern const struct mcp_tool mcp_twin_tools[];
+extern const size_t mcp_twin_n_tools;
+
+#endif

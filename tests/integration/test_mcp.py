@@ -1,0 +1,247 @@
+# SPDX-License-Identifier: Apache-2.0
+# twin-mcp over stdio against a real stack (broker, Redis, ingest, predictor): the handshake, every tool's answer checked against what Redis holds, tool errors for bad input and a Redis outage, and a client that goes away.
+"""The client side is written out here (JSON-RPC lines on the program's stdin and stdout),
+so that what goes over the wire is what the test checks; tests/mcp/ drives the same program
+with the official TypeScript SDK."""
+
+import json
+import subprocess
+import time
+
+import predkit as pk
+import twinharness as th
+from twinharness import TwinTestCase
+
+TIMEOUT_S = 20
+
+
+class McpProcess:
+    """build/bin/twin-mcp with pipes; request() sends one message and reads its answer."""
+
+    def __init__(self, h, redis_url, args=()):
+        self.log_path = h.dir / "twin-mcp.log"
+        self.log = open(self.log_path, "ab")  # pylint: disable=consider-using-with
+        self.proc = subprocess.Popen(
+            [str(th.BIN_DIR / "twin-mcp"), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.log,
+            env=th.clean_env({"TWIN_REDIS_URL": redis_url, "TWIN_REDIS_TIMEOUT_MS": 1000}))
+        self.next_id = 1
+
+    def send(self, obj):
+        line = obj if isinstance(obj, (bytes, str)) else json.dumps(obj)
+        if isinstance(line, str):
+            line = line.encode()
+        self.proc.stdin.write(line + b"\n")
+        self.proc.stdin.flush()
+
+    def read(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError("twin-mcp closed its stdout")
+        return json.loads(line)
+
+    def request(self, method, params=None):
+        rid = self.next_id
+        self.next_id += 1
+        msg = {"jsonrpc": "2.0", "id": rid, "method": method}
+        if params is not None:
+            msg["params"] = params
+        self.send(msg)
+        answer = self.read()
+        assert answer["id"] == rid, answer
+        return answer
+
+    def call(self, tool, **arguments):
+        return self.request("tools/call", {"name": tool, "arguments": arguments})["result"]
+
+    def close(self):
+        """Ends the session (EOF on stdin); the exit status. Fails on a sanitizer report."""
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.log.close()
+        text = self.log_path.read_text(errors="replace")
+        for mark in ("Sanitizer", "runtime error:"):
+            if mark in text:
+                raise AssertionError(f"twin-mcp: sanitizer report in {self.log_path}:\n{text[-3000:]}")
+        return self.proc.returncode
+
+
+class McpStdioTest(TwinTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.s = pk.PredictorStack(self.h)
+        self.mcp = McpProcess(self.h, self.s.redis.url)
+        self.addCleanup(self.mcp.close)
+
+    def handshake(self):
+        init = self.mcp.request("initialize", {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "twin-test", "version": "1"}})["result"]
+        self.mcp.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return init
+
+    def feed(self, asset, n=40):
+        """n samples of two signals, one per second of device time; waits for a Prediction."""
+        t0 = th.now_ms() - n * 1000
+        for i in range(n):
+            self.s.send(asset, {"temp": 20.0 + (i % 5), "load": float(i)}, seq=i + 1,
+                        ts_ms=t0 + i * 1000, settle=False)
+        self.s.settle()
+        self.s.wait_prediction(asset, t0 + (n - 1) * 1000, timeout=TIMEOUT_S)
+        th.wait_until(lambda: self.s.stored_prediction(asset) is not None and
+                      self.s.stored_prediction(asset).basis_ts_ms == t0 + (n - 1) * 1000,
+                      TIMEOUT_S, what="the stored prediction")
+        return t0
+
+    def test_every_tool_answers_what_redis_holds(self):
+        init = self.handshake()
+        self.assertEqual(init["protocolVersion"], "2025-11-25")
+        self.assertEqual(init["serverInfo"]["name"], "twin-mcp")
+        self.assertIn("tools", init["capabilities"])
+        tools = self.mcp.request("tools/list")["result"]["tools"]
+        self.assertEqual(sorted(t["name"] for t in tools),
+                         ["get_history", "get_prediction", "get_state", "list_assets"])
+        t0 = self.feed("mcp-press-1")
+        self.feed("mcp-pump-2", n=10)
+
+        assets = self.mcp.call("list_assets")
+        self.assertFalse(assets["isError"])
+        self.assertEqual(assets["structuredContent"]["assets"], ["mcp-press-1", "mcp-pump-2"])
+        self.assertEqual(json.loads(assets["content"][0]["text"]), assets["structuredContent"])
+        only = self.mcp.call("list_assets", prefix="mcp-pu", limit=5)["structuredContent"]
+        self.assertEqual((only["assets"], only["matching"], only["truncated"]),
+                         (["mcp-pump-2"], 1, False))
+
+        st = self.mcp.call("get_state", asset="mcp-press-1")["structuredContent"]
+        raw = self.s.state("mcp-press-1")
+        self.assertEqual(st["signals"], {"temp": float(raw["temp"]), "load": float(raw["load"])})
+        self.assertEqual((st["seq"], st["ts_ms"]), (40, t0 + 39 * 1000))
+
+        hist = self.mcp.call("get_history", asset="mcp-press-1", max_points=8)["structuredContent"]
+        self.assertEqual(hist["entries"], 40)
+        self.assertEqual(len(hist["points"]), 8)
+        self.assertEqual(hist["entries_per_point"], 5)
+        first = hist["points"][0]
+        self.assertEqual((first["ts_ms"], first["n"]), (t0, 5))
+        self.assertAlmostEqual(first["mean"]["load"], 2.0)  # loads 0..4
+        self.assertEqual((first["min"]["temp"], first["max"]["temp"]), (20.0, 24.0))
+        self.assertEqual(sum(p["n"] for p in hist["points"]), 40)
+        one = self.mcp.call("get_history", asset="mcp-press-1", signals=["load"],
+                            max_points=100)["structuredContent"]
+        self.assertEqual([p["mean"] for p in one["points"]], [{"load": float(i)} for i in range(40)])
+
+        pred = self.mcp.call("get_prediction", asset="mcp-press-1", points=3)["structuredContent"]
+        stored = self.s.stored_prediction("mcp-press-1")
+        self.assertEqual(pred["basis_ts_ms"], stored.basis_ts_ms)
+        by_signal = {f["signal"]: f for f in pred["forecasts"]}
+        self.assertEqual(set(by_signal), {f.signal for f in stored.forecasts})
+        for f in stored.forecasts:
+            got = by_signal[f.signal]
+            self.assertEqual(got["model"], f.model)
+            self.assertEqual(len(got["points"]), min(3, len(f.points)))
+            for p, q in zip(got["points"], f.points):
+                self.assertEqual((p["ts_ms"], p["mean"], p["lo"], p["hi"]),
+                                 (q.ts_ms, q.mean, q.lo, q.hi))
+            self.assertEqual(got["quality"]["n"], f.quality.n)
+
+    def test_bad_input_is_a_clear_tool_error_and_the_server_goes_on(self):
+        self.handshake()
+        cases = [
+            ({"name": "get_state", "arguments": {"asset": "no such"}}, "must be an asset id"),
+            ({"name": "get_state", "arguments": {"asset": "ghost-9"}}, "no state for asset"),
+            ({"name": "get_prediction", "arguments": {"asset": "ghost-9"}}, "no prediction"),
+            ({"name": "get_history", "arguments": {}}, "\"asset\" is required"),
+            ({"name": "get_history", "arguments": {"asset": "a", "max_points": 5000}},
+             "at most 2000"),
+            ({"name": "get_history", "arguments": {"asset": "a", "from_ms": 9, "to_ms": 3}},
+             "is after"),
+            ({"name": "list_assets", "arguments": {"colour": "red"}}, "unknown argument"),
+        ]
+        for params, says in cases:
+            r = self.mcp.request("tools/call", params)["result"]
+            self.assertTrue(r["isError"], params)
+            self.assertIn(says, r["content"][0]["text"], params)
+        err = self.mcp.request("tools/call", {"name": "drop_tables"})["error"]
+        self.assertEqual(err["code"], -32602)
+        # Garbage, an oversize line, then a good request: answered in order.
+        self.mcp.send(b"{nope")
+        self.assertEqual(self.mcp.read()["error"]["code"], -32700)
+        self.mcp.send(json.dumps({"jsonrpc": "2.0", "id": 99, "method": "ping",
+                                  "params": {"pad": "x" * 2_000_000}}))
+        big = self.mcp.read()
+        self.assertEqual(big["error"]["code"], -32600)
+        self.assertIn("above the limit", big["error"]["message"])
+        self.assertEqual(self.mcp.request("ping")["result"], {})
+
+    def test_a_redis_outage_is_a_tool_error_and_it_recovers(self):
+        self.handshake()
+        self.feed("mcp-press-1", n=5)
+        self.s.redis.stop()
+        r = self.mcp.call("get_state", asset="mcp-press-1")
+        self.assertTrue(r["isError"])
+        self.assertIn("unreachable", r["content"][0]["text"])
+        self.s.redis.start()
+        r = th.wait_until(lambda: (lambda x: x if not x["isError"] else None)(
+            self.mcp.call("get_state", asset="mcp-press-1")), TIMEOUT_S, interval=0.5,
+            what="get_state after Redis is back")
+        self.assertEqual(r["structuredContent"]["seq"], 5)
+
+    def test_end_of_input_ends_the_server_with_status_0(self):
+        self.handshake()
+        t = time.monotonic()
+        self.assertEqual(self.mcp.close(), 0)
+        self.assertLess(time.monotonic() - t, 5)
+
+
+class McpSdkClientTest(McpStdioTest):
+    """The official TypeScript SDK (npm @modelcontextprotocol/sdk, tests/mcp/) as the client:
+    it starts twin-mcp over stdio, negotiates, lists the tools and calls every one; the SDK
+    checks each structuredContent against the tool's outputSchema."""
+
+    SDK_DIR = th.REPO_DIR / "tests" / "mcp"
+
+    def test_the_sdk_client_lists_and_calls_every_tool(self):
+        if not (self.SDK_DIR / "node_modules" / "@modelcontextprotocol" / "sdk").is_dir():
+            raise AssertionError("tests/mcp/node_modules is missing: run tests/mcp/install.sh "
+                                 "(scripts/test.sh does)")
+        self.mcp.close()  # the SDK starts its own
+        self.feed("mcp-press-1")
+        calls = [["list_assets", {}], ["get_state", {"asset": "mcp-press-1"}],
+                 ["get_history", {"asset": "mcp-press-1", "max_points": 4}],
+                 ["get_prediction", {"asset": "mcp-press-1", "points": 2}],
+                 ["get_state", {"asset": "ghost-9"}]]
+        res = subprocess.run(
+            ["node", str(self.SDK_DIR / "sdk_client.mjs"), str(th.BIN_DIR / "twin-mcp"),
+             json.dumps(calls)], capture_output=True, text=True, timeout=60, cwd=self.SDK_DIR,
+            env=th.clean_env({"TWIN_REDIS_URL": self.s.redis.url, "PATH": "/usr/bin:/bin"}))
+        self.assertEqual(res.returncode, 0, res.stderr[-3000:])
+        out = json.loads(res.stdout)
+        self.assertEqual(out["server"]["name"], "twin-mcp")
+        self.assertIn("list_assets", out["instructions"])
+        self.assertEqual(sorted(t["name"] for t in out["tools"]),
+                         ["get_history", "get_prediction", "get_state", "list_assets"])
+        results = [c["result"] for c in out["calls"]]
+        self.assertEqual([r.get("isError") for r in results], [False, False, False, False, True])
+        self.assertEqual(results[0]["structuredContent"]["assets"], ["mcp-press-1"])
+        self.assertEqual(results[1]["structuredContent"]["seq"], 40)
+        self.assertEqual(len(results[2]["structuredContent"]["points"]), 4)
+        self.assertEqual(results[3]["structuredContent"]["basis_ts_ms"],
+                         self.s.stored_prediction("mcp-press-1").basis_ts_ms)
+        self.assertIn("no state for asset", results[4]["content"][0]["text"])
+
+    # The stdio tests of the base class run once, there.
+    test_every_tool_answers_what_redis_holds = None
+    test_bad_input_is_a_clear_tool_error_and_the_server_goes_on = None
+    test_a_redis_outage_is_a_tool_error_and_it_recovers = None
+    test_end_of_input_ends_the_server_with_status_0 = None
+
+
+if __name__ == "__main__":
+    th.main()
