@@ -23,7 +23,7 @@ enum mcp_rpc_error {
 enum mcp_kind { MCP_KIND_REQUEST, MCP_KIND_NOTIFICATION, MCP_KIND_RESPONSE };
 
 struct mcp_msg {
-    cJSON *root;          /* owns everything below; cJSON_Delete when done */
+    cJSON *root;          /* owns everything below */
     enum mcp_kind kind;
     const cJSON *id;      /* a request's id (string or number); NULL for a notification */
     const char *method;   /* requests and notifications */
@@ -31,9 +31,9 @@ struct mcp_msg {
 };
 
 /* Parses one message (a single JSON-RPC object; batches are not part of MCP since 2025-06-18).
- * 0, or a JSON-RPC error code with *why set (static text); on error *out owns nothing, except
- * that out->id is set (and out->root owns it) when the message had a usable id, so that the
- * error can answer it. */
+ * 0, or a JSON-RPC error code with *why set (static text); then out->id is still set when the
+ * message had a usable id, so that the error can answer it. Either way the caller frees
+ * out->root (cJSON_Delete, NULL is fine). */
 int mcp_rpc_parse(const char *text, size_t len, struct mcp_msg *out, const char **why);
 
 /* A response text (malloc'd, one line, no newline): result is taken (deleted). NULL on
