@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* twin-mcp: settings, and the stdio transport (one JSON-RPC message per line in, one per line
- * out) between an MCP client such as an LLM application and the twin's tools. */
+ * out) or the HTTP one (http.c) between an MCP client such as an LLM application and the
+ * twin's tools. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "twin/config.h"
 #include "twin/err.h"
 #include "twin/log.h"
+#include "twin/signal.h"
 #include "twin/store.h"
 
 #define OPT(member) offsetof(struct mcp_settings, member)
@@ -17,12 +19,35 @@
 
 struct mcp_settings {
     struct tw_common_config common;
+    const char *transport;
+    const char *http_addr;
+    int64_t http_port;
+    const char *allowed_origins;
     int64_t max_message;
     int64_t redis_timeout_ms;
 };
 
+static int check_transport(const char *text, char *err, size_t errlen)
+{
+    if (strcmp(text, "stdio") == 0 || strcmp(text, "http") == 0)
+        return 0;
+    return tw_fail(err, errlen, "must be stdio or http");
+}
+
 static const struct tw_option mcp_options[] = {
     TW_COMMON_OPTIONS(struct mcp_settings, common),
+    {"transport", "TWIN_MCP_TRANSPORT", "stdio",
+     "stdio (the client starts twin-mcp) or http (Streamable HTTP: POST http://ADDR:PORT/mcp)",
+     TW_OPT_STR, OPT(transport), 0, 0, 0, check_transport},
+    {"http-addr", "TWIN_MCP_HTTP_ADDR", "127.0.0.1",
+     "http: numeric address to listen on (keep it on this machine unless a TLS proxy with its "
+     "own authentication is in front)",
+     TW_OPT_STR, OPT(http_addr), 0, 0, 0, NULL},
+    {"http-port", "TWIN_MCP_HTTP_PORT", "8765", "http: port (0: any free one, logged)",
+     TW_OPT_INT, OPT(http_port), 0, 65535, 0, NULL},
+    {"allowed-origins", "TWIN_MCP_ALLOWED_ORIGINS", "",
+     "http: Origin values browsers may call from besides this machine's, comma-separated",
+     TW_OPT_STR, OPT(allowed_origins), 0, 0, 0, NULL},
     {"max-message", "TWIN_MCP_MAX_MESSAGE", "1048576",
      "largest JSON-RPC message accepted, bytes (a longer line is answered with an error)",
      TW_OPT_INT, OPT(max_message), 1024, 64 * 1024 * 1024, 0, NULL},
@@ -32,7 +57,7 @@ static const struct tw_option mcp_options[] = {
 
 static const struct tw_program mcp_program = {
     .name = "twin-mcp",
-    .summary = "the twin as Model Context Protocol tools for LLM clients, over stdio",
+    .summary = "the twin as Model Context Protocol tools for LLM clients, over stdio or HTTP",
     .options = mcp_options,
     .n_options = sizeof(mcp_options) / sizeof(mcp_options[0]),
 };
@@ -120,9 +145,20 @@ int main(int argc, char **argv)
                              .name = "twin-mcp",
                              .version = MCP_VERSION,
                              .instructions = instructions};
-    tw_log(TW_LOG_INFO, "started", "transport=stdio tools=%zu", srv.n_tools);
-    int status = serve_stdio(&srv, (size_t)cfg.max_message);
-    tw_log(TW_LOG_INFO, "stopped", "reason=%s", status == 0 ? "end_of_input" : "write_failed");
+    tw_log(TW_LOG_INFO, "started", "transport=%s tools=%zu", cfg.transport, srv.n_tools);
+    int status;
+    if (strcmp(cfg.transport, "http") == 0) {
+        struct mcp_http_config hcfg = {.addr = cfg.http_addr,
+                                       .port = (int)cfg.http_port,
+                                       .max_message = (size_t)cfg.max_message,
+                                       .allowed_origins = cfg.allowed_origins};
+        status = mcp_serve_http(&srv, &hcfg, tw_signal_stop_flag());
+        tw_log(TW_LOG_INFO, "stopped", "reason=%s", status == 0 ? "signal" : "listen_failed");
+    } else {
+        status = serve_stdio(&srv, (size_t)cfg.max_message);
+        tw_log(TW_LOG_INFO, "stopped", "reason=%s",
+               status == 0 ? "end_of_input" : "write_failed");
+    }
     tw_store_destroy(twin.store);
     return status;
 }

@@ -4,6 +4,7 @@
 #ifndef MCP_H
 #define MCP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -86,6 +87,39 @@ char *mcp_handle(struct mcp_server *s, const char *text, size_t len);
  * additionalProperties false, string pattern via the id rules, integer minimum/maximum,
  * enum of strings). 0, or -1 with the first problem in err. */
 int mcp_check_args(const cJSON *schema, const cJSON *args, char *err, size_t errlen);
+
+/* ---- http.c: the Streamable HTTP transport (stateless, POST /mcp) ------------------------ */
+
+struct mcp_http_req {
+    char method[8];
+    char target[256];
+    size_t content_length;
+    bool has_length, chunked, has_origin;
+    char content_type[128];
+    char accept[256];
+    char origin[256];
+    char protocol_version[32];
+};
+
+struct mcp_http_config {
+    const char *addr;            /* numeric address to listen on */
+    int port;                    /* 0: any free one (logged) */
+    size_t max_message;          /* largest body */
+    const char *allowed_origins; /* comma-separated Origin values besides this machine's */
+};
+
+/* Parses a request head (modified in place; the blank line removed). 0 or -1 (malformed,
+ * a value too long, an unreadable or repeated Content-Length). */
+int mcp_http_parse_head(char *head, struct mcp_http_req *r);
+/* Whether a browser page of this Origin may call: this machine's (localhost, 127.0.0.1, [::1])
+ * or one listed exactly in `allowed` (comma-separated, may be NULL). */
+bool mcp_http_origin_allowed(const char *origin, const char *allowed);
+/* The HTTP status to refuse the request with before its body is read (0: serve it), and why. */
+int mcp_http_check(const struct mcp_http_req *r, const char *allowed_origins, size_t max_body,
+                   const char **why);
+/* Serves until *stop, one connection at a time (each answered, then closed). Exit status. */
+int mcp_serve_http(struct mcp_server *srv, const struct mcp_http_config *cfg,
+                   volatile sig_atomic_t *stop);
 
 /* ---- tools.c: the twin's tools --------------------------------------------------------------*/
 

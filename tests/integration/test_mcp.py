@@ -4,6 +4,7 @@
 so that what goes over the wire is what the test checks; tests/mcp/ drives the same program
 with the official TypeScript SDK."""
 
+import http.client
 import json
 import subprocess
 import time
@@ -241,6 +242,93 @@ class McpSdkClientTest(McpStdioTest):
     test_bad_input_is_a_clear_tool_error_and_the_server_goes_on = None
     test_a_redis_outage_is_a_tool_error_and_it_recovers = None
     test_end_of_input_ends_the_server_with_status_0 = None
+
+
+class McpHttpTest(TwinTestCase):
+    """The Streamable HTTP transport (stateless: POST /mcp), checked by the official
+    conformance suite (npm @modelcontextprotocol/conformance, tests/mcp/) for what twin-mcp
+    implements, and by hand for the HTTP rules."""
+
+    SCENARIOS = ("server-initialize", "ping", "tools-list", "logging-set-level",
+                 "dns-rebinding-protection")
+
+    def setUp(self):
+        super().setUp()
+        self.s = pk.PredictorStack(self.h)
+        self.port = th.free_port()
+        self.log = open(self.h.dir / "twin-mcp-http.log", "ab")  # pylint: disable=consider-using-with
+        self.proc = subprocess.Popen(
+            [str(th.BIN_DIR / "twin-mcp"), "--transport", "http", "--http-port", str(self.port),
+             "--max-message", "4096"], stdout=subprocess.DEVNULL, stderr=self.log,
+            env=th.clean_env({"TWIN_REDIS_URL": self.s.redis.url}))
+        self.addCleanup(self.stop)
+        th.wait_until(lambda: th.port_accepts(self.port), 10, what="twin-mcp to listen")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.log.close()
+        text = (self.h.dir / "twin-mcp-http.log").read_text(errors="replace")
+        if "Sanitizer" in text or "runtime error:" in text:
+            raise AssertionError(f"twin-mcp: sanitizer report:\n{text[-3000:]}")
+        return self.proc.returncode
+
+    def post(self, body, headers=None, path="/mcp", method="POST"):
+        conn = http.client.HTTPConnection(th.LOOPBACK, self.port, timeout=10)
+        h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        h.update(headers or {})
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        conn.request(method, path, body=data if method == "POST" else None, headers=h)
+        r = conn.getresponse()
+        out = (r.status, dict(r.getheaders()), r.read())
+        conn.close()
+        return out
+
+    def test_the_conformance_suite_passes_for_what_is_implemented(self):
+        tool = th.REPO_DIR / "tests" / "mcp" / "node_modules" / ".bin" / "conformance"
+        if not tool.exists():
+            raise AssertionError("tests/mcp/node_modules is missing: run tests/mcp/install.sh "
+                                 "(scripts/test.sh does)")
+        for scenario in self.SCENARIOS:
+            res = subprocess.run(
+                [str(tool), "server", "--url", f"http://127.0.0.1:{self.port}/mcp", "--scenario",
+                 scenario], capture_output=True, text=True, timeout=120, cwd=self.h.dir,
+                env=th.clean_env({"PATH": "/usr/bin:/bin"}))
+            self.assertEqual(res.returncode, 0, f"{scenario}:\n{res.stdout[-3000:]}{res.stderr[-2000:]}")
+            self.assertIn("0 failed", res.stdout, scenario)
+
+    def test_http_rules_and_a_tool_call(self):
+        self.s.send("mcp-press-1", {"temp": 21.5}, seq=1, ts_ms=th.now_ms())
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}
+        status, headers, body = self.post(init)
+        self.assertEqual((status, headers["Content-Type"]), (200, "application/json"))
+        self.assertEqual(json.loads(body)["result"]["protocolVersion"], "2025-11-25")
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "get_state", "arguments": {"asset": "mcp-press-1"}}}
+        status, _, body = self.post(call, {"MCP-Protocol-Version": "2025-11-25"})
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["result"]["structuredContent"]["signals"],
+                         {"temp": 21.5})
+        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        self.assertEqual(self.post(note)[0], 202)
+        cases = [
+            (lambda: self.post(call, method="GET"), 405),
+            (lambda: self.post(call, method="DELETE"), 405),
+            (lambda: self.post(call, path="/other"), 404),
+            (lambda: self.post(call, {"Origin": "http://evil.example"}), 403),
+            (lambda: self.post(call, {"Content-Type": "text/plain"}), 415),
+            (lambda: self.post(call, {"Accept": "text/html"}), 406),
+            (lambda: self.post(call, {"MCP-Protocol-Version": "1999-01-01"}), 400),
+            (lambda: self.post(b"x" * 5000), 413),
+            (lambda: self.post(b"{not json"), 400),
+        ]
+        for send, want in cases:
+            self.assertEqual(send()[0], want)
+        self.assertEqual(self.post(call, {"Origin": "http://localhost:3000"})[0], 200)
+        self.assertEqual(self.stop(), 0)  # SIGTERM: a clean exit
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of twin-mcp's protocol layer without Redis: JSON-RPC parsing and errors, the
  * initialize handshake and version negotiation, tools/list, tools/call with argument checking
- * and tool errors, logging/setLevel, and the schema checker on its own. */
+ * and tool errors, logging/setLevel, and the HTTP transport's request rules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -346,6 +346,78 @@ static void every_twin_tool_has_valid_schemas_and_an_asset_where_it_needs_one(vo
     }
 }
 
+/* ---- the HTTP transport's rules -------------------------------------------------------------- */
+
+static int check_head(const char *text, size_t max_body, const char **why)
+{
+    char head[1024];
+    struct mcp_http_req r;
+    snprintf(head, sizeof(head), "%s", text);
+    if (mcp_http_parse_head(head, &r) < 0)
+        return -1;
+    return mcp_http_check(&r, "https://dash.example", max_body, why);
+}
+
+static void http_requests_are_refused_with_the_status_that_names_the_fault(void **state)
+{
+    (void)state;
+    const char *why = NULL;
+    static const char ok[] = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+                             "\r\nAccept: application/json, text/event-stream\r\nContent-Length: 10\r\n";
+    assert_int_equal(check_head(ok, 100, &why), 0);
+    static const struct {
+        const char *head;
+        int status;
+    } cases[] = {
+        {"GET /mcp HTTP/1.1\r\n", 405},
+        {"DELETE /mcp HTTP/1.1\r\n", 405},
+        {"POST /other HTTP/1.1\r\nContent-Length: 2\r\n", 404},
+        {"POST /mcp?x=1 HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n", 0},
+        {"POST /mcp HTTP/1.1\r\nOrigin: http://evil.example\r\nContent-Length: 2\r\n", 403},
+        {"POST /mcp HTTP/1.1\r\nOrigin: http://localhost.evil.example\r\nContent-Length: 2\r\n", 403},
+        {"POST /mcp HTTP/1.1\r\nOrigin: http://localhost:3000\r\nContent-Type: application/json\r\n"
+         "Content-Length: 2\r\n",
+         0},
+        {"POST /mcp HTTP/1.1\r\nOrigin: https://dash.example\r\nContent-Type: application/json\r\n"
+         "Content-Length: 2\r\n",
+         0},
+        {"POST /mcp HTTP/1.1\r\nTransfer-Encoding: chunked\r\n", 411},
+        {"POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\n", 411},
+        {"POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 101\r\n", 413},
+        {"POST /mcp HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n", 415},
+        {"POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nAccept: text/html\r\n"
+         "Content-Length: 2\r\n",
+         406},
+        {"POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nMCP-Protocol-Version: 1999-01-01\r\n"
+         "Content-Length: 2\r\n",
+         400},
+        {"POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nMCP-Protocol-Version: 2025-06-18\r\n"
+         "Content-Length: 2\r\n",
+         0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        why = NULL;
+        int got = check_head(cases[i].head, 100, &why);
+        if (got != cases[i].status)
+            fail_msg("%s: %d, not %d", cases[i].head, got, cases[i].status);
+        if (got != 0)
+            assert_non_null(why);
+    }
+    static const char *const malformed[] = {
+        "",
+        "POST\r\n",
+        "POST mcp HTTP/1.1\r\n",
+        "POST /mcp SPDY/3\r\n",
+        "POST /mcp HTTP/1.1\r\nno colon here\r\n",
+        "POST /mcp HTTP/1.1\r\nContent-Length: 12x\r\n",
+        "POST /mcp HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n",
+        "POST /mcp HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n",
+    };
+    for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++)
+        if (check_head(malformed[i], 100, &why) != -1)
+            fail_msg("accepted: %s", malformed[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +431,7 @@ int main(void)
         cmocka_unit_test(bad_arguments_are_a_tool_error_naming_the_problem_and_the_tool_is_not_run),
         cmocka_unit_test(unknown_tools_are_protocol_errors_and_tool_failures_are_tool_errors),
         cmocka_unit_test(every_twin_tool_has_valid_schemas_and_an_asset_where_it_needs_one),
+        cmocka_unit_test(http_requests_are_refused_with_the_status_that_names_the_fault),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
