@@ -11,6 +11,7 @@
 #include "twin/config.h"
 #include "twin/err.h"
 #include "twin/log.h"
+#include "twin/model.h"
 #include "twin/signal.h"
 #include "twin/store.h"
 
@@ -133,10 +134,14 @@ int main(int argc, char **argv)
     struct tw_store_config scfg = {.url = cfg.common.redis_url,
                                    .connect_timeout_ms = 2000,
                                    .command_timeout_ms = (int)cfg.redis_timeout_ms};
-    struct mcp_twin twin = {.topic_root = cfg.common.topic_root};
+    struct tw_model *model = NULL;
+    if (tw_model_load_reporting("twin-mcp", cfg.common.model_path, &model) < 0)
+        return 2;
+    struct mcp_twin twin = {.topic_root = cfg.common.topic_root, .model = model};
     int rc = tw_store_create(&scfg, NULL, 0, &twin.store);
     if (rc < 0) {
         tw_log(TW_LOG_ERROR, "start_failed", "error=%s", tw_strerror(rc));
+        tw_model_free(model);
         return 1;
     }
     struct mcp_server srv = {.tools = mcp_twin_tools,
@@ -160,5 +165,6 @@ int main(int argc, char **argv)
                status == 0 ? "end_of_input" : "write_failed");
     }
     tw_store_destroy(twin.store);
+    tw_model_free(model);
     return status;
 }

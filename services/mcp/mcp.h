@@ -124,9 +124,11 @@ int mcp_serve_http(struct mcp_server *srv, const struct mcp_http_config *cfg,
 /* ---- tools.c: the twin's tools --------------------------------------------------------------*/
 
 struct tw_store;
+struct tw_model;
 struct mcp_twin {
     struct tw_store *store;
     const char *topic_root;
+    const struct tw_model *model; /* TWIN_MODEL, or NULL: limits and units in explanations */
 };
 
 extern const struct mcp_tool mcp_twin_tools[];

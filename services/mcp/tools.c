@@ -9,6 +9,7 @@
 
 #include "mcp.h"
 #include "twin/codec.h"
+#include "twin/model.h"
 #include "twin/store.h"
 #include "twin/validate.h"
 
@@ -328,6 +329,325 @@ static int tool_get_prediction(void *ctx, const cJSON *args, cJSON **out, char *
     return 0;
 }
 
+/* ---- list_alerts, explain_alert ------------------------------------------------------------ */
+
+#define ALERTS_PER_ASSET_MAX 1000
+#define EXPLAIN_HISTORY      12 /* samples of the signal shown before the alert */
+
+/* One entry of twin:{a}:alerts as an object, or NULL when it is not one (the entry's id is the
+ * time the alert was logged). */
+static cJSON *alert_entry(const char *asset, const struct tw_reply *e)
+{
+    if (e->type != TW_REPLY_ARRAY || e->n != 2 || e->elem[1].type != TW_REPLY_ARRAY)
+        return NULL;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "asset", asset);
+    const struct tw_reply *f = &e->elem[1];
+    for (size_t i = 0; i + 1 < f->n; i += 2) {
+        const struct tw_reply *k = &f->elem[i], *v = &f->elem[i + 1];
+        double x;
+        if (k->type != TW_REPLY_STR || v->type != TW_REPLY_STR)
+            continue;
+        bool numeric = strcmp(k->str, "severity") == 0 || strcmp(k->str, "ts_ms") == 0 ||
+                       strcmp(k->str, "eta_ms") == 0 || strcmp(k->str, "value") == 0 ||
+                       strcmp(k->str, "threshold") == 0;
+        if (numeric && reply_text_double(v, &x))
+            cJSON_AddNumberToObject(o, k->str, x);
+        else if (!numeric)
+            cJSON_AddStringToObject(o, k->str, v->str);
+    }
+    return o;
+}
+
+static bool alert_kind_wanted(const cJSON *args, const cJSON *alert)
+{
+    const cJSON *kinds = cJSON_GetObjectItemCaseSensitive(args, "kinds"), *k;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(alert, "kind");
+    if (!cJSON_IsArray(kinds))
+        return true;
+    cJSON_ArrayForEach(k, kinds)
+    {
+        if (cJSON_IsString(kind) && cJSON_IsString(k) &&
+            strcmp(k->valuestring, kind->valuestring) == 0)
+            return true;
+    }
+    return false;
+}
+
+static double alert_ts(const cJSON *a)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(a, "ts_ms");
+    return cJSON_IsNumber(t) ? t->valuedouble : 0;
+}
+
+static int cmp_alert_newest_first(const void *pa, const void *pb)
+{
+    double a = alert_ts(*(cJSON *const *)pa), b = alert_ts(*(cJSON *const *)pb);
+    return a < b ? 1 : a > b ? -1 : 0;
+}
+
+static int tool_list_alerts(void *ctx, const cJSON *args, cJSON **out, char *err, size_t errlen)
+{
+    struct mcp_twin *t = ctx;
+    const cJSON *one = cJSON_GetObjectItemCaseSensitive(args, "asset");
+    size_t limit = (size_t)int_arg(args, "limit", 50);
+    int64_t since = int_arg(args, "since_ms", 0);
+    struct tw_reply *ids = NULL;
+    const char **assets = NULL;
+    size_t n_assets = 0;
+    if (one) {
+        const char *a = asset_arg(args, err, errlen);
+        if (!a)
+            return -1;
+        assets = malloc(sizeof(*assets));
+        if (assets)
+            assets[n_assets++] = a;
+    } else {
+        const char *argv[] = {"SMEMBERS", "twin:assets"};
+        if (redis_call(t, &ids, 2, argv, err, errlen) < 0)
+            return -1;
+        assets = calloc(ids->n + 1, sizeof(*assets));
+        for (size_t i = 0; assets && i < ids->n; i++)
+            if (ids->elem[i].type == TW_REPLY_STR)
+                assets[n_assets++] = ids->elem[i].str;
+    }
+    /* One XREVRANGE per asset, in one pipeline (one round trip to each node). The stream ids
+     * are the times the alerts were logged, close to their ts_ms. */
+    char (*keys)[KEY_MAX] = calloc(n_assets + 1, sizeof(*keys));
+    char count[16], lo[32];
+    snprintf(count, sizeof(count), "%zu", limit < ALERTS_PER_ASSET_MAX ? limit : ALERTS_PER_ASSET_MAX);
+    /* All of each log's newest entries: the ids are when the alerts were logged, ts_ms the
+     * device's time (hours apart for a replayed or accelerated recording), filtered below. */
+    snprintf(lo, sizeof(lo), "-");
+    const char *(*argvs)[6] = calloc(n_assets + 1, sizeof(*argvs));
+    struct tw_cmd *cmds = calloc(n_assets + 1, sizeof(*cmds));
+    struct tw_reply *replies = NULL;
+    int rc = assets && keys && argvs && cmds ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n_assets; i++) {
+        snprintf(keys[i], KEY_MAX, "twin:{%s}:alerts", assets[i]);
+        const char *argv[6] = {"XREVRANGE", keys[i], "+", lo, "COUNT", count};
+        memcpy(argvs[i], argv, sizeof(argv));
+        cmds[i] = (struct tw_cmd){.argc = 6, .argv = argvs[i]};
+    }
+    if (rc == 0 && n_assets > 0 && tw_store_pipeline(t->store, cmds, n_assets, &replies) < 0) {
+        snprintf(err, errlen, "the twin's store (Redis) is unreachable: %s; try again later",
+                 tw_store_last_error(t->store));
+        rc = -1;
+    }
+    cJSON **found = NULL;
+    size_t n_found = 0, cap = 0;
+    for (size_t i = 0; rc == 0 && replies && i < n_assets; i++) {
+        const struct tw_reply *r = &replies[i];
+        for (size_t k = 0; r->type == TW_REPLY_ARRAY && k < r->n; k++) {
+            cJSON *a = alert_entry(assets[i], &r->elem[k]);
+            if (!a)
+                continue;
+            if (!alert_kind_wanted(args, a) || (since > 0 && alert_ts(a) < (double)since)) {
+                cJSON_Delete(a);
+                continue;
+            }
+            if (n_found == cap) {
+                cap = cap ? cap * 2 : 64;
+                cJSON **more = realloc(found, cap * sizeof(*found));
+                if (!more) {
+                    cJSON_Delete(a);
+                    break;
+                }
+                found = more;
+            }
+            found[n_found++] = a;
+        }
+    }
+    if (rc == 0) {
+        if (n_found > 1)
+            qsort(found, n_found, sizeof(*found), cmp_alert_newest_first);
+        cJSON *o = cJSON_CreateObject();
+        cJSON *list = cJSON_AddArrayToObject(o, "alerts");
+        for (size_t i = 0; i < n_found; i++) {
+            if (i < limit)
+                cJSON_AddItemToArray(list, found[i]);
+            else
+                cJSON_Delete(found[i]);
+        }
+        cJSON_AddNumberToObject(o, "matching", (double)n_found);
+        cJSON_AddBoolToObject(o, "truncated", n_found > limit);
+        *out = o;
+    } else {
+        for (size_t i = 0; i < n_found; i++)
+            cJSON_Delete(found[i]);
+        if (!err[0])
+            snprintf(err, errlen, "out of memory");
+    }
+    free(found);
+    if (replies)
+        tw_store_replies_free(replies, n_assets);
+    free(cmds);
+    free(argvs);
+    free(keys);
+    free(assets);
+    if (ids)
+        tw_store_replies_free(ids, 1);
+    return rc;
+}
+
+/* The plant model's word on the signal: unit and limits. */
+static void add_limits(cJSON *o, const struct tw_model *m, const char *asset, const char *signal)
+{
+    const struct tw_model_signal *spec = m ? tw_model_asset_signal(m, asset, signal) : NULL;
+    if (!spec)
+        return;
+    cJSON *l = cJSON_AddObjectToObject(o, "limits");
+    cJSON_AddStringToObject(l, "unit", spec->unit);
+    if (spec->warn.has_above)
+        cJSON_AddNumberToObject(l, "warn_above", spec->warn.above);
+    if (spec->warn.has_below)
+        cJSON_AddNumberToObject(l, "warn_below", spec->warn.below);
+    if (spec->alarm.has_above)
+        cJSON_AddNumberToObject(l, "alarm_above", spec->alarm.above);
+    if (spec->alarm.has_below)
+        cJSON_AddNumberToObject(l, "alarm_below", spec->alarm.below);
+}
+
+/* The signal's forecast from the stored Prediction: model, quality, and the points. */
+static void add_forecast(struct mcp_twin *t, cJSON *o, const char *asset, const char *signal)
+{
+    char key[KEY_MAX];
+    snprintf(key, sizeof(key), "twin:{%s}:prediction", asset);
+    const char *argv[] = {"GET", key};
+    struct tw_reply *r;
+    char err[256];
+    struct tw_prediction_msg pm;
+    if (redis_call(t, &r, 2, argv, err, sizeof(err)) < 0)
+        return;
+    if (r->type == TW_REPLY_STR &&
+        tw_codec_decode_prediction((const uint8_t *)r->str, r->len, &pm) == 0) {
+        for (size_t i = 0; i < pm.p.n_forecasts; i++) {
+            const struct tw_signal_forecast *f = &pm.p.forecasts[i];
+            if (strcmp(f->signal, signal) != 0)
+                continue;
+            cJSON *fo = cJSON_AddObjectToObject(o, "forecast");
+            cJSON_AddNumberToObject(fo, "basis_ts_ms", (double)pm.p.basis_ts_ms);
+            cJSON_AddStringToObject(fo, "model", f->model ? f->model : "");
+            cJSON *q = cJSON_AddObjectToObject(fo, "quality");
+            cJSON_AddNumberToObject(q, "n", (double)f->quality.n);
+            cJSON_AddNumberToObject(q, "mase", f->quality.mase);
+            cJSON_AddNumberToObject(q, "coverage", f->quality.coverage);
+            cJSON *pts = cJSON_AddArrayToObject(fo, "points");
+            for (size_t k = 0; k < f->n_points; k++) {
+                cJSON *p = cJSON_CreateObject();
+                cJSON_AddNumberToObject(p, "ts_ms", (double)f->points[k].ts_ms);
+                cJSON_AddNumberToObject(p, "mean", f->points[k].mean);
+                cJSON_AddNumberToObject(p, "lo", f->points[k].lo);
+                cJSON_AddNumberToObject(p, "hi", f->points[k].hi);
+                cJSON_AddItemToArray(pts, p);
+            }
+        }
+        tw_codec_prediction_free(&pm);
+    }
+    tw_store_replies_free(r, 1);
+}
+
+/* The signal's last samples up to the alert's time (newest last). */
+static void add_recent(struct mcp_twin *t, cJSON *o, const char *asset, const char *signal)
+{
+    char key[KEY_MAX], count[16], err[256];
+    snprintf(key, sizeof(key), "twin:{%s}:history", asset);
+    snprintf(count, sizeof(count), "%d", EXPLAIN_HISTORY * 4);
+    const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", count};
+    struct tw_reply *r;
+    if (redis_call(t, &r, 6, argv, err, sizeof(err)) < 0)
+        return;
+    cJSON *list = cJSON_AddArrayToObject(o, "recent_samples");
+    size_t taken = 0;
+    for (size_t k = r->n; k-- > 0 && taken < EXPLAIN_HISTORY * 4;) {
+        const struct tw_reply *e = &r->elem[k];
+        if (e->type != TW_REPLY_ARRAY || e->n != 2 || e->elem[1].type != TW_REPLY_ARRAY)
+            continue;
+        const struct tw_reply *f = &e->elem[1];
+        double ts = -1, value = 0;
+        bool has = false;
+        for (size_t i = 0; i + 1 < f->n; i += 2) {
+            if (f->elem[i].type != TW_REPLY_STR)
+                continue;
+            if (strcmp(f->elem[i].str, "ts_ms") == 0)
+                reply_text_double(&f->elem[i + 1], &ts);
+            else if (strcmp(f->elem[i].str, signal) == 0)
+                has = reply_text_double(&f->elem[i + 1], &value);
+        }
+        if (!has)
+            continue;
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddNumberToObject(p, "ts_ms", ts);
+        cJSON_AddNumberToObject(p, "value", value);
+        cJSON_AddItemToArray(list, p);
+        taken++;
+    }
+    while (cJSON_GetArraySize(list) > EXPLAIN_HISTORY)
+        cJSON_DeleteItemFromArray(list, 0);
+    tw_store_replies_free(r, 1);
+}
+
+static const char *const kind_meaning[][2] = {
+    {"anomaly", "the signal left the band its model expected (a large standardised one-step "
+                "residual, confirmed by CUSUM): something changed that the model's history did "
+                "not explain"},
+    {"threshold_forecast", "the forecast crosses a limit of the plant model within the horizon: "
+                           "eta_ms says when, from the forecast's mean path"},
+    {"threshold_breach", "the measured value crossed a limit of the plant model"},
+    {"cleared", "an earlier alert of this signal is over"},
+};
+
+static int tool_explain_alert(void *ctx, const cJSON *args, cJSON **out, char *err,
+                              size_t errlen)
+{
+    struct mcp_twin *t = ctx;
+    const char *asset = asset_arg(args, err, errlen);
+    const cJSON *signal = cJSON_GetObjectItemCaseSensitive(args, "signal");
+    if (!asset)
+        return -1;
+    if (!cJSON_IsString(signal) || !tw_valid_signal(signal->valuestring, strlen(signal->valuestring))) {
+        snprintf(err, errlen, "\"signal\" must be a signal name of the asset (get_state lists them)");
+        return -1;
+    }
+    int64_t at = int_arg(args, "ts_ms", 0);
+    char key[KEY_MAX], count[16];
+    snprintf(key, sizeof(key), "twin:{%s}:alerts", asset);
+    snprintf(count, sizeof(count), "%d", ALERTS_PER_ASSET_MAX);
+    const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", count};
+    struct tw_reply *r;
+    if (redis_call(t, &r, 6, argv, err, errlen) < 0)
+        return -1;
+    cJSON *alert = NULL;
+    for (size_t k = 0; k < r->n && !alert; k++) { /* newest first */
+        cJSON *a = alert_entry(asset, &r->elem[k]);
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(a, "signal");
+        bool match = cJSON_IsString(s) && strcmp(s->valuestring, signal->valuestring) == 0 &&
+                     (at == 0 || (int64_t)alert_ts(a) == at);
+        if (match)
+            alert = a;
+        else
+            cJSON_Delete(a);
+    }
+    tw_store_replies_free(r, 1);
+    if (!alert) {
+        snprintf(err, errlen, "no alert of %s / %.64s%s in the alert log (list_alerts shows them)",
+                 asset, signal->valuestring, at ? " at that ts_ms" : "");
+        return -1;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "alert", alert);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(alert, "kind");
+    for (size_t i = 0; cJSON_IsString(kind) && i < sizeof(kind_meaning) / sizeof(kind_meaning[0]);
+         i++)
+        if (strcmp(kind->valuestring, kind_meaning[i][0]) == 0)
+            cJSON_AddStringToObject(o, "meaning", kind_meaning[i][1]);
+    add_limits(o, t->model, asset, signal->valuestring);
+    add_recent(t, o, asset, signal->valuestring);
+    add_forecast(t, o, asset, signal->valuestring);
+    *out = o;
+    return 0;
+}
+
 /* ---- the table ---------------------------------------------------------------------------------- */
 
 const struct mcp_tool mcp_twin_tools[] = {
@@ -387,6 +707,40 @@ const struct mcp_tool mcp_twin_tools[] = {
      "\"type\":\"number\"},\"forecasts\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}}},"
      "\"required\":[\"asset\",\"basis_ts_ms\",\"forecasts\"]}",
      tool_get_prediction},
+    {"list_alerts", "List alerts",
+     "The alerts the predictor raised, newest first, from each asset's alert log: anomaly (the "
+     "signal left what its model expected), threshold_forecast (the forecast crosses a "
+     "warn/alarm limit: eta_ms is when), threshold_breach (the measured value crossed a limit) "
+     "and cleared. Filter by asset, time (since_ms, Unix ms) and kinds. Use explain_alert for "
+     "the evidence behind one.",
+     "{\"type\":\"object\",\"properties\":{"
+     "\"asset\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":64,\"description\":"
+     "\"only this asset (default: all)\"},"
+     "\"since_ms\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"only alerts from "
+     "this time on, Unix ms\"},"
+     "\"kinds\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"anomaly\","
+     "\"threshold_forecast\",\"threshold_breach\",\"cleared\"]},\"maxItems\":4},"
+     "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,\"description\":"
+     "\"most alerts returned (default 50)\"}},\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"properties\":{\"alerts\":{\"type\":\"array\",\"items\":{\"type\":"
+     "\"object\"}},\"matching\":{\"type\":\"integer\"},\"truncated\":{\"type\":\"boolean\"}},"
+     "\"required\":[\"alerts\",\"matching\",\"truncated\"]}",
+     tool_list_alerts},
+    {"explain_alert", "Explain an alert",
+     "The evidence behind an alert of one signal (the newest, or the one at ts_ms): what the "
+     "alert kind means, the plant model's unit and limits for the signal, its last samples, and "
+     "its current forecast with the model that made it and that model's measured quality (MASE "
+     "below 1 beats the naive forecast; coverage of the 95 % interval).",
+     "{\"type\":\"object\",\"properties\":{" ASSET_PROP ","
+     "\"signal\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":64,\"description\":"
+     "\"the alert's signal\"},"
+     "\"ts_ms\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"the alert's ts_ms as "
+     "list_alerts gives it (default: the newest alert of the signal)\"}},"
+     "\"required\":[\"asset\",\"signal\"],\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"properties\":{\"alert\":{\"type\":\"object\"},\"meaning\":{"
+     "\"type\":\"string\"},\"limits\":{\"type\":\"object\"},\"recent_samples\":{\"type\":"
+     "\"array\"},\"forecast\":{\"type\":\"object\"}},\"required\":[\"alert\"]}",
+     tool_explain_alert},
 };
 
 const size_t mcp_twin_n_tools = sizeof(mcp_twin_tools) / sizeof(mcp_twin_tools[0]);

@@ -156,6 +156,9 @@ static void register_counters(struct tw_metrics *reg, struct pred_metrics *m)
                                             "stored model states refused (the signal restarts)");
     m->backpressure = tw_metrics_counter(reg, "twin_predictor_backpressure_waits_total", NULL,
                                          "times the MQTT handler waited for room in the queue");
+    m->alert_log_skipped =
+        tw_metrics_counter(reg, "twin_predictor_alert_log_skipped_total", NULL,
+                           "Alerts not appended to twin:{<asset>}:alerts (Redis failing)");
     m->not_owned = tw_metrics_counter(reg, "twin_predictor_not_owned_total", NULL,
                                       "TwinStates skipped: their asset belongs to another instance");
     m->released = tw_metrics_counter(reg, "twin_predictor_released_assets_total", NULL,

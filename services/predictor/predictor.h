@@ -34,6 +34,7 @@
 
 #define PRED_TOPIC_MAX 256
 #define PRED_KEY_MAX   (TW_NAME_MAX + 32) /* "twin:{<asset>}:prediction" and the like, with room */
+#define PRED_ALERT_LOG_MAX 1000 /* alerts kept per asset in twin:{<asset>}:alerts (about) */
 
 /* ---- settings (main.c) ------------------------------------------------------------------- */
 
@@ -85,6 +86,7 @@ struct pred_metrics {
     struct tw_counter *restored[PRED_RESTORED__COUNT];
     struct tw_counter *bad_model_state;
     struct tw_counter *backpressure;
+    struct tw_counter *alert_log_skipped;
     struct tw_counter *not_owned;
     struct tw_counter *released;
     struct tw_gauge *members;

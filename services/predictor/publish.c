@@ -193,6 +193,42 @@ static void publish_alert(struct pred_service *svc, const char *topic, const str
     free(buf);
 }
 
+/* Appends the alert to the asset's alert log, twin:{<asset>}:alerts (a capped stream of text
+ * fields, for twinctl, twin-mcp and redis-cli). Skipped while Redis is failing: the Alert was
+ * published on MQTT all the same. */
+static void log_alert(struct pred_service *svc, const struct tw_alert *al)
+{
+    char key[PRED_KEY_MAX], cap[16], severity[8], ts[24], eta[24], value[40], threshold[40];
+    if (!pred_redis_ready(svc)) {
+        tw_counter_add(svc->m->alert_log_skipped, 1);
+        return;
+    }
+    snprintf(key, sizeof(key), "twin:{%s}:alerts", al->asset_id);
+    snprintf(cap, sizeof(cap), "%d", PRED_ALERT_LOG_MAX);
+    snprintf(severity, sizeof(severity), "%d", al->severity);
+    snprintf(ts, sizeof(ts), "%" PRId64, al->ts_ms);
+    snprintf(eta, sizeof(eta), "%" PRId64, al->eta_ms);
+    snprintf(value, sizeof(value), "%.17g", al->value);
+    snprintf(threshold, sizeof(threshold), "%.17g", al->threshold);
+    const char *argv[] = {"XADD",     key,      "MAXLEN", "~",         cap,
+                          "*",        "kind",   alert_word(al->kind), "severity", severity,
+                          "signal",   al->signal, "ts_ms", ts,        "eta_ms",   eta,
+                          "value",    value,    "threshold", threshold, "message",
+                          al->message ? al->message : ""};
+    struct tw_reply *r = NULL;
+    int rc = tw_store_command(svc->store, &r, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    if (rc == 0 && r->type == TW_REPLY_ERROR) {
+        tw_counter_add(svc->m->alert_log_skipped, 1);
+        tw_log(TW_LOG_WARN, "alert_log_refused", "asset=%s error=\"%.200s\"", al->asset_id,
+               r->str);
+    }
+    if (rc == 0)
+        tw_store_replies_free(r, 1);
+    else
+        tw_counter_add(svc->m->alert_log_skipped, 1);
+    pred_redis_result(svc, rc, "alert_log");
+}
+
 void pred_publish_alerts(struct pred_service *svc, const char *asset, const char *signal,
                          const struct pred_event *ev, size_t n)
 {
@@ -221,6 +257,7 @@ void pred_publish_alerts(struct pred_service *svc, const char *asset, const char
                    al.threshold, svc->outbox != NULL, suppressed);
         if (svc->outbox)
             publish_alert(svc, topic, &al);
+        log_alert(svc, &al);
     }
 }
 

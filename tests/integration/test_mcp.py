@@ -6,6 +6,7 @@ with the official TypeScript SDK."""
 
 import http.client
 import json
+import math
 import subprocess
 import time
 
@@ -19,13 +20,14 @@ TIMEOUT_S = 20
 class McpProcess:
     """build/bin/twin-mcp with pipes; request() sends one message and reads its answer."""
 
-    def __init__(self, h, redis_url, args=()):
+    def __init__(self, h, redis_url, args=(), env=None):
         self.log_path = h.dir / "twin-mcp.log"
         self.log = open(self.log_path, "ab")  # pylint: disable=consider-using-with
         self.proc = subprocess.Popen(
             [str(th.BIN_DIR / "twin-mcp"), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.log,
-            env=th.clean_env({"TWIN_REDIS_URL": redis_url, "TWIN_REDIS_TIMEOUT_MS": 1000}))
+            env=th.clean_env({"TWIN_REDIS_URL": redis_url, "TWIN_REDIS_TIMEOUT_MS": 1000,
+                              **(env or {})}))
         self.next_id = 1
 
     def send(self, obj):
@@ -108,7 +110,8 @@ class McpStdioTest(TwinTestCase):
         self.assertIn("tools", init["capabilities"])
         tools = self.mcp.request("tools/list")["result"]["tools"]
         self.assertEqual(sorted(t["name"] for t in tools),
-                         ["get_history", "get_prediction", "get_state", "list_assets"])
+                         ["explain_alert", "get_history", "get_prediction", "get_state",
+                          "list_alerts", "list_assets"])
         t0 = self.feed("mcp-press-1")
         self.feed("mcp-pump-2", n=10)
 
@@ -227,7 +230,8 @@ class McpSdkClientTest(McpStdioTest):
         self.assertEqual(out["server"]["name"], "twin-mcp")
         self.assertIn("list_assets", out["instructions"])
         self.assertEqual(sorted(t["name"] for t in out["tools"]),
-                         ["get_history", "get_prediction", "get_state", "list_assets"])
+                         ["explain_alert", "get_history", "get_prediction", "get_state",
+                          "list_alerts", "list_assets"])
         results = [c["result"] for c in out["calls"]]
         self.assertEqual([r.get("isError") for r in results], [False, False, False, False, True])
         self.assertEqual(results[0]["structuredContent"]["assets"], ["mcp-press-1"])
@@ -242,6 +246,69 @@ class McpSdkClientTest(McpStdioTest):
     test_bad_input_is_a_clear_tool_error_and_the_server_goes_on = None
     test_a_redis_outage_is_a_tool_error_and_it_recovers = None
     test_end_of_input_ends_the_server_with_status_0 = None
+
+
+T0 = 1_700_000_000_000
+STEP = 60_000
+ALERT_MODEL = pk.plant_model(
+    {"press": {"temp": {"unit": "degC", "warn": {"above": 70}, "alarm": {"above": 90},
+                        "season_samples": 12}}},
+    {"mcp-press-1": "press"})
+
+
+def wave(i):
+    return 50.0 + 5.0 * math.sin(2 * math.pi * i / 12) + 0.3 * math.sin(7.3 * i)
+
+
+class McpAlertsTest(TwinTestCase):
+    """Alerts: the predictor logs each one it publishes in twin:{<asset>}:alerts; list_alerts
+    and explain_alert read that log, the plant model, the history and the forecast."""
+
+    def test_list_and_explain_an_alert_with_its_evidence(self):
+        s = pk.PredictorStack(self.h, model=ALERT_MODEL)
+        values = [wave(i) for i in range(30)] + [95.0, 96.0] + [wave(i) for i in range(32, 40)]
+        ts = [T0 + i * STEP for i in range(len(values))]
+        s.stream("mcp-press-1", "temp", ts, values)
+        kind = s.pb.Alert
+        s.wait_alert("mcp-press-1", lambda a: a.kind == kind.CLEARED)
+        published = s.alerts("mcp-press-1")
+        r = s.redis.client()
+        th.wait_until(lambda: r.xlen("twin:{mcp-press-1}:alerts") == len(published), 10,
+                      what="every published Alert in the alert log")
+        mcp = McpProcess(self.h, s.redis.url)
+        self.addCleanup(mcp.close)
+        listed = mcp.call("list_alerts")["structuredContent"]
+        self.assertEqual(listed["matching"], len(published))
+        newest_first = sorted(published, key=lambda a: -a.ts_ms)
+        self.assertEqual([a["ts_ms"] for a in listed["alerts"]], [a.ts_ms for a in newest_first])
+        breaches = mcp.call("list_alerts", asset="mcp-press-1",
+                            kinds=["threshold_breach"])["structuredContent"]["alerts"]
+        self.assertEqual(len(breaches), 1)
+        b = breaches[0]
+        self.assertEqual((b["signal"], b["kind"], b["severity"], b["ts_ms"], b["value"],
+                          b["threshold"]), ("temp", "threshold_breach", 3, ts[30], 95.0, 90.0))
+        self.assertEqual(mcp.call("list_alerts", since_ms=ts[-1] + 1)["structuredContent"]
+                         ["matching"], 0)
+        self.assertEqual(mcp.close(), 0)
+
+        mcp = McpProcess(self.h, s.redis.url, env={"TWIN_MODEL": str(s.model_path)})
+        self.addCleanup(mcp.close)
+        ex = mcp.call("explain_alert", asset="mcp-press-1", signal="temp", ts_ms=ts[30])
+        self.assertFalse(ex["isError"], ex)
+        e = ex["structuredContent"]
+        self.assertEqual(e["alert"]["kind"], "threshold_breach")
+        self.assertIn("crossed a limit", e["meaning"])
+        self.assertEqual(e["limits"], {"unit": "degC", "warn_above": 70, "alarm_above": 90})
+        samples = e["recent_samples"]
+        self.assertEqual(samples[-1]["ts_ms"], ts[-1])  # the newest of the signal
+        self.assertLessEqual(len(samples), 12)
+        self.assertEqual(e["forecast"]["basis_ts_ms"], ts[-1])
+        self.assertTrue(e["forecast"]["points"])
+        newest = mcp.call("explain_alert", asset="mcp-press-1", signal="temp")
+        self.assertEqual(newest["structuredContent"]["alert"]["kind"], "cleared")
+        missing = mcp.call("explain_alert", asset="mcp-press-1", signal="load")
+        self.assertTrue(missing["isError"])
+        self.assertIn("no alert", missing["content"][0]["text"])
 
 
 class McpHttpTest(TwinTestCase):
