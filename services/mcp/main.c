@@ -69,6 +69,26 @@ static const char instructions[] =
     "Start with list_assets, then get_state, get_history or get_prediction for an asset. Times "
     "are Unix milliseconds.";
 
+/* The whole file as a string (the plant model, already checked by loading it), or NULL. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    long n = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (text = malloc((size_t)n + 1)) != NULL) {
+        if (fread(text, 1, (size_t)n, f) == (size_t)n) {
+            text[n] = '\0';
+        } else {
+            free(text);
+            text = NULL;
+        }
+    }
+    if (f)
+        fclose(f);
+    return text;
+}
+
 /* Writes one message and a newline; stdout carries nothing else (logs go to stderr). */
 static int send_line(const char *text)
 {
@@ -137,15 +157,19 @@ int main(int argc, char **argv)
     struct tw_model *model = NULL;
     if (tw_model_load_reporting("twin-mcp", cfg.common.model_path, &model) < 0)
         return 2;
-    struct mcp_twin twin = {.topic_root = cfg.common.topic_root, .model = model};
+    char *model_text = model ? read_text(cfg.common.model_path) : NULL;
+    struct mcp_twin twin = {
+        .topic_root = cfg.common.topic_root, .model = model, .model_text = model_text};
     int rc = tw_store_create(&scfg, NULL, 0, &twin.store);
     if (rc < 0) {
         tw_log(TW_LOG_ERROR, "start_failed", "error=%s", tw_strerror(rc));
         tw_model_free(model);
+        free(model_text);
         return 1;
     }
     struct mcp_server srv = {.tools = mcp_twin_tools,
                              .n_tools = mcp_twin_n_tools,
+                             .resources = &mcp_twin_resources,
                              .ctx = &twin,
                              .name = "twin-mcp",
                              .version = MCP_VERSION,
@@ -166,5 +190,6 @@ int main(int argc, char **argv)
     }
     tw_store_destroy(twin.store);
     tw_model_free(model);
+    free(model_text);
     return status;
 }

@@ -68,9 +68,21 @@ struct mcp_tool {
     mcp_tool_fn call;
 };
 
+#define MCP_RESOURCE_NOT_FOUND -32002
+
+/* Resources, when the server offers them. list appends {uri, name, title, description,
+ * mimeType} objects to `out` (an array); read appends the contents to `out` and returns 0, or
+ * MCP_RESOURCE_NOT_FOUND, or -1 with err for any other failure. */
+struct mcp_resources_api {
+    int (*list)(void *ctx, cJSON *out, char *err, size_t errlen);
+    int (*read)(void *ctx, const char *uri, cJSON *out, char *err, size_t errlen);
+    const char *templates; /* JSON array of resource templates */
+};
+
 struct mcp_server {
     const struct mcp_tool *tools;
     size_t n_tools;
+    const struct mcp_resources_api *resources; /* NULL: none offered */
     void *ctx;                 /* handed to the tools */
     const char *name, *version; /* serverInfo */
     const char *instructions;   /* NULL: none */
@@ -129,9 +141,12 @@ struct mcp_twin {
     struct tw_store *store;
     const char *topic_root;
     const struct tw_model *model; /* TWIN_MODEL, or NULL: limits and units in explanations */
+    const char *model_text;       /* the file's text for twin://plant, or NULL */
 };
 
 extern const struct mcp_tool mcp_twin_tools[];
 extern const size_t mcp_twin_n_tools;
+/* twin://plant (the plant model file) and twin://asset/{asset} (model, state, forecast). */
+extern const struct mcp_resources_api mcp_twin_resources;
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The MCP server's protocol, independent of the transport: initialize and its version
- * negotiation, ping, logging/setLevel, tools/list and tools/call with argument checking. */
+ * negotiation, ping, logging/setLevel, tools/list and tools/call with argument checking,
+ * resources/list, resources/read and resources/templates/list. */
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,11 @@ static char *on_initialize(struct mcp_server *s, const struct mcp_msg *m)
     cJSON *tools = cJSON_AddObjectToObject(caps, "tools");
     cJSON_AddBoolToObject(tools, "listChanged", false);
     cJSON_AddObjectToObject(caps, "logging");
+    if (s->resources) {
+        cJSON *res = cJSON_AddObjectToObject(caps, "resources");
+        cJSON_AddBoolToObject(res, "listChanged", false);
+        cJSON_AddBoolToObject(res, "subscribe", false);
+    }
     cJSON *info = cJSON_AddObjectToObject(r, "serverInfo");
     cJSON_AddStringToObject(info, "name", s->name);
     cJSON_AddStringToObject(info, "title", "Twinloop digital twin");
@@ -141,6 +147,38 @@ static char *on_set_level(const struct mcp_msg *m)
                          NULL);
 }
 
+static char *on_resources_list(struct mcp_server *s, const struct mcp_msg *m)
+{
+    char err[256] = "";
+    cJSON *r = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(r, "resources");
+    if (s->resources->list(s->ctx, list, err, sizeof(err)) < 0) {
+        cJSON_Delete(r);
+        return mcp_rpc_error(m->id, MCP_INTERNAL_ERROR, err, NULL);
+    }
+    return mcp_rpc_result(m->id, r);
+}
+
+static char *on_resources_read(struct mcp_server *s, const struct mcp_msg *m)
+{
+    const cJSON *uri = param(m, "uri");
+    if (!cJSON_IsString(uri))
+        return mcp_rpc_error(m->id, MCP_INVALID_PARAMS, "resources/read needs a uri", NULL);
+    char err[256] = "";
+    cJSON *r = cJSON_CreateObject();
+    cJSON *contents = cJSON_AddArrayToObject(r, "contents");
+    int rc = s->resources->read(s->ctx, uri->valuestring, contents, err, sizeof(err));
+    if (rc == 0)
+        return mcp_rpc_result(m->id, r);
+    cJSON_Delete(r);
+    if (rc == MCP_RESOURCE_NOT_FOUND) {
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddStringToObject(data, "uri", uri->valuestring);
+        return mcp_rpc_error(m->id, MCP_RESOURCE_NOT_FOUND, "Resource not found", data);
+    }
+    return mcp_rpc_error(m->id, MCP_INTERNAL_ERROR, err, NULL);
+}
+
 static char *on_request(struct mcp_server *s, const struct mcp_msg *m)
 {
     if (strcmp(m->method, "initialize") == 0)
@@ -153,6 +191,15 @@ static char *on_request(struct mcp_server *s, const struct mcp_msg *m)
         return on_tools_call(s, m);
     if (strcmp(m->method, "logging/setLevel") == 0)
         return on_set_level(m);
+    if (s->resources && strcmp(m->method, "resources/list") == 0)
+        return on_resources_list(s, m);
+    if (s->resources && strcmp(m->method, "resources/read") == 0)
+        return on_resources_read(s, m);
+    if (s->resources && strcmp(m->method, "resources/templates/list") == 0) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddItemToObject(r, "resourceTemplates", cJSON_Parse(s->resources->templates));
+        return mcp_rpc_result(m->id, r);
+    }
     char msg[160];
     snprintf(msg, sizeof(msg), "Method not found: %.100s", m->method);
     return mcp_rpc_error(m->id, MCP_METHOD_NOT_FOUND, msg, NULL);

@@ -304,6 +304,21 @@ class McpAlertsTest(TwinTestCase):
         self.assertLessEqual(len(samples), 12)
         self.assertEqual(e["forecast"]["basis_ts_ms"], ts[-1])
         self.assertTrue(e["forecast"]["points"])
+        # Resources: the plant model file, and each asset as one document.
+        res = mcp.request("resources/list")["result"]["resources"]
+        self.assertEqual([r["uri"] for r in res], ["twin://plant", "twin://asset/mcp-press-1"])
+        plant = mcp.request("resources/read", {"uri": "twin://plant"})["result"]["contents"][0]
+        self.assertEqual(json.loads(plant["text"]), ALERT_MODEL)
+        doc = json.loads(mcp.request("resources/read", {"uri": "twin://asset/mcp-press-1"})
+                         ["result"]["contents"][0]["text"])
+        self.assertEqual(doc["model"]["kind"], "press")
+        self.assertEqual(doc["model"]["signals"]["temp"]["alarm_above"], 90)
+        self.assertEqual(doc["state"]["ts_ms"], ts[-1])
+        self.assertEqual(doc["prediction"]["basis_ts_ms"], ts[-1])
+        err = mcp.request("resources/read", {"uri": "twin://asset/ghost-9"})["error"]
+        self.assertEqual(err["code"], -32002)
+        tmpl = mcp.request("resources/templates/list")["result"]["resourceTemplates"]
+        self.assertEqual(tmpl[0]["uriTemplate"], "twin://asset/{asset}")
         newest = mcp.call("explain_alert", asset="mcp-press-1", signal="temp")
         self.assertEqual(newest["structuredContent"]["alert"]["kind"], "cleared")
         missing = mcp.call("explain_alert", asset="mcp-press-1", signal="load")
@@ -317,7 +332,7 @@ class McpHttpTest(TwinTestCase):
     implements, and by hand for the HTTP rules."""
 
     SCENARIOS = ("server-initialize", "ping", "tools-list", "logging-set-level",
-                 "dns-rebinding-protection")
+                 "resources-list", "dns-rebinding-protection")
 
     def setUp(self):
         super().setUp()
@@ -357,6 +372,7 @@ class McpHttpTest(TwinTestCase):
         if not tool.exists():
             raise AssertionError("tests/mcp/node_modules is missing: run tests/mcp/install.sh "
                                  "(scripts/test.sh does)")
+        self.s.send("mcp-press-1", {"temp": 21.5}, seq=1, ts_ms=th.now_ms())  # a resource
         for scenario in self.SCENARIOS:
             res = subprocess.run(
                 [str(tool), "server", "--url", f"http://127.0.0.1:{self.port}/mcp", "--scenario",

@@ -346,6 +346,77 @@ static void every_twin_tool_has_valid_schemas_and_an_asset_where_it_needs_one(vo
     }
 }
 
+/* ---- resources ---------------------------------------------------------------------------- */
+
+static int fake_list(void *ctx, cJSON *out, char *err, size_t errlen)
+{
+    (void)ctx;
+    (void)err;
+    (void)errlen;
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "uri", "twin://asset/p-1");
+    cJSON_AddStringToObject(r, "name", "p-1");
+    cJSON_AddItemToArray(out, r);
+    return 0;
+}
+
+static int fake_read(void *ctx, const char *uri, cJSON *out, char *err, size_t errlen)
+{
+    (void)ctx;
+    if (strcmp(uri, "twin://broken") == 0) {
+        snprintf(err, errlen, "store unreachable");
+        return -1;
+    }
+    if (strcmp(uri, "twin://asset/p-1") != 0)
+        return MCP_RESOURCE_NOT_FOUND;
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "uri", uri);
+    cJSON_AddStringToObject(c, "text", "{}");
+    cJSON_AddItemToArray(out, c);
+    return 0;
+}
+
+static const struct mcp_resources_api fake_resources = {
+    fake_list, fake_read, "[{\"uriTemplate\":\"twin://asset/{asset}\",\"name\":\"asset\"}]"};
+
+static void resources_are_listed_read_and_missing_ones_are_not_found(void **state)
+{
+    (void)state;
+    struct mcp_server s = server();
+    cJSON *a = ask(&s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/list\"}");
+    assert_int_equal(error_code(a), MCP_METHOD_NOT_FOUND); /* not offered */
+    cJSON_Delete(a);
+    s.resources = &fake_resources;
+    a = ask(&s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{"
+                "\"protocolVersion\":\"2025-11-25\"}}");
+    assert_true(cJSON_IsFalse(get(a, "result.capabilities.resources.subscribe")));
+    cJSON_Delete(a);
+    a = ask(&s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/list\"}");
+    assert_string_equal(get(a, "result.resources.0.uri")->valuestring, "twin://asset/p-1");
+    cJSON_Delete(a);
+    a = ask(&s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/templates/list\"}");
+    assert_string_equal(get(a, "result.resourceTemplates.0.uriTemplate")->valuestring,
+                        "twin://asset/{asset}");
+    cJSON_Delete(a);
+    a = ask(&s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{"
+                "\"uri\":\"twin://asset/p-1\"}}");
+    assert_string_equal(get(a, "result.contents.0.text")->valuestring, "{}");
+    cJSON_Delete(a);
+    a = ask(&s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{"
+                "\"uri\":\"twin://asset/nope\"}}");
+    assert_int_equal(error_code(a), MCP_RESOURCE_NOT_FOUND);
+    assert_string_equal(get(a, "error.data.uri")->valuestring, "twin://asset/nope");
+    cJSON_Delete(a);
+    a = ask(&s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{"
+                "\"uri\":\"twin://broken\"}}");
+    assert_int_equal(error_code(a), MCP_INTERNAL_ERROR);
+    assert_string_equal(get(a, "error.message")->valuestring, "store unreachable");
+    cJSON_Delete(a);
+    a = ask(&s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{}}");
+    assert_int_equal(error_code(a), MCP_INVALID_PARAMS);
+    cJSON_Delete(a);
+}
+
 /* ---- the HTTP transport's rules -------------------------------------------------------------- */
 
 static int check_head(const char *text, size_t max_body, const char **why)
@@ -432,6 +503,7 @@ int main(void)
         cmocka_unit_test(unknown_tools_are_protocol_errors_and_tool_failures_are_tool_errors),
         cmocka_unit_test(every_twin_tool_has_valid_schemas_and_an_asset_where_it_needs_one),
         cmocka_unit_test(http_requests_are_refused_with_the_status_that_names_the_fault),
+        cmocka_unit_test(resources_are_listed_read_and_missing_ones_are_not_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
