@@ -19,10 +19,6 @@
 #define HEAD_MAX        16384
 #define IO_TIMEOUT_MS   10000
 #define ACCEPT_POLL_MS  200
-#define SUPPORTED_COUNT 4
-
-static const char *const supported_versions[SUPPORTED_COUNT] = {
-    MCP_PROTOCOL_LATEST, "2025-06-18", "2025-03-26", "2024-11-05"};
 
 /* ---- the request head (pure) ------------------------------------------------------------- */
 
@@ -133,13 +129,8 @@ int mcp_http_check(const struct mcp_http_req *r, const char *allowed_origins, si
         return *why = "Content-Type must be application/json", 415;
     if (r->accept[0] && !strstr(r->accept, "application/json") && !strstr(r->accept, "*/*"))
         return *why = "Accept must allow application/json", 406;
-    if (r->protocol_version[0]) {
-        bool known = false;
-        for (size_t i = 0; i < SUPPORTED_COUNT; i++)
-            known = known || strcmp(r->protocol_version, supported_versions[i]) == 0;
-        if (!known)
-            return *why = "unsupported MCP-Protocol-Version", 400;
-    }
+    if (r->protocol_version[0] && !mcp_protocol_supported(r->protocol_version))
+        return *why = "unsupported MCP-Protocol-Version", 400;
     return 0;
 }
 
@@ -148,18 +139,30 @@ int mcp_http_check(const struct mcp_http_req *r, const char *allowed_origins, si
 static const char *reason_of(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 202: return "Accepted";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    default: return "Internal Server Error";
+    case 200:
+        return "OK";
+    case 202:
+        return "Accepted";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 408:
+        return "Request Timeout";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    default:
+        return "Internal Server Error";
     }
 }
 
@@ -201,8 +204,7 @@ static void respond(int fd, int status, const char *type, const char *body)
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
                      "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                     status, reason_of(status), type, len,
-                     status == 405 ? "Allow: POST\r\n" : "");
+                     status, reason_of(status), type, len, status == 405 ? "Allow: POST\r\n" : "");
     int64_t deadline = tw_mono_ms() + IO_TIMEOUT_MS;
     if (send_all(fd, head, (size_t)n, deadline) == 0 && len > 0)
         send_all(fd, body, len, deadline);
@@ -336,8 +338,8 @@ int mcp_serve_http(struct mcp_server *srv, const struct mcp_http_config *cfg,
     int port = 0;
     int lfd = listen_on(cfg->addr, cfg->port, &port);
     if (lfd < 0) {
-        tw_log(TW_LOG_ERROR, "http_listen_failed", "addr=%s port=%d errno=%d", cfg->addr,
-               cfg->port, errno);
+        tw_log(TW_LOG_ERROR, "http_listen_failed", "addr=%s port=%d errno=%d", cfg->addr, cfg->port,
+               errno);
         return 1;
     }
     tw_log(TW_LOG_INFO, "http_listening", "url=http://%s%s%s:%d/mcp",

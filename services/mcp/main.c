@@ -44,8 +44,8 @@ static const struct tw_option mcp_options[] = {
      "http: numeric address to listen on (keep it on this machine unless a TLS proxy with its "
      "own authentication is in front)",
      TW_OPT_STR, OPT(http_addr), 0, 0, 0, NULL},
-    {"http-port", "TWIN_MCP_HTTP_PORT", "8765", "http: port (0: any free one, logged)",
-     TW_OPT_INT, OPT(http_port), 0, 65535, 0, NULL},
+    {"http-port", "TWIN_MCP_HTTP_PORT", "8765", "http: port (0: any free one, logged)", TW_OPT_INT,
+     OPT(http_port), 0, 65535, 0, NULL},
     {"allowed-origins", "TWIN_MCP_ALLOWED_ORIGINS", "",
      "http: Origin values browsers may call from besides this machine's, comma-separated",
      TW_OPT_STR, OPT(allowed_origins), 0, 0, 0, NULL},
@@ -185,8 +185,7 @@ int main(int argc, char **argv)
         tw_log(TW_LOG_INFO, "stopped", "reason=%s", status == 0 ? "signal" : "listen_failed");
     } else {
         status = serve_stdio(&srv, (size_t)cfg.max_message);
-        tw_log(TW_LOG_INFO, "stopped", "reason=%s",
-               status == 0 ? "end_of_input" : "write_failed");
+        tw_log(TW_LOG_INFO, "stopped", "reason=%s", status == 0 ? "end_of_input" : "write_failed");
     }
     tw_store_destroy(twin.store);
     tw_model_free(model);

@@ -24,11 +24,11 @@ enum mcp_rpc_error {
 enum mcp_kind { MCP_KIND_REQUEST, MCP_KIND_NOTIFICATION, MCP_KIND_RESPONSE };
 
 struct mcp_msg {
-    cJSON *root;          /* owns everything below */
+    cJSON *root; /* owns everything below */
     enum mcp_kind kind;
-    const cJSON *id;      /* a request's id (string or number); NULL for a notification */
-    const char *method;   /* requests and notifications */
-    const cJSON *params;  /* object, array or NULL */
+    const cJSON *id;     /* a request's id (string or number); NULL for a notification */
+    const char *method;  /* requests and notifications */
+    const cJSON *params; /* object, array or NULL */
 };
 
 /* Parses one message (a single JSON-RPC object; batches are not part of MCP since 2025-06-18).
@@ -51,6 +51,10 @@ char *mcp_rpc_notification(const char *method, cJSON *params);
 /* ---- protocol.c: the MCP server, transport-independent (pure given its tools) ------------ */
 
 #define MCP_PROTOCOL_LATEST "2025-11-25"
+
+/* Whether this server speaks the protocol revision (2025-11-25, 2025-06-18, 2025-03-26,
+ * 2024-11-05). */
+bool mcp_protocol_supported(const char *version);
 
 /* A tool's handler: fills *result_out with the tool's structured result (an object) and
  * returns 0, or returns -1 with a message for the caller in err (a tool error: the call
@@ -83,11 +87,11 @@ struct mcp_server {
     const struct mcp_tool *tools;
     size_t n_tools;
     const struct mcp_resources_api *resources; /* NULL: none offered */
-    void *ctx;                 /* handed to the tools */
-    const char *name, *version; /* serverInfo */
-    const char *instructions;   /* NULL: none */
-    bool initialized;           /* an initialize was answered */
-    char protocol[16];          /* the revision agreed on */
+    void *ctx;                                 /* handed to the tools */
+    const char *name, *version;                /* serverInfo */
+    const char *instructions;                  /* NULL: none */
+    bool initialized;                          /* an initialize was answered */
+    char protocol[16];                         /* the revision agreed on */
 };
 
 /* Handles one incoming message text; returns the response text to send (malloc'd) or NULL when
@@ -143,6 +147,10 @@ struct mcp_twin {
     const struct tw_model *model; /* TWIN_MODEL, or NULL: limits and units in explanations */
     const char *model_text;       /* the file's text for twin://plant, or NULL */
 };
+
+struct tw_model_signal;
+/* Adds the signal's unit and warn/alarm limits (those the plant model gives) to o. */
+void mcp_signal_limits(cJSON *o, const struct tw_model_signal *spec);
 
 extern const struct mcp_tool mcp_twin_tools[];
 extern const size_t mcp_twin_n_tools;

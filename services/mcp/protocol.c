@@ -9,8 +9,16 @@
 
 static const char *const supported_versions[] = {MCP_PROTOCOL_LATEST, "2025-06-18", "2025-03-26",
                                                  "2024-11-05"};
-static const char *const log_levels[] = {"debug",    "info",  "notice", "warning",
-                                         "error",    "critical", "alert", "emergency"};
+static const char *const log_levels[] = {"debug", "info",     "notice", "warning",
+                                         "error", "critical", "alert",  "emergency"};
+
+bool mcp_protocol_supported(const char *version)
+{
+    for (size_t i = 0; i < sizeof(supported_versions) / sizeof(supported_versions[0]); i++)
+        if (strcmp(version, supported_versions[i]) == 0)
+            return true;
+    return false;
+}
 
 static const cJSON *param(const struct mcp_msg *m, const char *name)
 {
@@ -24,10 +32,8 @@ static char *on_initialize(struct mcp_server *s, const struct mcp_msg *m)
         return mcp_rpc_error(m->id, MCP_INVALID_PARAMS, "initialize needs protocolVersion", NULL);
     /* The client's revision when this server speaks it, else the newest this server knows:
      * the client then decides whether it can go on. */
-    const char *agreed = MCP_PROTOCOL_LATEST;
-    for (size_t i = 0; i < sizeof(supported_versions) / sizeof(supported_versions[0]); i++)
-        if (strcmp(asked->valuestring, supported_versions[i]) == 0)
-            agreed = supported_versions[i];
+    const char *agreed =
+        mcp_protocol_supported(asked->valuestring) ? asked->valuestring : MCP_PROTOCOL_LATEST;
     snprintf(s->protocol, sizeof(s->protocol), "%s", agreed);
     s->initialized = true;
     cJSON *r = cJSON_CreateObject();
@@ -137,8 +143,7 @@ static char *on_tools_call(struct mcp_server *s, const struct mcp_msg *m)
 static char *on_set_level(const struct mcp_msg *m)
 {
     const cJSON *level = param(m, "level");
-    for (size_t i = 0; cJSON_IsString(level) && i < sizeof(log_levels) / sizeof(log_levels[0]);
-         i++)
+    for (size_t i = 0; cJSON_IsString(level) && i < sizeof(log_levels) / sizeof(log_levels[0]); i++)
         if (strcmp(level->valuestring, log_levels[i]) == 0)
             return mcp_rpc_result(m->id, cJSON_CreateObject());
     return mcp_rpc_error(m->id, MCP_INVALID_PARAMS,

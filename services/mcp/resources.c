@@ -80,16 +80,7 @@ static cJSON *asset_model(const struct tw_model *m, const char *id)
     cJSON *sigs = cJSON_AddObjectToObject(o, "signals");
     for (size_t i = 0; i < a->kind->n_signals; i++) {
         const struct tw_model_signal *s = &a->kind->signals[i];
-        cJSON *so = cJSON_AddObjectToObject(sigs, s->name);
-        cJSON_AddStringToObject(so, "unit", s->unit);
-        if (s->warn.has_above)
-            cJSON_AddNumberToObject(so, "warn_above", s->warn.above);
-        if (s->warn.has_below)
-            cJSON_AddNumberToObject(so, "warn_below", s->warn.below);
-        if (s->alarm.has_above)
-            cJSON_AddNumberToObject(so, "alarm_above", s->alarm.above);
-        if (s->alarm.has_below)
-            cJSON_AddNumberToObject(so, "alarm_below", s->alarm.below);
+        mcp_signal_limits(cJSON_AddObjectToObject(sigs, s->name), s);
     }
     return o;
 }

@@ -65,8 +65,8 @@ static int check_string(const char *name, const cJSON *schema, const cJSON *v, c
             if (cJSON_IsString(c) && strcmp(c->valuestring, v->valuestring) == 0)
                 return 0;
         }
-        return fail(err, errlen, "\"%s\" is not one of the allowed values (see the tool's inputSchema)",
-                    name);
+        return fail(err, errlen,
+                    "\"%s\" is not one of the allowed values (see the tool's inputSchema)", name);
     }
     return 0;
 }

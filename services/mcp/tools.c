@@ -17,7 +17,7 @@
 #define KEY_MAX          (TW_NAME_MAX + 32)
 
 #define ASSET_PROP                                                                                 \
-    "\"asset\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":64,"                              \
+    "\"asset\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":64,"                             \
     "\"description\":\"asset id, as list_assets returns it (letters, digits, . _ -)\"}"
 
 /* ---- Redis ---------------------------------------------------------------------------------- */
@@ -43,11 +43,27 @@ static const char *asset_arg(const cJSON *args, char *err, size_t errlen)
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(args, "asset");
     if (!cJSON_IsString(a) || !tw_valid_asset_id(a->valuestring, strlen(a->valuestring))) {
-        snprintf(err, errlen, "\"asset\" must be an asset id of 1 to %d letters, digits, '.', "
-                 "'_' or '-' (list_assets shows them)", TW_NAME_MAX);
+        snprintf(err, errlen,
+                 "\"asset\" must be an asset id of 1 to %d letters, digits, '.', "
+                 "'_' or '-' (list_assets shows them)",
+                 TW_NAME_MAX);
         return NULL;
     }
     return a->valuestring;
+}
+
+/* The asset argument, checked, and one read of one of its keys ("twin:{<asset>}:<suffix>"). */
+static int asset_read(struct mcp_twin *t, const cJSON *args, const char *command,
+                      const char *suffix, const char **asset, struct tw_reply **r, char *err,
+                      size_t errlen)
+{
+    char key[KEY_MAX];
+    *asset = asset_arg(args, err, errlen);
+    if (!*asset)
+        return -1;
+    snprintf(key, sizeof(key), "twin:{%s}:%s", *asset, suffix);
+    const char *argv[] = {command, key};
+    return redis_call(t, r, 2, argv, err, errlen);
 }
 
 static int64_t int_arg(const cJSON *args, const char *name, int64_t def)
@@ -115,24 +131,21 @@ static int tool_list_assets(void *ctx, const cJSON *args, cJSON **out, char *err
     return 0;
 }
 
-/* ---- get_state -------------------------------------------------------------------------------- */
+/* ---- get_state --------------------------------------------------------------------------------
+ */
 
 static int tool_get_state(void *ctx, const cJSON *args, cJSON **out, char *err, size_t errlen)
 {
-    struct mcp_twin *t = ctx;
-    const char *asset = asset_arg(args, err, errlen);
-    if (!asset)
-        return -1;
-    char key[KEY_MAX];
-    snprintf(key, sizeof(key), "twin:{%s}:state", asset);
-    const char *argv[] = {"HGETALL", key};
+    const char *asset;
     struct tw_reply *r;
-    if (redis_call(t, &r, 2, argv, err, errlen) < 0)
+    if (asset_read(ctx, args, "HGETALL", "state", &asset, &r, err, errlen) < 0)
         return -1;
     if (r->n == 0) {
         tw_store_replies_free(r, 1);
-        snprintf(err, errlen, "no state for asset \"%s\": it has sent no telemetry yet, or the "
-                 "id is wrong (list_assets shows the known ones)", asset);
+        snprintf(err, errlen,
+                 "no state for asset \"%s\": it has sent no telemetry yet, or the "
+                 "id is wrong (list_assets shows the known ones)",
+                 asset);
         return -1;
     }
     cJSON *o = cJSON_CreateObject();
@@ -146,9 +159,10 @@ static int tool_get_state(void *ctx, const cJSON *args, cJSON **out, char *err, 
         if (strcmp(f->str, "_seq") == 0 || strcmp(f->str, "_ts_ms") == 0 ||
             strcmp(f->str, "_ingest_ms") == 0) {
             if (reply_text_double(v, &x))
-                cJSON_AddNumberToObject(o, strcmp(f->str, "_seq") == 0 ? "seq"
-                                           : strcmp(f->str, "_ts_ms") == 0 ? "ts_ms"
-                                                                           : "ingest_ms",
+                cJSON_AddNumberToObject(o,
+                                        strcmp(f->str, "_seq") == 0     ? "seq"
+                                        : strcmp(f->str, "_ts_ms") == 0 ? "ts_ms"
+                                                                        : "ingest_ms",
                                         x);
         } else if (strcmp(f->str, "_changed") == 0) {
             cJSON_AddStringToObject(o, "changed", v->str);
@@ -161,7 +175,8 @@ static int tool_get_state(void *ctx, const cJSON *args, cJSON **out, char *err, 
     return 0;
 }
 
-/* ---- get_history ------------------------------------------------------------------------------ */
+/* ---- get_history ------------------------------------------------------------------------------
+ */
 
 struct hist_point {
     int64_t ts_ms;
@@ -267,26 +282,22 @@ static int tool_get_history(void *ctx, const cJSON *args, cJSON **out, char *err
     return 0;
 }
 
-/* ---- get_prediction --------------------------------------------------------------------------- */
+/* ---- get_prediction ---------------------------------------------------------------------------
+ */
 
-static int tool_get_prediction(void *ctx, const cJSON *args, cJSON **out, char *err,
-                               size_t errlen)
+static int tool_get_prediction(void *ctx, const cJSON *args, cJSON **out, char *err, size_t errlen)
 {
-    struct mcp_twin *t = ctx;
-    const char *asset = asset_arg(args, err, errlen);
-    if (!asset)
-        return -1;
-    char key[KEY_MAX];
-    snprintf(key, sizeof(key), "twin:{%s}:prediction", asset);
-    const char *argv[] = {"GET", key};
+    const char *asset;
     struct tw_reply *r;
-    if (redis_call(t, &r, 2, argv, err, errlen) < 0)
+    if (asset_read(ctx, args, "GET", "prediction", &asset, &r, err, errlen) < 0)
         return -1;
     struct tw_prediction_msg pm;
     if (r->type != TW_REPLY_STR) {
         tw_store_replies_free(r, 1);
-        snprintf(err, errlen, "no prediction for asset \"%s\" yet: the predictor publishes one "
-                 "once the asset has sent a few samples (list_assets shows the known ones)", asset);
+        snprintf(err, errlen,
+                 "no prediction for asset \"%s\" yet: the predictor publishes one "
+                 "once the asset has sent a few samples (list_assets shows the known ones)",
+                 asset);
         return -1;
     }
     if (tw_codec_decode_prediction((const uint8_t *)r->str, r->len, &pm) < 0) {
@@ -413,9 +424,10 @@ static int tool_list_alerts(void *ctx, const cJSON *args, cJSON **out, char *err
     }
     /* One XREVRANGE per asset, in one pipeline (one round trip to each node). The stream ids
      * are the times the alerts were logged, close to their ts_ms. */
-    char (*keys)[KEY_MAX] = calloc(n_assets + 1, sizeof(*keys));
+    char(*keys)[KEY_MAX] = calloc(n_assets + 1, sizeof(*keys));
     char count[16], lo[32];
-    snprintf(count, sizeof(count), "%zu", limit < ALERTS_PER_ASSET_MAX ? limit : ALERTS_PER_ASSET_MAX);
+    snprintf(count, sizeof(count), "%zu",
+             limit < ALERTS_PER_ASSET_MAX ? limit : ALERTS_PER_ASSET_MAX);
     /* All of each log's newest entries: the ids are when the alerts were logged, ts_ms the
      * device's time (hours apart for a replayed or accelerated recording), filtered below. */
     snprintf(lo, sizeof(lo), "-");
@@ -490,22 +502,25 @@ static int tool_list_alerts(void *ctx, const cJSON *args, cJSON **out, char *err
     return rc;
 }
 
+void mcp_signal_limits(cJSON *o, const struct tw_model_signal *spec)
+{
+    cJSON_AddStringToObject(o, "unit", spec->unit);
+    if (spec->warn.has_above)
+        cJSON_AddNumberToObject(o, "warn_above", spec->warn.above);
+    if (spec->warn.has_below)
+        cJSON_AddNumberToObject(o, "warn_below", spec->warn.below);
+    if (spec->alarm.has_above)
+        cJSON_AddNumberToObject(o, "alarm_above", spec->alarm.above);
+    if (spec->alarm.has_below)
+        cJSON_AddNumberToObject(o, "alarm_below", spec->alarm.below);
+}
+
 /* The plant model's word on the signal: unit and limits. */
 static void add_limits(cJSON *o, const struct tw_model *m, const char *asset, const char *signal)
 {
     const struct tw_model_signal *spec = m ? tw_model_asset_signal(m, asset, signal) : NULL;
-    if (!spec)
-        return;
-    cJSON *l = cJSON_AddObjectToObject(o, "limits");
-    cJSON_AddStringToObject(l, "unit", spec->unit);
-    if (spec->warn.has_above)
-        cJSON_AddNumberToObject(l, "warn_above", spec->warn.above);
-    if (spec->warn.has_below)
-        cJSON_AddNumberToObject(l, "warn_below", spec->warn.below);
-    if (spec->alarm.has_above)
-        cJSON_AddNumberToObject(l, "alarm_above", spec->alarm.above);
-    if (spec->alarm.has_below)
-        cJSON_AddNumberToObject(l, "alarm_below", spec->alarm.below);
+    if (spec)
+        mcp_signal_limits(cJSON_AddObjectToObject(o, "limits"), spec);
 }
 
 /* The signal's forecast from the stored Prediction: model, quality, and the points. */
@@ -597,16 +612,17 @@ static const char *const kind_meaning[][2] = {
     {"cleared", "an earlier alert of this signal is over"},
 };
 
-static int tool_explain_alert(void *ctx, const cJSON *args, cJSON **out, char *err,
-                              size_t errlen)
+static int tool_explain_alert(void *ctx, const cJSON *args, cJSON **out, char *err, size_t errlen)
 {
     struct mcp_twin *t = ctx;
     const char *asset = asset_arg(args, err, errlen);
     const cJSON *signal = cJSON_GetObjectItemCaseSensitive(args, "signal");
     if (!asset)
         return -1;
-    if (!cJSON_IsString(signal) || !tw_valid_signal(signal->valuestring, strlen(signal->valuestring))) {
-        snprintf(err, errlen, "\"signal\" must be a signal name of the asset (get_state lists them)");
+    if (!cJSON_IsString(signal) ||
+        !tw_valid_signal(signal->valuestring, strlen(signal->valuestring))) {
+        snprintf(err, errlen,
+                 "\"signal\" must be a signal name of the asset (get_state lists them)");
         return -1;
     }
     int64_t at = int_arg(args, "ts_ms", 0);
@@ -648,7 +664,8 @@ static int tool_explain_alert(void *ctx, const cJSON *args, cJSON **out, char *e
     return 0;
 }
 
-/* ---- the table ---------------------------------------------------------------------------------- */
+/* ---- the table ----------------------------------------------------------------------------------
+ */
 
 const struct mcp_tool mcp_twin_tools[] = {
     {"list_assets", "List assets",

@@ -21,16 +21,6 @@ FAILOVER_TIMEOUT_S = 30
 DRAIN_TIMEOUT_S = 90
 
 
-def safely(fn):
-    """fn() while the cluster fails over: a connection error counts as 'not yet'."""
-    def probe():
-        try:
-            return fn()
-        except Exception:  # pylint: disable=broad-except  (redis-py raises several kinds)
-            return False
-    return probe
-
-
 class ClusterFailoverTest(TwinTestCase):
 
     def test_kill9_of_a_master_with_replica_wait_loses_and_duplicates_nothing(self):
@@ -44,14 +34,14 @@ class ClusterFailoverTest(TwinTestCase):
         pub = self.h.mqtt(broker, client_id="device-pub")
         stream = ik.TelemetryStream(pub, assets, PER_ASSET, rate=RATE, name="failover").start()
         view = ck.ClusterView(c)
-        wait_until(safely(lambda: ik.total_history(view, assets) >= 1000), 30,
+        wait_until(ck.safely(lambda: ik.total_history(view, assets) >= 1000), 30,
                    what="the stream to be under way")
         victim = c.owner(ik.state_key(assets[0]))
         victim_assets = [a for a in assets if c.owner(ik.state_key(a)) == victim]
         t_kill = time.monotonic()
         c.nodes[victim].stop(sig=signal.SIGKILL)
         # Its replica takes over once the others agree it is down (cluster-node-timeout 2 s).
-        wait_until(lambda: c.all_ok() and safely(
+        wait_until(lambda: c.all_ok() and ck.safely(
             lambda: c.owner(ik.state_key(assets[0])) != victim)(), FAILOVER_TIMEOUT_S,
             interval=0.2, what="a replica promoted in place of the killed master")
         failover_s = time.monotonic() - t_kill
@@ -64,7 +54,7 @@ class ClusterFailoverTest(TwinTestCase):
         wait_until(lambda: stream.acked() == stream.sent, DRAIN_TIMEOUT_S, what="every PUBACK")
         acked = stream.acked_keys()
         view = ck.ClusterView(c)  # a fresh client with the new map
-        wait_until(safely(lambda: ik.total_history(view, assets) >= len(acked)),
+        wait_until(ck.safely(lambda: ik.total_history(view, assets) >= len(acked)),
                    DRAIN_TIMEOUT_S, interval=0.2, what="every acknowledged message applied")
         drained_s = time.monotonic() - t_back
         rep = ik.history_seq_report(view, assets, dict(stream.sent_per_asset))

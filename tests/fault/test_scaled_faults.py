@@ -29,16 +29,6 @@ DRAIN_TIMEOUT_S = 120
 RESUME_S = 6.0      # Predictions of every asset resume within this once ingest is back
 
 
-def safely(fn):
-    """fn() while the cluster fails over: a connection error counts as 'not yet'."""
-    def probe():
-        try:
-            return fn()
-        except Exception:  # pylint: disable=broad-except  (redis-py raises several kinds)
-            return False
-    return probe
-
-
 class ScaledFaultTest(TwinTestCase):
 
     def predictor_figures(self, predictors):
@@ -82,7 +72,7 @@ class ScaledFaultTest(TwinTestCase):
         stream = ik.TelemetryStream(pub, assets, PER_ASSET, rate=RATE, name="scaled").start()
         view = ck.ClusterView(c)
         split_before = self.wait_split(predictors, "both predictors to split the assets")
-        wait_until(safely(lambda: ik.total_history(view, assets) >= KILL_AFTER), TIMEOUT_S,
+        wait_until(ck.safely(lambda: ik.total_history(view, assets) >= KILL_AFTER), TIMEOUT_S,
                    what="the stream to be under way")
 
         # One of each at once: an ingest, a predictor, the master of assets[0]'s slot.
@@ -91,7 +81,7 @@ class ScaledFaultTest(TwinTestCase):
         ingests[0].kill9()
         predictors[0].kill9()
         c.nodes[victim].stop(sig=signal.SIGKILL)
-        wait_until(lambda: c.all_ok() and safely(
+        wait_until(lambda: c.all_ok() and ck.safely(
             lambda: c.owner(ik.state_key(assets[0])) != victim)(), TIMEOUT_S, interval=0.2,
             what="a replica promoted in place of the killed master")
         # The old master returns as the new one's replica: until then WAIT 1 holds every apply
@@ -120,7 +110,7 @@ class ScaledFaultTest(TwinTestCase):
         wait_until(lambda: stream.acked() == stream.sent, DRAIN_TIMEOUT_S, what="every PUBACK")
         acked = stream.acked_keys()
         view = ck.ClusterView(c)
-        wait_until(safely(lambda: ik.total_history(view, assets) >= len(acked)), DRAIN_TIMEOUT_S,
+        wait_until(ck.safely(lambda: ik.total_history(view, assets) >= len(acked)), DRAIN_TIMEOUT_S,
                    interval=0.2, what="every acknowledged message applied")
         rep = ik.history_seq_report(view, assets, dict(stream.sent_per_asset))
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer target: twin-mcp's protocol layer; any line gets at most one answer, always one line of JSON-RPC 2.0 with the request's id, and a request always gets one. */
+/* libFuzzer target: twin-mcp's protocol layer; any line gets at most one answer, always one line of
+ * JSON-RPC 2.0 with the request's id, and a request always gets one. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

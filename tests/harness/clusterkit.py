@@ -22,7 +22,8 @@ CLUSTER_TIMEOUT_S = 60
 logging.getLogger("redis.cluster").setLevel(logging.CRITICAL)
 
 
-def _port_free(port):
+def port_free(port):
+    """Whether a TCP port of the loopback address can be bound now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind((th.LOOPBACK, port))
@@ -31,11 +32,21 @@ def _port_free(port):
             return False
 
 
+def safely(fn):
+    """fn() while a cluster fails over: a connection error counts as 'not yet' (for wait_until)."""
+    def probe():
+        try:
+            return fn()
+        except Exception:  # pylint: disable=broad-except  (redis-py raises several kinds)
+            return False
+    return probe
+
+
 def cluster_port():
     """A port P with P and its cluster-bus port P + 10000 both free."""
     for _ in range(200):
         port = random.randint(20000, 45000)
-        if _port_free(port) and _port_free(port + 10000):
+        if port_free(port) and port_free(port + 10000):
             return port
     raise AssertionError("no free port pair for a Redis Cluster node")
 

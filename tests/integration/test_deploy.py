@@ -12,7 +12,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import threading
@@ -25,6 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 import yaml
 
+import clusterkit as ck
 import twinharness as th
 from twinharness import TwinTestCase
 
@@ -420,15 +420,6 @@ def roles(secrets_redis_dir, ports):
                   for p in ports)
 
 
-def port_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((th.LOOPBACK, port))
-            return True
-        except OSError:
-            return False
-
-
 def cluster_base_port():
     """P with P .. P+5 and their cluster-bus ports P+10000 .. P+10005 free, below the kernel's
     ephemeral range when it leaves room (there any outgoing connection could take one of them
@@ -437,7 +428,7 @@ def cluster_base_port():
     lo, hi = (10000, low - 10006) if low - 10006 > 11000 else (20000, 45000)
     for _ in range(50):
         base = random.randint(lo, hi)
-        if all(port_free(p) for i in range(6) for p in (base + i, base + i + 10000)):
+        if all(ck.port_free(p) for i in range(6) for p in (base + i, base + i + 10000)):
             return base
     raise AssertionError("no free range of 6 Redis Cluster ports")
 

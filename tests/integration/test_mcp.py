@@ -71,7 +71,8 @@ class McpProcess:
         text = self.log_path.read_text(errors="replace")
         for mark in ("Sanitizer", "runtime error:"):
             if mark in text:
-                raise AssertionError(f"twin-mcp: sanitizer report in {self.log_path}:\n{text[-3000:]}")
+                raise AssertionError(f"twin-mcp: sanitizer report in {self.log_path}:\n"
+                                     f"{text[-3000:]}")
         return self.proc.returncode
 
 
@@ -139,7 +140,8 @@ class McpStdioTest(TwinTestCase):
         self.assertEqual(sum(p["n"] for p in hist["points"]), 40)
         one = self.mcp.call("get_history", asset="mcp-press-1", signals=["load"],
                             max_points=100)["structuredContent"]
-        self.assertEqual([p["mean"] for p in one["points"]], [{"load": float(i)} for i in range(40)])
+        self.assertEqual([p["mean"] for p in one["points"]],
+                         [{"load": float(i)} for i in range(40)])
 
         pred = self.mcp.call("get_prediction", asset="mcp-press-1", points=3)["structuredContent"]
         stored = self.s.stored_prediction("mcp-press-1")
@@ -338,7 +340,8 @@ class McpHttpTest(TwinTestCase):
         super().setUp()
         self.s = pk.PredictorStack(self.h)
         self.port = th.free_port()
-        self.log = open(self.h.dir / "twin-mcp-http.log", "ab")  # pylint: disable=consider-using-with
+        # pylint: disable-next=consider-using-with
+        self.log = open(self.h.dir / "twin-mcp-http.log", "ab")
         self.proc = subprocess.Popen(
             [str(th.BIN_DIR / "twin-mcp"), "--transport", "http", "--http-port", str(self.port),
              "--max-message", "4096"], stdout=subprocess.DEVNULL, stderr=self.log,
@@ -378,7 +381,8 @@ class McpHttpTest(TwinTestCase):
                 [str(tool), "server", "--url", f"http://127.0.0.1:{self.port}/mcp", "--scenario",
                  scenario], capture_output=True, text=True, timeout=120, cwd=self.h.dir,
                 env=th.clean_env({"PATH": "/usr/bin:/bin"}))
-            self.assertEqual(res.returncode, 0, f"{scenario}:\n{res.stdout[-3000:]}{res.stderr[-2000:]}")
+            self.assertEqual(res.returncode, 0,
+                             f"{scenario}:\n{res.stdout[-3000:]}{res.stderr[-2000:]}")
             self.assertIn("0 failed", res.stdout, scenario)
 
     def test_http_rules_and_a_tool_call(self):

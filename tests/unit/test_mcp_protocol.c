@@ -175,8 +175,8 @@ static void initialize_agrees_on_a_revision_and_states_capabilities(void **state
     (void)state;
     static const struct {
         const char *asked, *agreed;
-    } cases[] = {{"2025-11-25", "2025-11-25"}, {"2025-06-18", "2025-06-18"},
-                 {"2025-03-26", "2025-03-26"}, {"2024-11-05", "2024-11-05"},
+    } cases[] = {{"2025-11-25", "2025-11-25"},        {"2025-06-18", "2025-06-18"},
+                 {"2025-03-26", "2025-03-26"},        {"2024-11-05", "2024-11-05"},
                  {"2031-01-01", MCP_PROTOCOL_LATEST}, {"nonsense", MCP_PROTOCOL_LATEST}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct mcp_server s = server();
@@ -262,8 +262,7 @@ static void a_call_returns_structured_content_and_the_same_as_text(void **state)
     cJSON_Delete(a);
 }
 
-static void bad_arguments_are_a_tool_error_naming_the_problem_and_the_tool_is_not_run(
-    void **state)
+static void bad_arguments_are_a_tool_error_naming_the_problem_and_the_tool_is_not_run(void **state)
 {
     (void)state;
     static const struct {
@@ -338,7 +337,8 @@ static void every_twin_tool_has_valid_schemas_and_an_asset_where_it_needs_one(vo
         assert_true(strlen(t->description) > 40);
         char err[256];
         cJSON *empty = cJSON_CreateObject();
-        bool needs_asset = strcmp(t->name, "list_assets") != 0 && strcmp(t->name, "list_alerts") != 0;
+        bool needs_asset =
+            strcmp(t->name, "list_assets") != 0 && strcmp(t->name, "list_alerts") != 0;
         assert_int_equal(mcp_check_args(in, empty, err, sizeof(err)), needs_asset ? -1 : 0);
         cJSON_Delete(empty);
         cJSON_Delete(in);
@@ -433,8 +433,9 @@ static void http_requests_are_refused_with_the_status_that_names_the_fault(void 
 {
     (void)state;
     const char *why = NULL;
-    static const char ok[] = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
-                             "\r\nAccept: application/json, text/event-stream\r\nContent-Length: 10\r\n";
+    static const char ok[] =
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+        "\r\nAccept: application/json, text/event-stream\r\nContent-Length: 10\r\n";
     assert_int_equal(check_head(ok, 100, &why), 0);
     static const struct {
         const char *head;
@@ -445,7 +446,8 @@ static void http_requests_are_refused_with_the_status_that_names_the_fault(void 
         {"POST /other HTTP/1.1\r\nContent-Length: 2\r\n", 404},
         {"POST /mcp?x=1 HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n", 0},
         {"POST /mcp HTTP/1.1\r\nOrigin: http://evil.example\r\nContent-Length: 2\r\n", 403},
-        {"POST /mcp HTTP/1.1\r\nOrigin: http://localhost.evil.example\r\nContent-Length: 2\r\n", 403},
+        {"POST /mcp HTTP/1.1\r\nOrigin: http://localhost.evil.example\r\nContent-Length: 2\r\n",
+         403},
         {"POST /mcp HTTP/1.1\r\nOrigin: http://localhost:3000\r\nContent-Type: application/json\r\n"
          "Content-Length: 2\r\n",
          0},
@@ -459,10 +461,12 @@ static void http_requests_are_refused_with_the_status_that_names_the_fault(void 
         {"POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nAccept: text/html\r\n"
          "Content-Length: 2\r\n",
          406},
-        {"POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nMCP-Protocol-Version: 1999-01-01\r\n"
+        {"POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nMCP-Protocol-Version: "
+         "1999-01-01\r\n"
          "Content-Length: 2\r\n",
          400},
-        {"POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nMCP-Protocol-Version: 2025-06-18\r\n"
+        {"POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nMCP-Protocol-Version: "
+         "2025-06-18\r\n"
          "Content-Length: 2\r\n",
          0},
     };

@@ -47,24 +47,24 @@ static void status_topic_names_the_instance_and_nothing_else_passes(void **state
 {
     (void)state;
     char name[TW_NAME_MAX + 1];
-    assert_int_equal(pred_status_instance("twin/v1/service/predictor/c1/status", "twin/v1", name,
-                                          sizeof(name)),
-                     0);
+    assert_int_equal(
+        pred_status_instance("twin/v1/service/predictor/c1/status", "twin/v1", name, sizeof(name)),
+        0);
     assert_string_equal(name, "c1");
     assert_int_equal(pred_status_instance("plant7/twin/service/predictor/host-a.2_x/status",
                                           "plant7/twin", name, sizeof(name)),
                      0);
     assert_string_equal(name, "host-a.2_x");
     static const char *const bad[] = {
-        "twin/v1/service/ingest/c1/status",        /* another service */
-        "twin/v1/service/predictor//status",       /* no name */
-        "twin/v1/service/predictor/c1/state",      /* another leaf */
-        "twin/v1/service/predictor/a/b/status",    /* a slash in the name */
-        "twin/v1/service/predictor/c 1/status",    /* not an id */
-        "twin/v2/service/predictor/c1/status",     /* another root */
-        "twin/v1/service/predictor/status",        /* too short */
-        "twin/v1/asset/c1/state",                  /* a TwinState */
-        "twin/v1/service/predictor/c1/status/x",   /* longer */
+        "twin/v1/service/ingest/c1/status",      /* another service */
+        "twin/v1/service/predictor//status",     /* no name */
+        "twin/v1/service/predictor/c1/state",    /* another leaf */
+        "twin/v1/service/predictor/a/b/status",  /* a slash in the name */
+        "twin/v1/service/predictor/c 1/status",  /* not an id */
+        "twin/v2/service/predictor/c1/status",   /* another root */
+        "twin/v1/service/predictor/status",      /* too short */
+        "twin/v1/asset/c1/state",                /* a TwinState */
+        "twin/v1/service/predictor/c1/status/x", /* longer */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(pred_status_instance(bad[i], "twin/v1", name, sizeof(name)), -1);
@@ -186,7 +186,8 @@ static void every_instance_agrees_and_exactly_one_owns_each_asset(void **state)
             bool own = pred_view_owns(&views[k], asset);
             owners += own;
             owned[k] += own;
-            assert_int_equal(pred_owner_index(&views[k], asset), pred_owner_index(&views[0], asset));
+            assert_int_equal(pred_owner_index(&views[k], asset),
+                             pred_owner_index(&views[0], asset));
         }
         assert_int_equal(owners, 1);
     }
