@@ -16,9 +16,9 @@
 #include "twin/clock.h"
 #include "twin/log.h"
 
-#define HEAD_MAX        16384
-#define IO_TIMEOUT_MS   10000
-#define ACCEPT_POLL_MS  200
+#define HEAD_MAX       16384
+#define IO_TIMEOUT_MS  10000
+#define ACCEPT_POLL_MS 200
 
 /* ---- the request head (pure) ------------------------------------------------------------- */
 

@@ -131,8 +131,7 @@ static int tool_list_assets(void *ctx, const cJSON *args, cJSON **out, char *err
     return 0;
 }
 
-/* ---- get_state --------------------------------------------------------------------------------
- */
+/* ---- get_state ------------------------------------------------------------------------------- */
 
 static int tool_get_state(void *ctx, const cJSON *args, cJSON **out, char *err, size_t errlen)
 {
@@ -175,8 +174,7 @@ static int tool_get_state(void *ctx, const cJSON *args, cJSON **out, char *err, 
     return 0;
 }
 
-/* ---- get_history ------------------------------------------------------------------------------
- */
+/* ---- get_history ----------------------------------------------------------------------------- */
 
 struct hist_point {
     int64_t ts_ms;
@@ -282,8 +280,7 @@ static int tool_get_history(void *ctx, const cJSON *args, cJSON **out, char *err
     return 0;
 }
 
-/* ---- get_prediction ---------------------------------------------------------------------------
- */
+/* ---- get_prediction -------------------------------------------------------------------------- */
 
 static int tool_get_prediction(void *ctx, const cJSON *args, cJSON **out, char *err, size_t errlen)
 {
@@ -664,8 +661,7 @@ static int tool_explain_alert(void *ctx, const cJSON *args, cJSON **out, char *e
     return 0;
 }
 
-/* ---- the table ----------------------------------------------------------------------------------
- */
+/* ---- the table ------------------------------------------------------------------------------- */
 
 const struct mcp_tool mcp_twin_tools[] = {
     {"list_assets", "List assets",
