@@ -268,6 +268,8 @@ Passwords: $SECRETS/ (made once, kept). The operator's, in another shell:
   XDG_CONFIG_HOME=$secrets_hint/mosquitto-clients mosquitto_sub -p $MQTT_PORT -t 'twin/v1/asset/+/alert' -F '%t %x'
 (redis-cli takes the password from REDISCLI_AUTH, mosquitto_sub from that options file:
 neither is on a command line, where ps shows it.)
+An LLM client (MCP) starts: bash -c '. $DATA/twin.env && exec $BIN/twin-mcp'
+(README, "Ask the twin").
 
 EOT
 # Any process ending ends the stack: a broken stack should not look alive.
