@@ -74,6 +74,8 @@ int mcp_http_parse_head(char *head, struct mcp_http_req *r)
         } else if (strcasecmp(name, "Origin") == 0) {
             rc = keep_value(r->origin, sizeof(r->origin), v);
             r->has_origin = true;
+        } else if (strcasecmp(name, "Host") == 0) {
+            rc = keep_value(r->host, sizeof(r->host), v);
         } else if (strcasecmp(name, "MCP-Protocol-Version") == 0) {
             rc = keep_value(r->protocol_version, sizeof(r->protocol_version), v);
         }
@@ -81,6 +83,18 @@ int mcp_http_parse_head(char *head, struct mcp_http_req *r)
             return -1;
     }
     return 0;
+}
+
+/* Whether host[:port] names this machine: localhost, 127.0.0.1 or [::1]. */
+static bool host_is_local(const char *host)
+{
+    static const char *const local[] = {"localhost", "127.0.0.1", "[::1]"};
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+        size_t n = strlen(local[i]);
+        if (strncmp(host, local[i], n) == 0 && (host[n] == '\0' || host[n] == ':'))
+            return true;
+    }
+    return false;
 }
 
 /* An Origin of this machine (http or https, localhost, 127.0.0.1 or [::1], any port), or one
@@ -92,12 +106,8 @@ bool mcp_http_origin_allowed(const char *origin, const char *allowed)
         host = origin + 7;
     else if (strncmp(origin, "https://", 8) == 0)
         host = origin + 8;
-    static const char *const local[] = {"localhost", "127.0.0.1", "[::1]"};
-    for (size_t i = 0; host && i < sizeof(local) / sizeof(local[0]); i++) {
-        size_t n = strlen(local[i]);
-        if (strncmp(host, local[i], n) == 0 && (host[n] == '\0' || host[n] == ':'))
-            return true;
-    }
+    if (host && host_is_local(host))
+        return true;
     size_t olen = strlen(origin);
     for (const char *p = allowed; p && *p;) {
         const char *comma = strchr(p, ',');
@@ -110,13 +120,15 @@ bool mcp_http_origin_allowed(const char *origin, const char *allowed)
 }
 
 /* The status to answer before reading any body (0: go on), with a reason. */
-int mcp_http_check(const struct mcp_http_req *r, const char *allowed_origins, size_t max_body,
-                   const char **why)
+int mcp_http_check(const struct mcp_http_req *r, const char *allowed_origins, bool local_only,
+                   size_t max_body, const char **why)
 {
     const char *path_end = strchr(r->target, '?');
     size_t path_len = path_end ? (size_t)(path_end - r->target) : strlen(r->target);
     if (path_len != 4 || strncmp(r->target, "/mcp", 4) != 0)
         return *why = "the MCP endpoint is /mcp", 404;
+    if (local_only && r->host[0] && !host_is_local(r->host))
+        return *why = "Host must name this machine (localhost, 127.0.0.1 or [::1])", 403;
     if (r->has_origin && !mcp_http_origin_allowed(r->origin, allowed_origins))
         return *why = "Origin not allowed (TWIN_MCP_ALLOWED_ORIGINS)", 403;
     if (strcmp(r->method, "POST") != 0)
@@ -252,7 +264,7 @@ static void serve_connection(struct mcp_server *srv, int fd, const struct mcp_ht
         free(buf);
         return;
     }
-    int status = mcp_http_check(&r, cfg->allowed_origins, cfg->max_message, &why);
+    int status = mcp_http_check(&r, cfg->allowed_origins, cfg->local_only, cfg->max_message, &why);
     if (status == 0) {
         body = malloc(r.content_length + 1);
         size_t have = already < r.content_length ? already : r.content_length;
@@ -342,6 +354,9 @@ int mcp_serve_http(struct mcp_server *srv, const struct mcp_http_config *cfg,
                errno);
         return 1;
     }
+    struct mcp_http_config local = *cfg;
+    local.local_only = strncmp(cfg->addr, "127.", 4) == 0 || strcmp(cfg->addr, "::1") == 0;
+    cfg = &local;
     tw_log(TW_LOG_INFO, "http_listening", "url=http://%s%s%s:%d/mcp",
            strchr(cfg->addr, ':') ? "[" : "", cfg->addr, strchr(cfg->addr, ':') ? "]" : "", port);
     while (!*stop) {

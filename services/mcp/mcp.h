@@ -114,6 +114,7 @@ struct mcp_http_req {
     char content_type[128];
     char accept[256];
     char origin[256];
+    char host[256];
     char protocol_version[32];
 };
 
@@ -122,6 +123,7 @@ struct mcp_http_config {
     int port;                    /* 0: any free one (logged) */
     size_t max_message;          /* largest body */
     const char *allowed_origins; /* comma-separated Origin values besides this machine's */
+    bool local_only;             /* set by mcp_serve_http: it listens on a loopback address */
 };
 
 /* Parses a request head (modified in place; the blank line removed). 0 or -1 (malformed,
@@ -130,9 +132,11 @@ int mcp_http_parse_head(char *head, struct mcp_http_req *r);
 /* Whether a browser page of this Origin may call: this machine's (localhost, 127.0.0.1, [::1])
  * or one listed exactly in `allowed` (comma-separated, may be NULL). */
 bool mcp_http_origin_allowed(const char *origin, const char *allowed);
-/* The HTTP status to refuse the request with before its body is read (0: serve it), and why. */
-int mcp_http_check(const struct mcp_http_req *r, const char *allowed_origins, size_t max_body,
-                   const char **why);
+/* The HTTP status to refuse the request with before its body is read (0: serve it), and why.
+ * local_only (the server listens on a loopback address): a Host header must name this machine
+ * too, so that a rebound DNS name cannot reach it. */
+int mcp_http_check(const struct mcp_http_req *r, const char *allowed_origins, bool local_only,
+                   size_t max_body, const char **why);
 /* Serves until *stop, one connection at a time (each answered, then closed). Exit status. */
 int mcp_serve_http(struct mcp_server *srv, const struct mcp_http_config *cfg,
                    volatile sig_atomic_t *stop);

@@ -406,6 +406,7 @@ class McpHttpTest(TwinTestCase):
             (lambda: self.post(call, method="DELETE"), 405),
             (lambda: self.post(call, path="/other"), 404),
             (lambda: self.post(call, {"Origin": "http://evil.example"}), 403),
+            (lambda: self.post(call, {"Host": "rebound.example:8765"}), 403),
             (lambda: self.post(call, {"Content-Type": "text/plain"}), 415),
             (lambda: self.post(call, {"Accept": "text/html"}), 406),
             (lambda: self.post(call, {"MCP-Protocol-Version": "1999-01-01"}), 400),

@@ -426,7 +426,7 @@ static int check_head(const char *text, size_t max_body, const char **why)
     snprintf(head, sizeof(head), "%s", text);
     if (mcp_http_parse_head(head, &r) < 0)
         return -1;
-    return mcp_http_check(&r, "https://dash.example", max_body, why);
+    return mcp_http_check(&r, "https://dash.example", true, max_body, why);
 }
 
 static void http_requests_are_refused_with_the_status_that_names_the_fault(void **state)
@@ -446,6 +446,10 @@ static void http_requests_are_refused_with_the_status_that_names_the_fault(void 
         {"POST /other HTTP/1.1\r\nContent-Length: 2\r\n", 404},
         {"POST /mcp?x=1 HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n", 0},
         {"POST /mcp HTTP/1.1\r\nOrigin: http://evil.example\r\nContent-Length: 2\r\n", 403},
+        {"POST /mcp HTTP/1.1\r\nHost: evil.example:8765\r\nContent-Length: 2\r\n", 403},
+        {"POST /mcp HTTP/1.1\r\nHost: [::1]:8765\r\nContent-Type: application/json\r\n"
+         "Content-Length: 2\r\n",
+         0},
         {"POST /mcp HTTP/1.1\r\nOrigin: http://localhost.evil.example\r\nContent-Length: 2\r\n",
          403},
         {"POST /mcp HTTP/1.1\r\nOrigin: http://localhost:3000\r\nContent-Type: application/json\r\n"
