@@ -155,6 +155,13 @@ void scen_outcome_free(struct scen_outcome *o);
 /* "ok", "error", "cancelled" or "unspecified". */
 const char *scen_status_word(int status);
 
+/* Whether a difference's 95 % interval excludes 0 (with at least two replications). */
+bool scen_significant(const struct scn_estimate *d);
+/* The outcome as a JSON object (id, status, run settings, KPIs with baseline, scenario and
+ * difference, sweep variants ranked): what twinctl --json prints. NULL on out-of-memory. */
+struct cJSON;
+struct cJSON *scen_outcome_json(const struct scen_outcome *o);
+
 /* ---- Rejected (read by twinctl) ------------------------------------------------------------ */
 
 struct scen_rejected {

@@ -63,11 +63,6 @@ static void fmt_est(char *buf, size_t len, const struct scn_kpi *k, const struct
 }
 
 /* Whether the paired difference's 95 % interval excludes 0. */
-static bool significant(const struct scn_estimate *d)
-{
-    return d->n >= 2 && !isnan(d->mean) && (d->lo > 0 || d->hi < 0);
-}
-
 static const struct scn_kpi *find_kpi(const struct scn_kpi *k, size_t n, const char *name)
 {
     for (size_t i = 0; k && name && i < n; i++)
@@ -89,7 +84,7 @@ static void say_change(const struct scn_kpi *k, const char *words)
         printf("unchanged: %.4g %s\n", b, u);
         return;
     }
-    if (!significant(&k->diff)) {
+    if (!scen_significant(&k->diff)) {
         printf("no clear change: %.4g -> %.4g %s\n", b, s, u);
         return;
     }
@@ -138,7 +133,7 @@ static bool worth_a_row(const struct scn_kpi *k)
     bool base = k->base.n > 0 && !isnan(k->base.mean), scen = k->scen.n > 0 && !isnan(k->scen.mean);
     if (!base && !scen)
         return false;
-    return strchr(k->name, '.') == NULL || significant(&k->diff);
+    return strchr(k->name, '.') == NULL || scen_significant(&k->diff);
 }
 
 static void print_kpis(const struct scn_kpi *kpis, size_t n, bool all)
@@ -162,7 +157,7 @@ static void print_kpis(const struct scn_kpi *kpis, size_t n, bool all)
         fmt_est(d, sizeof(d), k, &k->diff);
         printf("%-*s  %-8s  %-*s  %-*s  %s%s\n", w, ctl_esc(k->name, name, sizeof(name)),
                ctl_esc(shown_unit(k), unit, sizeof(unit)), EST_W, b, EST_W, s, d,
-               significant(&k->diff) ? " *" : "");
+               scen_significant(&k->diff) ? " *" : "");
     }
     printf("(* the difference's 95 %% interval excludes 0; fractions shown in %%");
     if (hidden)
@@ -276,78 +271,11 @@ void ctl_print_outcome(const struct scen_outcome *o, const struct ctl_report_opt
 
 /* ---- JSON ---------------------------------------------------------------------------------- */
 
-static cJSON *json_est(const struct scn_estimate *e)
-{
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "mean", e->mean);
-    cJSON_AddNumberToObject(j, "lo", e->lo);
-    cJSON_AddNumberToObject(j, "hi", e->hi);
-    cJSON_AddNumberToObject(j, "n", e->n);
-    return j;
-}
-
-static cJSON *json_kpis(const struct scn_kpi *k, size_t n)
-{
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < n; i++) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "name", k[i].name);
-        cJSON_AddStringToObject(j, "unit", k[i].unit ? k[i].unit : "");
-        cJSON_AddItemToObject(j, "baseline", json_est(&k[i].base));
-        cJSON_AddItemToObject(j, "scenario", json_est(&k[i].scen));
-        cJSON_AddItemToObject(j, "difference", json_est(&k[i].diff));
-        cJSON_AddBoolToObject(j, "significant", significant(&k[i].diff));
-        cJSON_AddItemToArray(arr, j);
-    }
-    return arr;
-}
-
-static cJSON *json_variants(const struct scen_outcome *o)
-{
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; o->r && i < o->r->n_variants; i++) {
-        const struct scn_variant *v = &o->r->variants[i];
-        cJSON *j = cJSON_CreateObject(), *values = cJSON_CreateObject();
-        cJSON_AddNumberToObject(j, "rank", (double)(i + 1));
-        for (size_t p = 0; p < o->n_sweep_params; p++)
-            cJSON_AddNumberToObject(values, o->sweep_params[p], v->values[p]);
-        cJSON_AddItemToObject(j, "values", values);
-        cJSON_AddNumberToObject(j, "objective", v->objective);
-        cJSON_AddNumberToObject(j, "cost", v->cost);
-        cJSON_AddBoolToObject(j, "feasible", v->feasible);
-        cJSON_AddItemToObject(j, "kpis", json_kpis(v->kpis, v->n_kpis));
-        cJSON_AddItemToArray(arr, j);
-    }
-    return arr;
-}
-
 int ctl_print_outcome_json(const struct scen_outcome *o)
 {
-    cJSON *j = cJSON_CreateObject();
+    cJSON *j = scen_outcome_json(o);
     if (!j)
         return TW_ENOMEM;
-    cJSON_AddStringToObject(j, "id", o->id);
-    cJSON_AddStringToObject(j, "name", o->name ? o->name : "");
-    cJSON_AddStringToObject(j, "status", scen_status_word(o->status));
-    cJSON_AddStringToObject(j, "error", o->error ? o->error : "");
-    cJSON_AddNumberToObject(j, "replications", o->replications);
-    cJSON_AddNumberToObject(j, "horizon_ms", (double)o->horizon_ms);
-    cJSON_AddNumberToObject(j, "warmup_ms", (double)o->warmup_ms);
-    char seed[24]; /* a string: a double would round seeds above 2^53 */
-    snprintf(seed, sizeof(seed), "%llu", (unsigned long long)o->seed);
-    cJSON_AddStringToObject(j, "seed", seed);
-    cJSON_AddNumberToObject(j, "snapshot_ms", (double)o->snapshot_ms);
-    cJSON_AddNumberToObject(j, "events", o->r ? (double)o->r->events : 0);
-    cJSON_AddNumberToObject(j, "wall_ms", (double)o->wall_ms);
-    cJSON_AddNumberToObject(j, "finished_ms", (double)o->finished_ms);
-    cJSON_AddItemToObject(j, "kpis", json_kpis(o->r ? o->r->kpis : NULL, o->r ? o->r->n_kpis : 0));
-    cJSON *params = cJSON_CreateArray();
-    for (size_t p = 0; p < o->n_sweep_params; p++)
-        cJSON_AddItemToArray(params, cJSON_CreateString(o->sweep_params[p]));
-    cJSON_AddItemToObject(j, "sweep_parameters", params);
-    cJSON_AddNumberToObject(j, "variants_total", o->r ? o->r->variants_total : 0);
-    cJSON_AddNumberToObject(j, "variants_feasible", o->r ? o->r->variants_feasible : 0);
-    cJSON_AddItemToObject(j, "variants", json_variants(o));
     char *text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (!text)
