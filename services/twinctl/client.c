@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* twinctl's connections: a throwaway MQTT session whose messages are collected in a queue,
- * and a one-shot Redis read. */
-#include <pthread.h>
+/* twinctl's connections: its MQTT sessions (twin/inbox.h, with twinctl's client ids and error
+ * messages) and Redis reads. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,132 +8,42 @@
 
 #include "twin/clock.h"
 #include "twin/err.h"
+#include "twin/inbox.h"
 #include "twin/store.h"
 #include "twin/url.h"
 #include "twinctl.h"
 
-#define QUEUE_CAP 10000 /* messages held; more (a flood of progress) are dropped */
-
-struct ctl_session {
-    struct tw_mqtt *mqtt;
-    pthread_mutex_t lock; /* guards the queue */
-    pthread_cond_t changed;
-    struct ctl_msg *head, *tail;
-    size_t n;
-};
-
-/* Paho's thread: copy and return at once (the PUBACK follows); never waits. */
-static void on_message(void *ctx, const struct tw_mqtt_msg *msg)
-{
-    struct ctl_session *c = ctx;
-    size_t tlen = strlen(msg->topic);
-    struct ctl_msg *m = malloc(sizeof(*m) + tlen + 1 + msg->len);
-    if (!m)
-        return;
-    *m = (struct ctl_msg){.len = msg->len, .retained = msg->retained};
-    m->topic = (char *)(m + 1);
-    memcpy(m->topic, msg->topic, tlen + 1);
-    m->payload = (uint8_t *)m->topic + tlen + 1;
-    if (msg->len)
-        memcpy(m->payload, msg->payload, msg->len);
-    pthread_mutex_lock(&c->lock);
-    bool full = c->n >= QUEUE_CAP;
-    if (!full) {
-        if (c->tail)
-            c->tail->next = m;
-        else
-            c->head = m;
-        c->tail = m;
-        c->n++;
-        pthread_cond_signal(&c->changed);
-    }
-    pthread_mutex_unlock(&c->lock);
-    if (full)
-        free(m);
-}
-
+/* twinctl's client ids: "twinctl-<pid>-<time>", in the operator's space (deploy/mosquitto.conf). */
 int ctl_session_open(const struct ctl_settings *s, const char *const *filters, size_t n_filters,
-                     int64_t timeout_ms, struct ctl_session **out)
+                     int64_t timeout_ms, struct tw_inbox **out)
 {
     char client_id[64];
-    struct ctl_session *c = calloc(1, sizeof(*c));
-    if (!c)
-        return TW_ENOMEM;
-    pthread_mutex_init(&c->lock, NULL);
-    tw_cond_init_monotonic(&c->changed);
     snprintf(client_id, sizeof(client_id), "twinctl-%ld-%08x", (long)getpid(),
              (unsigned)(tw_now_ms() & 0xffffffff));
-    struct tw_mqtt_config cfg = {.url = s->mqtt_url,
-                                 .client_id = client_id,
-                                 .user = s->mqtt_user,
-                                 .password = s->mqtt_password,
-                                 .ca_file = s->mqtt_ca_file,
-                                 .keepalive_s = 30,
-                                 .session_expiry_s = 0,
-                                 .clean_start = true,
-                                 .max_inflight = 16,
-                                 .quiet = true};
-    int rc = tw_mqtt_create(&cfg, on_message, c, &c->mqtt);
-    for (size_t i = 0; rc == 0 && i < n_filters; i++)
-        rc = tw_mqtt_subscribe(c->mqtt, filters[i], 1);
-    if (rc == 0)
-        rc = tw_mqtt_start(c->mqtt);
-    if (rc == 0 && tw_mqtt_wait_ready(c->mqtt, (int)timeout_ms) < 0) {
+    struct tw_inbox_config cfg = {.url = s->mqtt_url,
+                                  .user = s->mqtt_user,
+                                  .password = s->mqtt_password,
+                                  .ca_file = s->mqtt_ca_file,
+                                  .client_id = client_id};
+    int rc = tw_inbox_open(&cfg, filters, n_filters, timeout_ms, out);
+    if (rc == TW_ETIMEDOUT) {
         char masked[300];
         tw_url_mask(s->mqtt_url, masked, sizeof(masked));
         fprintf(stderr, "twinctl: cannot reach the broker at %s within %lld s (TWIN_MQTT_URL)\n",
                 masked, (long long)(timeout_ms / 1000));
-        rc = TW_ETIMEDOUT;
+    } else if (rc < 0) {
+        fprintf(stderr, "twinctl: MQTT client: %s\n", tw_strerror(rc));
     }
-    if (rc < 0) {
-        if (rc != TW_ETIMEDOUT)
-            fprintf(stderr, "twinctl: MQTT client: %s\n", tw_strerror(rc));
-        ctl_session_close(c);
-        return rc;
-    }
-    *out = c;
-    return 0;
-}
-
-struct ctl_msg *ctl_session_next(struct ctl_session *c, int64_t wait_ms)
-{
-    pthread_mutex_lock(&c->lock);
-    if (!c->head && wait_ms > 0)
-        tw_cond_wait_ms(&c->changed, &c->lock, wait_ms);
-    struct ctl_msg *m = c->head;
-    if (m) {
-        c->head = m->next;
-        if (!c->head)
-            c->tail = NULL;
-        c->n--;
-        m->next = NULL;
-    }
-    pthread_mutex_unlock(&c->lock);
-    return m;
-}
-
-int ctl_session_publish(struct ctl_session *c, const char *topic, const void *payload, size_t len,
-                        int64_t timeout_ms)
-{
-    int rc = tw_mqtt_publish(c->mqtt, topic, payload, len, 1, false);
-    if (rc == 0)
-        rc = tw_mqtt_flush(c->mqtt, (int)timeout_ms);
-    if (rc < 0)
-        fprintf(stderr, "twinctl: publishing to %s: %s\n", topic, tw_strerror(rc));
     return rc;
 }
 
-void ctl_session_close(struct ctl_session *c)
+int ctl_session_publish(struct tw_inbox *c, const char *topic, const void *payload, size_t len,
+                        int64_t timeout_ms)
 {
-    if (!c)
-        return;
-    tw_mqtt_destroy(c->mqtt, 2000);
-    struct ctl_msg *m;
-    while ((m = ctl_session_next(c, 0)) != NULL)
-        free(m);
-    pthread_mutex_destroy(&c->lock);
-    pthread_cond_destroy(&c->changed);
-    free(c);
+    int rc = tw_inbox_publish(c, topic, payload, len, timeout_ms);
+    if (rc < 0)
+        fprintf(stderr, "twinctl: publishing to %s: %s\n", topic, tw_strerror(rc));
+    return rc;
 }
 
 /* ---- Redis --------------------------------------------------------------------------------- */

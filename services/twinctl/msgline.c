@@ -103,7 +103,7 @@ static void samples_text(char *line, size_t cap, const struct tw_sample *s, size
         add(line, cap, " (+%zu)", n - SAMPLES_IN_LINE);
 }
 
-static int on_telemetry(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
+static int on_telemetry(const struct tw_inbox_msg *m, cJSON *j, char *line, size_t cap)
 {
     struct tw_telemetry t;
     int rc = tw_codec_decode_telemetry(m->payload, m->len, &t);
@@ -125,7 +125,7 @@ static int on_telemetry(const struct ctl_msg *m, cJSON *j, char *line, size_t ca
     return 0;
 }
 
-static int on_state(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
+static int on_state(const struct tw_inbox_msg *m, cJSON *j, char *line, size_t cap)
 {
     struct tw_twin_state_msg sm;
     int rc = tw_codec_decode_twin_state(m->payload, m->len, &sm);
@@ -152,7 +152,7 @@ static int on_state(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
     return 0;
 }
 
-static int on_prediction(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
+static int on_prediction(const struct tw_inbox_msg *m, cJSON *j, char *line, size_t cap)
 {
     struct tw_prediction_msg pm;
     int rc = tw_codec_decode_prediction(m->payload, m->len, &pm);
@@ -188,7 +188,7 @@ static int on_prediction(const struct ctl_msg *m, cJSON *j, char *line, size_t c
     return 0;
 }
 
-static int on_alert(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
+static int on_alert(const struct tw_inbox_msg *m, cJSON *j, char *line, size_t cap)
 {
     struct tw_alert_msg am;
     int rc = tw_codec_decode_alert(m->payload, m->len, &am);
@@ -211,7 +211,7 @@ static int on_alert(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
     return 0;
 }
 
-static int on_request(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
+static int on_request(const struct tw_inbox_msg *m, cJSON *j, char *line, size_t cap)
 {
     static struct scen_request req; /* large: not on the stack */
     char why[256] = "";
@@ -236,7 +236,7 @@ static int on_request(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
     return rc;
 }
 
-static int on_progress(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
+static int on_progress(const struct tw_inbox_msg *m, cJSON *j, char *line, size_t cap)
 {
     struct scen_progress p;
     if (scen_progress_decode(m->payload, m->len, &p) < 0)
@@ -258,7 +258,7 @@ static int on_progress(const struct ctl_msg *m, cJSON *j, char *line, size_t cap
     return 0;
 }
 
-static int on_result(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
+static int on_result(const struct tw_inbox_msg *m, cJSON *j, char *line, size_t cap)
 {
     struct scen_outcome o;
     if (m->len == 0) { /* a retained result being cleared */
@@ -289,7 +289,7 @@ static int on_result(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
     return 0;
 }
 
-static int on_rejected(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
+static int on_rejected(const struct tw_inbox_msg *m, cJSON *j, char *line, size_t cap)
 {
     struct scen_rejected r;
     if (scen_rejected_decode(m->payload, m->len, &r) < 0)
@@ -305,7 +305,7 @@ static int on_rejected(const struct ctl_msg *m, cJSON *j, char *line, size_t cap
     return 0;
 }
 
-static int on_text(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
+static int on_text(const struct tw_inbox_msg *m, cJSON *j, char *line, size_t cap)
 {
     char text[128];
     size_t n = m->len < sizeof(text) - 1 ? m->len : sizeof(text) - 1;
@@ -319,7 +319,7 @@ static int on_text(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
     return 0;
 }
 
-static int on_other(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
+static int on_other(const struct tw_inbox_msg *m, cJSON *j, char *line, size_t cap)
 {
     if (j)
         cJSON_AddNumberToObject(j, "bytes", (double)m->len);
@@ -330,7 +330,7 @@ static int on_other(const struct ctl_msg *m, cJSON *j, char *line, size_t cap)
 
 struct handler {
     const char *type;
-    int (*fn)(const struct ctl_msg *m, cJSON *j, char *line, size_t cap);
+    int (*fn)(const struct tw_inbox_msg *m, cJSON *j, char *line, size_t cap);
 };
 
 static const struct handler handlers[] = {
@@ -353,7 +353,7 @@ const char *ctl_msg_type(const struct ctl_settings *s, const char *topic)
     return t.type;
 }
 
-int ctl_msg_print(const struct ctl_settings *s, const struct ctl_msg *m, int64_t arrived_ms,
+int ctl_msg_print(const struct ctl_settings *s, const struct tw_inbox_msg *m, int64_t arrived_ms,
                   bool json)
 {
     struct topic_info t;

@@ -129,7 +129,7 @@ static int send_telemetry(const struct ctl_settings *s, const struct publish_opt
     uint8_t *buf = NULL;
     size_t len = 0;
     char topic[400];
-    struct ctl_session *c = NULL;
+    struct tw_inbox *c = NULL;
     snprintf(topic, sizeof(topic), "%s/asset/%s/telemetry", s->topic_root, o->asset);
     int rc = tw_codec_encode_telemetry(&t, &buf, &len);
     if (rc == 0 && (rc = check_like_ingest(s, topic, buf, len)) != 0) {
@@ -143,7 +143,7 @@ static int send_telemetry(const struct ctl_settings *s, const struct publish_opt
     if (rc == 0 && !o->quiet)
         printf("published %zu sample%s to %s (seq %" PRIu64 ", %zu bytes, acknowledged)\n", o->n,
                o->n == 1 ? "" : "s", topic, o->seq, len);
-    ctl_session_close(c);
+    tw_inbox_close(c);
     free(buf);
     return rc;
 }

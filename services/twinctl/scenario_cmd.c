@@ -110,7 +110,7 @@ static void show_progress(struct waiter *w, const struct scen_progress *p)
 
 /* Handles one message; returns 1 with *o filled when the result came, -1 when a Rejected
  * says no result will come, 0 otherwise. */
-static int waiter_take(struct waiter *w, const struct ctl_msg *m, struct scen_outcome *o)
+static int waiter_take(struct waiter *w, const struct tw_inbox_msg *m, struct scen_outcome *o)
 {
     if (strcmp(m->topic, w->result_topic) == 0) {
         /* A retained result is an earlier run's under the same id: ours comes live. */
@@ -145,7 +145,7 @@ static int waiter_take(struct waiter *w, const struct ctl_msg *m, struct scen_ou
     return head_matches(&rj, w->sent, w->sent_len) ? -1 : 0;
 }
 
-static int send_cancel(struct ctl_session *c, struct waiter *w, const char *id, uint8_t **buf,
+static int send_cancel(struct tw_inbox *c, struct waiter *w, const char *id, uint8_t **buf,
                        size_t *len)
 {
     static struct scen_request req; /* large: not on the stack */
@@ -163,7 +163,7 @@ static int send_cancel(struct ctl_session *c, struct waiter *w, const char *id, 
 
 /* Waits for the result of `id` until timeout_ms; Ctrl-C sends a cancel (once). 1 with *o, 0
  * on timeout, -1 when it was refused. */
-static int wait_result(struct ctl_session *c, struct waiter *w, const char *id, int64_t timeout_ms,
+static int wait_result(struct tw_inbox *c, struct waiter *w, const char *id, int64_t timeout_ms,
                        struct scen_outcome *o)
 {
     volatile sig_atomic_t *stop = tw_signal_stop_flag();
@@ -179,7 +179,7 @@ static int wait_result(struct ctl_session *c, struct waiter *w, const char *id, 
             send_cancel(c, w, id, &cancel_buf, &cancel_len);
             deadline = tw_mono_ms() + CANCEL_WAIT_MS;
         }
-        struct ctl_msg *m = ctl_session_next(c, POLL_MS);
+        struct tw_inbox_msg *m = tw_inbox_next(c, POLL_MS);
         if (m)
             got = waiter_take(w, m, o);
         free(m);
@@ -191,7 +191,7 @@ static int wait_result(struct ctl_session *c, struct waiter *w, const char *id, 
 }
 
 static int open_for(const struct ctl_settings *s, struct waiter *w, const char *id,
-                    struct ctl_session **c)
+                    struct tw_inbox **c)
 {
     w->s = s;
     topic_of(w->result_topic, sizeof(w->result_topic), s, id, "result");
@@ -212,7 +212,7 @@ static int scenario_run(const struct ctl_settings *s, struct run_opts *o)
 {
     struct waiter w = {.tty = isatty(STDERR_FILENO) == 1, .quiet = o->quiet};
     struct scen_outcome out = {0};
-    struct ctl_session *c = NULL;
+    struct tw_inbox *c = NULL;
     uint8_t *buf = NULL;
     size_t len = 0;
     char topic[300];
@@ -244,7 +244,7 @@ static int scenario_run(const struct ctl_settings *s, struct run_opts *o)
         scen_outcome_free(&out);
     }
 out:
-    ctl_session_close(c);
+    tw_inbox_close(c);
     free(buf);
     return status;
 }
@@ -253,7 +253,7 @@ static int scenario_cancel(const struct ctl_settings *s, const char *id, int64_t
 {
     struct waiter w = {.quiet = true};
     struct scen_outcome out = {0};
-    struct ctl_session *c = NULL;
+    struct tw_inbox *c = NULL;
     uint8_t *buf = NULL;
     size_t len = 0;
     int status = CTL_EXIT_FAIL;
@@ -273,7 +273,7 @@ static int scenario_cancel(const struct ctl_settings *s, const char *id, int64_t
                 (double)timeout_ms / 1000.0);
     }
 out:
-    ctl_session_close(c);
+    tw_inbox_close(c);
     free(buf);
     return status;
 }

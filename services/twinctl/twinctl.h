@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "twin/inbox.h"
 #include "twin/mqtt.h"
 #include "wire.h"
 
@@ -39,26 +40,15 @@ int ctl_parse_duration(const char *text, int64_t *ms);
 
 /* ---- the broker session (client.c) --------------------------------------------------------- */
 
-struct ctl_msg {
-    struct ctl_msg *next;
-    char *topic;
-    uint8_t *payload;
-    size_t len;
-    bool retained;
-};
-
-struct ctl_session;
-
-/* Connects a throwaway MQTT session (clean start) subscribed to `filters` (QoS 1), waiting up
- * to timeout_ms. 0, or a negative tw_err with the reason printed. */
+/* Connects a throwaway MQTT session (twin/inbox.h) subscribed to `filters` (QoS 1), waiting up
+ * to timeout_ms. 0, or a negative tw_err with the reason printed. Take messages with
+ * tw_inbox_next, end with tw_inbox_close. */
 int ctl_session_open(const struct ctl_settings *s, const char *const *filters, size_t n_filters,
-                     int64_t timeout_ms, struct ctl_session **out);
-/* The next message received, waiting up to wait_ms; NULL when none. Free with free(). */
-struct ctl_msg *ctl_session_next(struct ctl_session *c, int64_t wait_ms);
-/* Publishes with QoS 1 and waits up to timeout_ms for the PUBACK. 0 or a negative tw_err. */
-int ctl_session_publish(struct ctl_session *c, const char *topic, const void *payload, size_t len,
+                     int64_t timeout_ms, struct tw_inbox **out);
+/* Publishes with QoS 1 and waits up to timeout_ms for the PUBACK. 0 or a negative tw_err with
+ * the reason printed. */
+int ctl_session_publish(struct tw_inbox *c, const char *topic, const void *payload, size_t len,
                         int64_t timeout_ms);
-void ctl_session_close(struct ctl_session *c);
 
 /* GET key from Redis into *buf (malloc, owned by the caller). 0, TW_ENOENT (no such key), or a
  * negative tw_err with the reason printed. */
@@ -141,7 +131,7 @@ struct cJSON *ctl_json_prediction(const struct tw_prediction *p, size_t max_poin
 const char *ctl_msg_type(const struct ctl_settings *s, const char *topic);
 /* Prints one message decoded by its topic: a line for people, or a JSON object (json). 0 or
  * TW_ENOMEM. */
-int ctl_msg_print(const struct ctl_settings *s, const struct ctl_msg *m, int64_t arrived_ms,
+int ctl_msg_print(const struct ctl_settings *s, const struct tw_inbox_msg *m, int64_t arrived_ms,
                   bool json);
 
 /* One line for people (no newline) describing an alert. */

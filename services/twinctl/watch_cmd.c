@@ -59,7 +59,7 @@ static int parse_span(const char *flag, const char *text, int64_t *ms)
     return 0;
 }
 
-static void print_alert(const struct ctl_msg *m, int64_t now, bool json)
+static void print_alert(const struct tw_inbox_msg *m, int64_t now, bool json)
 {
     struct tw_alert_msg am;
     if (tw_codec_decode_alert(m->payload, m->len, &am) < 0) {
@@ -85,7 +85,7 @@ static int stream(const struct ctl_settings *s, const char *filter, const struct
                   long long *printed)
 {
     volatile sig_atomic_t *stop = tw_signal_stop_flag();
-    struct ctl_session *c = NULL;
+    struct tw_inbox *c = NULL;
     const char *filters[] = {filter};
     int rc = ctl_session_open(s, filters, 1, CTL_CONNECT_TIMEOUT_MS, &c);
     if (rc < 0)
@@ -98,7 +98,7 @@ static int stream(const struct ctl_settings *s, const char *filter, const struct
         int64_t left = deadline - tw_mono_ms();
         if (left <= 0)
             break;
-        struct ctl_msg *m = ctl_session_next(c, left < POLL_MS ? left : POLL_MS);
+        struct tw_inbox_msg *m = tw_inbox_next(c, left < POLL_MS ? left : POLL_MS);
         if (!m)
             continue;
         int64_t now = tw_now_ms();
@@ -109,7 +109,7 @@ static int stream(const struct ctl_settings *s, const char *filter, const struct
         *printed += !o->alerts || strcmp(ctl_msg_type(s, m->topic), "alert") == 0;
         free(m);
     }
-    ctl_session_close(c);
+    tw_inbox_close(c);
     return 0;
 }
 
