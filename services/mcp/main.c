@@ -97,6 +97,12 @@ static int send_line(const char *text)
     return 0;
 }
 
+static void notify_stdio(void *ctx, const char *text)
+{
+    (void)ctx;
+    send_line(text);
+}
+
 /* Reads messages until stdin ends. Returns the exit status. */
 static int serve_stdio(struct mcp_server *srv, size_t max_message)
 {
@@ -158,8 +164,13 @@ int main(int argc, char **argv)
     if (tw_model_load_reporting("twin-mcp", cfg.common.model_path, &model) < 0)
         return 2;
     char *model_text = model ? read_text(cfg.common.model_path) : NULL;
-    struct mcp_twin twin = {
-        .topic_root = cfg.common.topic_root, .model = model, .model_text = model_text};
+    struct mcp_twin twin = {.topic_root = cfg.common.topic_root,
+                            .model = model,
+                            .model_text = model_text,
+                            .mqtt_url = cfg.common.mqtt_url,
+                            .mqtt_user = cfg.common.mqtt_user,
+                            .mqtt_password = cfg.common.mqtt_password,
+                            .mqtt_ca_file = cfg.common.mqtt_ca_file};
     int rc = tw_store_create(&scfg, NULL, 0, &twin.store);
     if (rc < 0) {
         tw_log(TW_LOG_ERROR, "start_failed", "error=%s", tw_strerror(rc));
@@ -174,6 +185,7 @@ int main(int argc, char **argv)
                              .name = "twin-mcp",
                              .version = MCP_VERSION,
                              .instructions = instructions};
+    twin.server = &srv;
     tw_log(TW_LOG_INFO, "started", "transport=%s tools=%zu", cfg.transport, srv.n_tools);
     int status;
     if (strcmp(cfg.transport, "http") == 0) {
@@ -184,6 +196,7 @@ int main(int argc, char **argv)
         status = mcp_serve_http(&srv, &hcfg, tw_signal_stop_flag());
         tw_log(TW_LOG_INFO, "stopped", "reason=%s", status == 0 ? "signal" : "listen_failed");
     } else {
+        srv.notify = notify_stdio; /* progress notifications go out while a tool runs */
         status = serve_stdio(&srv, (size_t)cfg.max_message);
         tw_log(TW_LOG_INFO, "stopped", "reason=%s", status == 0 ? "end_of_input" : "write_failed");
     }

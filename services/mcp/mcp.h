@@ -92,7 +92,15 @@ struct mcp_server {
     const char *instructions;                  /* NULL: none */
     bool initialized;                          /* an initialize was answered */
     char protocol[16];                         /* the revision agreed on */
+    /* Sends a notification while a request runs (stdio); NULL: the transport cannot. */
+    void (*notify)(void *notify_ctx, const char *text);
+    void *notify_ctx;
+    cJSON *progress_token; /* of the tools/call being handled, or NULL */
 };
+
+/* A notifications/progress for the tools/call being handled, when its client asked for them
+ * (params._meta.progressToken) and the transport can send them; otherwise nothing. */
+void mcp_progress(struct mcp_server *s, double progress, double total, const char *message);
 
 /* Handles one incoming message text; returns the response text to send (malloc'd) or NULL when
  * there is nothing to answer (a notification, a response). */
@@ -148,6 +156,8 @@ struct tw_model;
 struct mcp_twin {
     struct tw_store *store;
     const char *topic_root;
+    struct mcp_server *server; /* for progress notifications */
+    const char *mqtt_url, *mqtt_user, *mqtt_password, *mqtt_ca_file; /* run_scenario */
     const struct tw_model *model; /* TWIN_MODEL, or NULL: limits and units in explanations */
     const char *model_text;       /* the file's text for twin://plant, or NULL */
 };
@@ -155,6 +165,9 @@ struct mcp_twin {
 struct tw_model_signal;
 /* Adds the signal's unit and warn/alarm limits (those the plant model gives) to o. */
 void mcp_signal_limits(cJSON *o, const struct tw_model_signal *spec);
+
+/* run_scenario (scenario_tool.c). */
+int mcp_tool_run_scenario(void *ctx, const cJSON *args, cJSON **out, char *err, size_t errlen);
 
 extern const struct mcp_tool mcp_twin_tools[];
 extern const size_t mcp_twin_n_tools;

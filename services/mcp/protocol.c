@@ -95,6 +95,22 @@ static cJSON *tool_error(const char *text)
     return r;
 }
 
+void mcp_progress(struct mcp_server *s, double progress, double total, const char *message)
+{
+    if (!s || !s->notify || !s->progress_token)
+        return;
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddItemToObject(p, "progressToken", cJSON_Duplicate(s->progress_token, true));
+    cJSON_AddNumberToObject(p, "progress", progress);
+    cJSON_AddNumberToObject(p, "total", total);
+    if (message)
+        cJSON_AddStringToObject(p, "message", message);
+    char *text = mcp_rpc_notification("notifications/progress", p);
+    if (text)
+        s->notify(s->notify_ctx, text);
+    cJSON_free(text);
+}
+
 static char *on_tools_call(struct mcp_server *s, const struct mcp_msg *m)
 {
     const cJSON *name = param(m, "name");
@@ -119,9 +135,17 @@ static char *on_tools_call(struct mcp_server *s, const struct mcp_msg *m)
         char msg[600];
         snprintf(msg, sizeof(msg), "Invalid arguments for %s: %s", t->name, err);
         r = tool_error(msg);
-    } else if (t->call(s->ctx, args, &structured, err, sizeof(err)) < 0) {
-        r = tool_error(err);
     } else {
+        const cJSON *meta = param(m, "_meta");
+        const cJSON *token = cJSON_GetObjectItemCaseSensitive(meta, "progressToken");
+        s->progress_token =
+            cJSON_IsString(token) || cJSON_IsNumber(token) ? cJSON_Duplicate(token, true) : NULL;
+        int rc = t->call(s->ctx, args, &structured, err, sizeof(err));
+        cJSON_Delete(s->progress_token);
+        s->progress_token = NULL;
+        r = rc < 0 ? tool_error(err) : NULL;
+    }
+    if (!r) {
         /* The structured result, and the same as JSON text for clients that read only text. */
         r = cJSON_CreateObject();
         mcp_exact_numbers(structured);

@@ -754,6 +754,40 @@ const struct mcp_tool mcp_twin_tools[] = {
      "\"type\":\"string\"},\"limits\":{\"type\":\"object\"},\"recent_samples\":{\"type\":"
      "\"array\"},\"forecast\":{\"type\":\"object\"}},\"required\":[\"alert\"]}",
      tool_explain_alert},
+    {"run_scenario", "Run a what-if scenario",
+     "Simulates the plant forward from its live state (or from the plant model alone with "
+     "ignore_live) with and without the given disruptions, many times over, and returns every "
+     "KPI (throughput, lead_time, service_level, orders_late, backlog, per station, buffer and "
+     "stock) as baseline, scenario and difference, each a mean with its 95 % interval; "
+     "'significant' marks a difference whose interval excludes 0. Perturbations: machine_down "
+     "(target a station or machine; start_hours from now, duration_hours), supplier_late "
+     "(target a supplier; delay_hours), demand_factor (factor, e.g. 1.4 for +40 %; start_hours, "
+     "duration_hours), set_parameter (target a parameter path such as station.press.machines; "
+     "value). Sends progress notifications when the call carries a progressToken. Takes "
+     "seconds to minutes.",
+     "{\"type\":\"object\",\"properties\":{"
+     "\"name\":{\"type\":\"string\",\"maxLength\":120,\"description\":\"a label for the "
+     "run\"},"
+     "\"perturbations\":{\"type\":\"array\",\"maxItems\":16,\"items\":{\"type\":\"object\","
+     "\"properties\":{\"kind\":{\"type\":\"string\",\"enum\":[\"machine_down\","
+     "\"supplier_late\",\"demand_factor\",\"set_parameter\"]},\"target\":{\"type\":"
+     "\"string\"},\"start_hours\":{\"type\":\"number\",\"minimum\":0},\"duration_hours\":{"
+     "\"type\":\"number\",\"minimum\":0},\"delay_hours\":{\"type\":\"number\",\"minimum\":"
+     "0},\"factor\":{\"type\":\"number\",\"minimum\":0},\"value\":{\"type\":\"number\"}},"
+     "\"required\":[\"kind\"]}},"
+     "\"horizon_hours\":{\"type\":\"number\",\"minimum\":1,\"maximum\":8784,"
+     "\"description\":\"simulated time (default: the runner's, 7 days)\"},"
+     "\"replications\":{\"type\":\"integer\",\"minimum\":2,\"maximum\":1000,"
+     "\"description\":\"runs of each side (default: the runner's, 20)\"},"
+     "\"seed\":{\"type\":\"integer\",\"minimum\":0},"
+     "\"ignore_live\":{\"type\":\"boolean\",\"description\":\"start from the plant model, "
+     "not the live state\"},"
+     "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"description\":"
+     "\"how long to wait for the result (default 300)\"}},\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"status\":{"
+     "\"type\":\"string\"},\"kpis\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}}},"
+     "\"required\":[\"id\",\"status\",\"kpis\"]}",
+     mcp_tool_run_scenario},
 };
 
 const size_t mcp_twin_n_tools = sizeof(mcp_twin_tools) / sizeof(mcp_twin_tools[0]);

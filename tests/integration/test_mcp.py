@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import predkit as pk
+import scenkit as sk
 import twinharness as th
 from twinharness import TwinTestCase
 
@@ -112,7 +113,7 @@ class McpStdioTest(TwinTestCase):
         tools = self.mcp.request("tools/list")["result"]["tools"]
         self.assertEqual(sorted(t["name"] for t in tools),
                          ["explain_alert", "get_history", "get_prediction", "get_state",
-                          "list_alerts", "list_assets"])
+                          "list_alerts", "list_assets", "run_scenario"])
         t0 = self.feed("mcp-press-1")
         self.feed("mcp-pump-2", n=10)
 
@@ -233,7 +234,7 @@ class McpSdkClientTest(McpStdioTest):
         self.assertIn("list_assets", out["instructions"])
         self.assertEqual(sorted(t["name"] for t in out["tools"]),
                          ["explain_alert", "get_history", "get_prediction", "get_state",
-                          "list_alerts", "list_assets"])
+                          "list_alerts", "list_assets", "run_scenario"])
         results = [c["result"] for c in out["calls"]]
         self.assertEqual([r.get("isError") for r in results], [False, False, False, False, True])
         self.assertEqual(results[0]["structuredContent"]["assets"], ["mcp-press-1"])
@@ -326,6 +327,65 @@ class McpAlertsTest(TwinTestCase):
         missing = mcp.call("explain_alert", asset="mcp-press-1", signal="load")
         self.assertTrue(missing["isError"])
         self.assertIn("no alert", missing["content"][0]["text"])
+
+
+class McpScenarioTest(TwinTestCase):
+    """run_scenario: the request goes to a real twin-scenario over MQTT; its progress comes
+    back as MCP progress notifications (stdio), its result as the KPI comparison."""
+
+    def test_a_what_if_runs_with_progress_and_returns_the_kpis(self):
+        s = sk.ScenarioStack(self.h)
+        mcp = McpProcess(self.h, s.redis.url, env={"TWIN_MQTT_URL": s.broker.url})
+        self.addCleanup(mcp.close)
+        mcp.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "run_scenario", "_meta": {"progressToken": "p-1"},
+            "arguments": {"name": "press down 4 h", "ignore_live": True, "horizon_hours": 48,
+                          "replications": 6, "seed": 11, "perturbations": [
+                              {"kind": "machine_down", "target": "press", "start_hours": 1,
+                               "duration_hours": 4}]}}})
+        notes = []
+        while True:
+            msg = mcp.read()
+            if msg.get("method") == "notifications/progress":
+                notes.append(msg["params"])
+                continue
+            break
+        self.assertEqual(msg["id"], 1)
+        r = msg["result"]
+        self.assertFalse(r["isError"], r)
+        out = r["structuredContent"]
+        self.assertEqual((out["status"], out["name"], out["replications"]),
+                         ("ok", "press down 4 h", 6))
+        self.assertEqual(out["seed"], "11")
+        kpis = {k["name"]: k for k in out["kpis"]}
+        down = kpis["station.press.downtime"]
+        self.assertGreater(down["difference"]["mean"], 0)  # the press stood still longer
+        self.assertTrue(down["significant"])
+        self.assertIn("throughput", kpis)
+        # Progress came first, for this call, ending at 100 %.
+        self.assertTrue(notes)
+        self.assertTrue(all(n["progressToken"] == "p-1" and n["total"] == 100 for n in notes))
+        self.assertEqual(notes[-1]["progress"], 100)
+        self.assertEqual([n["progress"] for n in notes], sorted(n["progress"] for n in notes))
+        # The runner stored the same result under the id.
+        self.assertEqual(s.stored(out["id"]).status, s.pb.ScenarioResult.OK)
+        # A call without a progressToken gets no notifications; a refused one a tool error.
+        bad = mcp.call("run_scenario", ignore_live=True, perturbations=[
+            {"kind": "machine_down", "target": "lathe-9", "duration_hours": 1}])
+        self.assertTrue(bad["isError"])
+        self.assertIn("lathe-9", bad["content"][0]["text"])
+        bad = mcp.call("run_scenario", perturbations=[{"kind": "meteor"}])
+        self.assertTrue(bad["isError"])
+        self.assertIn("kind must be", bad["content"][0]["text"])
+
+    def test_no_broker_is_a_clear_tool_error(self):
+        s = sk.ScenarioStack(self.h, start=False)
+        mcp = McpProcess(self.h, s.redis.url,
+                         env={"TWIN_MQTT_URL": f"mqtt://127.0.0.1:{th.free_port()}"})
+        self.addCleanup(mcp.close)
+        r = mcp.call("run_scenario", ignore_live=True, timeout_s=5)
+        self.assertTrue(r["isError"])
+        self.assertIn("broker could not be reached", r["content"][0]["text"])
 
 
 class McpHttpTest(TwinTestCase):
