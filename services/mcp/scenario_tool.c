@@ -169,9 +169,10 @@ int mcp_tool_run_scenario(void *ctx, const cJSON *args, cJSON **out, char *err, 
         return -1;
     }
     char client_id[96], request_topic[300], filters[3][300];
-    snprintf(client_id, sizeof(client_id), "%s-mcp-%ld-%s",
-             t->mqtt_user && t->mqtt_user[0] ? t->mqtt_user : "twin-mcp", (long)getpid(),
-             req.id + strlen(req.id) - 1);
+    /* "<user>-mcp-<time>-<pid>-<n>": in the user's space of client ids (deploy/mosquitto.conf:
+     * operator-...), one per call. */
+    snprintf(client_id, sizeof(client_id), "%s-%s",
+             t->mqtt_user && t->mqtt_user[0] ? t->mqtt_user : "twin-mcp", req.id);
     snprintf(filters[0], sizeof(filters[0]), "%s/scenario/%s/result", t->topic_root, req.id);
     snprintf(filters[1], sizeof(filters[1]), "%s/scenario/%s/progress", t->topic_root, req.id);
     snprintf(filters[2], sizeof(filters[2]), "%s/rejected/scenario", t->topic_root);

@@ -1003,6 +1003,7 @@ class EndToEndUnderUsersTest(DeployTestCase):
         res = pb.ScenarioResult.FromString(raw)
         self.assertEqual(res.status, pb.ScenarioResult.OK, res.error)
         self.assertEqual(admin.exists("twin:scenario:deploy-1"), 1)
+        self.check_mcp_as_operator(s)
         # What the broker dropped stayed dropped; no service was refused anything by Redis.
         self.assertFalse(admin.exists("twin:{press-2}:state"))
         self.assertEqual(admin.smembers("twin:assets"), {"press-1"})
@@ -1016,6 +1017,27 @@ class EndToEndUnderUsersTest(DeployTestCase):
         if (th.BIN_DIR / "twin-devsim").exists():
             self.check_devsim(s, admin)
         self.assertEqual(admin.execute_command("ACL", "LOG"), [])
+
+    def check_mcp_as_operator(self, s):
+        """twin-mcp with the operator's users (as twin.env gives them): it reads the twin from
+        Redis and runs a scenario through the broker, and neither refuses it anything."""
+        env = th.clean_env({
+            "TWIN_MQTT_URL": s.broker.url, "TWIN_MQTT_USER": "operator",
+            "TWIN_MQTT_PASSWORD": secret(s.secrets, "mqtt", "operator"),
+            "TWIN_REDIS_URL": s.redis_url("operator"),
+            "TWIN_MODEL": str(th.DEPLOY_DIR / "plant.json")})
+        calls = [{"name": "get_state", "arguments": {"asset": "press-1"}},
+                 {"name": "run_scenario", "arguments": {"ignore_live": True, "horizon_hours": 24,
+                                                        "replications": 2}}]
+        lines = "".join(json.dumps({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call",
+                                    "params": c}) + "\n" for i, c in enumerate(calls))
+        res = subprocess.run([str(th.BIN_DIR / "twin-mcp")], input=lines, capture_output=True,
+                             text=True, timeout=120, env=env, check=False)
+        self.assertEqual(res.returncode, 0, res.stderr[-2000:])
+        answers = [json.loads(line) for line in res.stdout.splitlines()]
+        self.assertEqual([a["result"]["isError"] for a in answers], [False, False],
+                         res.stdout[-2000:])
+        self.assertEqual(answers[1]["result"]["structuredContent"]["status"], "ok")
 
     def check_devsim(self, s, admin):
         """twin-devsim as the plant's gateway user: every demo asset reaches Redis."""
