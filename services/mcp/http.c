@@ -248,6 +248,17 @@ static ssize_t read_head(int fd, char *buf, size_t cap, char **body_start)
     return -1;
 }
 
+/* Whether the answer is the JSON-RPC parse error (HTTP 400), read from its error member. */
+static bool is_parse_error(const char *answer)
+{
+    cJSON *a = cJSON_Parse(answer);
+    const cJSON *code =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(a, "error"), "code");
+    bool parse_error = cJSON_IsNumber(code) && code->valueint == MCP_PARSE_ERROR;
+    cJSON_Delete(a);
+    return parse_error;
+}
+
 static void serve_connection(struct mcp_server *srv, int fd, const struct mcp_http_config *cfg)
 {
     char *buf = malloc(HEAD_MAX), *body_start = NULL, *body = NULL;
@@ -289,8 +300,7 @@ static void serve_connection(struct mcp_server *srv, int fd, const struct mcp_ht
             if (!answer)
                 respond(fd, 202, "text/plain", NULL); /* a notification or a response */
             else
-                respond(fd, strstr(answer, "\"code\":-32700") ? 400 : 200, "application/json",
-                        answer);
+                respond(fd, is_parse_error(answer) ? 400 : 200, "application/json", answer);
             cJSON_free(answer);
         }
     }

@@ -105,6 +105,7 @@ void mcp_progress(struct mcp_server *s, double progress, double total, const cha
     cJSON_AddNumberToObject(p, "total", total);
     if (message)
         cJSON_AddStringToObject(p, "message", message);
+    mcp_exact_numbers(p); /* the token exactly as the client sent it */
     char *text = mcp_rpc_notification("notifications/progress", p);
     if (text)
         s->notify(s->notify_ctx, text);
@@ -129,7 +130,7 @@ static char *on_tools_call(struct mcp_server *s, const struct mcp_msg *m)
     cJSON *empty = NULL;
     if (!args)
         args = empty = cJSON_CreateObject();
-    char err[512];
+    char err[512] = "";
     cJSON *schema = parse_schema(t->input_schema), *structured = NULL, *r;
     if (mcp_check_args(schema, args, err, sizeof(err)) < 0) {
         char msg[600];

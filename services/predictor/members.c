@@ -116,7 +116,8 @@ enum pred_member_change pred_members_update(struct pred_members *m, const char *
             change = PRED_MEMBER_REFUSED;
         }
     } else if (!online && i < m->n) { /* "offline", the Will, or a cleared retained status */
-        memcpy(m->names[i], m->names[m->n - 1], sizeof(m->names[0]));
+        if (i != m->n - 1)
+            memcpy(m->names[i], m->names[m->n - 1], sizeof(m->names[0]));
         m->n--;
         change = PRED_MEMBER_LEFT;
     }

@@ -210,17 +210,26 @@ static void log_alert(struct pred_service *svc, const struct tw_alert *al)
     snprintf(eta, sizeof(eta), "%" PRId64, al->eta_ms);
     snprintf(value, sizeof(value), "%.17g", al->value);
     snprintf(threshold, sizeof(threshold), "%.17g", al->threshold);
-    const char *argv[] = {"XADD",     key,      "MAXLEN", "~",         cap,
-                          "*",        "kind",   alert_word(al->kind), "severity", severity,
-                          "signal",   al->signal, "ts_ms", ts,        "eta_ms",   eta,
-                          "value",    value,    "threshold", threshold, "message",
-                          al->message ? al->message : ""};
+    const char *argv[] = {"XADD",      key,
+                          "MAXLEN",    "~",
+                          cap,         "*",
+                          "kind",      alert_word(al->kind),
+                          "severity",  severity,
+                          "signal",    al->signal,
+                          "ts_ms",     ts,
+                          "eta_ms",    eta,
+                          "value",     value,
+                          "threshold", threshold,
+                          "message",   al->message ? al->message : ""};
     struct tw_reply *r = NULL;
     int rc = tw_store_command(svc->store, &r, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    uint32_t suppressed = 0;
     if (rc == 0 && r->type == TW_REPLY_ERROR) {
         tw_counter_add(svc->m->alert_log_skipped, 1);
-        tw_log(TW_LOG_WARN, "alert_log_refused", "asset=%s error=\"%.200s\"", al->asset_id,
-               r->str);
+        if (tw_ratelimit_allow(&svc->redis_log, tw_mono_ms(), &suppressed))
+            tw_log(TW_LOG_WARN, "alert_log_refused",
+                   "asset=%s error=\"%.200s\" suppressed=%" PRIu32, al->asset_id, r->str,
+                   suppressed);
     }
     if (rc == 0)
         tw_store_replies_free(r, 1);

@@ -27,8 +27,8 @@ static void svc_on_message(void *ctx, const struct tw_mqtt_msg *msg)
     /* Statuses skip the queue: a membership change takes effect for the TwinStates the loop
      * has not handled yet, and a full queue cannot hold the settling back. */
     if (svc->cfg->partition == PRED_PARTITION_ASSET &&
-        pred_status_instance(msg->topic, svc->cfg->common.topic_root, instance,
-                             sizeof(instance)) == 0) {
+        pred_status_instance(msg->topic, svc->cfg->common.topic_root, instance, sizeof(instance)) ==
+            0) {
         if (pred_members_update(&svc->members, instance, msg->payload, msg->len, msg->retained) ==
             PRED_MEMBER_REFUSED)
             tw_log(TW_LOG_ERROR, "member_refused", "instance=%s reason=max_members max=%d",
@@ -70,7 +70,13 @@ static int svc_create_mqtt(struct pred_service *svc)
     if (rc < 0 || cfg->partition == PRED_PARTITION_SHARED) {
         snprintf(filter, sizeof(filter), "$share/%s/%s/asset/+/state", cfg->group,
                  cfg->common.topic_root);
-        return rc < 0 ? rc : tw_mqtt_subscribe(svc->mqtt, filter, 1);
+        rc = rc < 0 ? rc : tw_mqtt_subscribe(svc->mqtt, filter, 1);
+        /* What partition "asset" subscribed the session to, if it ran before. */
+        snprintf(filter, sizeof(filter), "%s/asset/+/state", cfg->common.topic_root);
+        if (rc == 0)
+            rc = tw_mqtt_drop_subscription(svc->mqtt, filter);
+        snprintf(filter, sizeof(filter), "%s/service/predictor/+/status", cfg->common.topic_root);
+        return rc == 0 ? tw_mqtt_drop_subscription(svc->mqtt, filter) : rc;
     }
     /* The statuses first, with their retained messages on every connect: they are all in
      * before this instance's own "online" (published after the subscriptions) comes back. */
@@ -445,7 +451,9 @@ static void svc_rebalance(struct pred_service *svc)
         snprintf(names, sizeof(names), "(%zu)", svc->view.n);
     tw_log(TW_LOG_INFO, "members", "members=%s self=%s assets=%zu released=%zu written=%s", names,
            svc->cfg->common.instance, svc->table.n_assets, released,
-           losing == 0 ? "-" : rc == 0 ? "all" : "partial");
+           losing == 0 ? "-"
+           : rc == 0   ? "all"
+                       : "partial");
 }
 
 /* Partition by asset: holds the TwinStates back until this instance knows the others (its own
@@ -476,8 +484,8 @@ int pred_service_run(struct pred_service *svc)
         return 1;
     }
     svc->next_persist_ms = tw_mono_ms() + svc->cfg->persist_ms;
-    tw_log(TW_LOG_INFO, "started", "instance=%s partition=%s group=%s",
-           svc->cfg->common.instance, svc->cfg->partition_text, svc->cfg->group);
+    tw_log(TW_LOG_INFO, "started", "instance=%s partition=%s group=%s", svc->cfg->common.instance,
+           svc->cfg->partition_text, svc->cfg->group);
     svc_settle(svc);
     while (!*svc->stop) {
         svc_rebalance(svc);

@@ -10,11 +10,13 @@
 #include "twin/err.h"
 #include "twin/validate.h"
 
-/* A queued request may wait long; the claim outlives the longest run by an hour and is
- * renewed when the run starts. A runner killed with -9 leaves its claims to expire. */
+/* A queued request may wait long; the claim outlives the longest run by an hour (a week with
+ * no run limit) and is renewed when the run starts. A runner killed with -9 leaves its claims
+ * to expire. */
 static int64_t claim_ttl_ms(const struct scen_service *svc)
 {
-    return (svc->cfg->max_run_s + 3600) * 1000;
+    int64_t run_s = svc->cfg->max_run_s > 0 ? svc->cfg->max_run_s : 7 * 86400; /* 0: no limit */
+    return (run_s + 3600) * 1000;
 }
 
 static void claim_key(char *out, size_t cap, const char *id)

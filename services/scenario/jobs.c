@@ -273,9 +273,14 @@ static void *worker_main(void *arg)
         if (job->claimed)
             scen_claim_renew(w->q->svc, w->store, job->req.id);
         scen_job_run(w->q->svc, w->store, job);
-        if (job->claimed)
-            scen_claim_release(w->q->svc, w->store, job->req.id);
+        /* Released once the job is gone from the queue: a duplicate arriving in between is
+         * refused by the queue and must not find the claim free. */
+        bool claimed = job->claimed;
+        char id[SCEN_ID_MAX + 1];
+        memcpy(id, job->req.id, sizeof(id));
         jobs_done(w->q, job);
+        if (claimed)
+            scen_claim_release(w->q->svc, w->store, id);
     }
     return NULL;
 }

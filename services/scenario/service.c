@@ -230,13 +230,14 @@ static bool svc_forward_cancel(struct scen_service *svc, const struct scen_inmsg
     if (strcmp(msg->topic, svc->cancel_topic) == 0) /* forwarded already: never twice */
         return false;
     if (scen_claim_holder(svc, id, holder, sizeof(holder)) != 1 ||
-        strcmp(holder, svc->cfg->common.instance) == 0 || !tw_valid_asset_id(holder, strlen(holder)))
+        strcmp(holder, svc->cfg->common.instance) == 0 ||
+        !tw_valid_asset_id(holder, strlen(holder)))
         return false;
     snprintf(topic, sizeof(topic), "%s/service/scenario/%s/cancel", svc->cfg->common.topic_root,
              holder);
     int rc = publish_retrying(svc, topic, msg->payload, msg->len, 1, false, PUBLISH_RETRY_MS);
-    tw_log(rc == 0 ? TW_LOG_INFO : TW_LOG_ERROR, "cancel_forwarded", "id=%s runner=%s error=%s",
-           id, holder, rc == 0 ? "-" : tw_strerror(rc));
+    tw_log(rc == 0 ? TW_LOG_INFO : TW_LOG_ERROR, "cancel_forwarded", "id=%s runner=%s error=%s", id,
+           holder, rc == 0 ? "-" : tw_strerror(rc));
     if (rc == 0)
         tw_counter_add(svc->m->cancels_forwarded, 1);
     return rc == 0;
@@ -454,6 +455,8 @@ int scen_service_init(struct scen_service *svc, const struct scen_settings *cfg,
     snprintf(filter, sizeof(filter), "$share/%s/%s", cfg->group, svc->request_topic);
     if (rc == 0)
         rc = tw_mqtt_subscribe(svc->mqtt, filter, 1);
+    if (rc == 0) /* earlier runners subscribed to the request topic itself, not shared */
+        rc = tw_mqtt_drop_subscription(svc->mqtt, svc->request_topic);
     if (rc == 0)
         rc = tw_mqtt_subscribe(svc->mqtt, svc->cancel_topic, 1);
     return rc;

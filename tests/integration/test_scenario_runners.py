@@ -4,6 +4,8 @@
 members in turn, which the cancel test uses to make a cancel reach the runner that does not
 hold the request."""
 
+import time
+
 import scenkit as sk
 import twinharness as th
 from twinharness import TwinTestCase, wait_until
@@ -93,6 +95,30 @@ class SeveralRunnersTest(TwinTestCase):
         self.assertEqual(holder.metric('twin_scenario_requests_total{outcome="cancelled"}'), 1)
         wait_until(lambda: self.s.r.get(claim_key("hold-1")) is None, 10,
                    what="the claim to be released")
+
+
+
+class UpgradedRunnerTest(TwinTestCase):
+
+    def test_a_session_from_before_the_shared_subscription_gets_each_request_once(self):
+        """A runner's persistent session made by an earlier twin-scenario holds a plain
+        subscription to the request topic; the broker keeps it across restarts, so without
+        dropping it every request would reach the runner twice (the second refused as a
+        duplicate, which twinctl and twin-mcp would report as a refusal)."""
+        s = sk.ScenarioStack(self.h, start=False)
+        instance = "upgraded-1"
+        old = self.h.mqtt(s.broker, client_id=f"twin-scenario-{instance}", clean_start=False,
+                          session_expiry_s=3600)
+        old.subscribe(sk.REQUEST_TOPIC)
+        old.close()
+        runner = s.start_runner(instance=instance)
+        runner.wait_online()
+        mark = s.watch.count(sk.REJECTED_TOPIC)
+        s.submit("once-after-upgrade")
+        self.assertEqual(s.wait_result("once-after-upgrade").status, s.pb.ScenarioResult.OK)
+        time.sleep(1.0)  # a second copy would be refused within milliseconds
+        self.assertEqual(s.rejected(mark), [])
+        self.assertEqual(runner.metric("twin_scenario_received_total"), 1)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ struct tw_mqtt {
     char *subs[MQTT_MAX_SUBS];
     int sub_qos[MQTT_MAX_SUBS];
     bool sub_retained[MQTT_MAX_SUBS]; /* retained messages on every (re)connect */
+    char *drops[MQTT_MAX_SUBS];       /* filters an earlier version subscribed the session to */
+    int n_drops;
     int n_subs;
 
     pthread_mutex_t lock; /* guards everything below */
@@ -190,6 +192,13 @@ static void on_connected(void *ctx, MQTTAsync_successData5 *r)
     pthread_mutex_unlock(&c->lock);
     tw_log(c->cfg.quiet ? TW_LOG_DEBUG : TW_LOG_INFO, "mqtt_connected",
            "client=%s broker=%s session_present=%d", c->client_id, c->url.server_uri, session);
+    /* A resumed session keeps what an earlier version subscribed it to: drop it. */
+    for (int i = 0; session && i < c->n_drops; i++) {
+        MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+        if (MQTTAsync_unsubscribe(c->client, c->drops[i], &opts) != MQTTASYNC_SUCCESS)
+            tw_log(TW_LOG_WARN, "mqtt_unsubscribe_failed", "client=%s filter=%s", c->client_id,
+                   c->drops[i]);
+    }
     mqtt_subscribe_all(c);
     if (c->status_topic)
         tw_mqtt_publish(c, c->status_topic, "online", 6, 1, true);
@@ -353,6 +362,8 @@ static void mqtt_free_fields(struct tw_mqtt *c)
     free(c->status_topic);
     for (int i = 0; i < c->n_subs; i++)
         free(c->subs[i]);
+    for (int i = 0; i < c->n_drops; i++)
+        free(c->drops[i]);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     free(c);
@@ -416,6 +427,14 @@ int tw_mqtt_subscribe(struct tw_mqtt *c, const char *filter, int qos)
 int tw_mqtt_subscribe_retained(struct tw_mqtt *c, const char *filter, int qos)
 {
     return mqtt_add_sub(c, filter, qos, true);
+}
+
+int tw_mqtt_drop_subscription(struct tw_mqtt *c, const char *filter)
+{
+    if (c->n_drops >= MQTT_MAX_SUBS)
+        return TW_EINVAL;
+    c->drops[c->n_drops] = strdup(filter);
+    return c->drops[c->n_drops] ? (c->n_drops++, 0) : TW_ENOMEM;
 }
 
 int tw_mqtt_start(struct tw_mqtt *c)

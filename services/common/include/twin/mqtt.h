@@ -65,6 +65,12 @@ int tw_mqtt_subscribe(struct tw_mqtt *c, const char *filter, int qos);
  * (service status) that the client must read afresh after a restart. */
 int tw_mqtt_subscribe_retained(struct tw_mqtt *c, const char *filter, int qos);
 
+/* A filter an earlier version of the program subscribed its persistent session to and this
+ * one does not want: unsubscribed on every connect that resumes the session (the broker keeps a
+ * session's subscriptions across restarts, so a changed filter would otherwise add to the old
+ * one, and every message would come twice). Call before tw_mqtt_start. */
+int tw_mqtt_drop_subscription(struct tw_mqtt *c, const char *filter);
+
 /* Starts connecting in the background; failed attempts are retried with capped backoff
  * forever (each failure logged). Returns 0 or a setup error. */
 int tw_mqtt_start(struct tw_mqtt *c);
