@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# Shared by setup.sh, run.sh and test.sh: installs Twinloop's Debian packages when missing.
+# Shared by setup.sh, run.sh, test.sh and the npm installers: installs Twinloop's Debian and npm packages when missing.
 
 TWIN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -41,6 +41,20 @@ twin_install_npm() {
 }
 
 # Configures and builds into $1 with the remaining arguments passed to cmake.
+# twin_npm_ci DIR: installs DIR's npm packages from its package-lock.json (npm ci), and again
+# only when the lock file changed since (a stamp in node_modules). --ignore-scripts: none of
+# the packages needs an install script.
+twin_npm_ci() {
+  local dir="$1" stamp="$1/node_modules/.twin-package-lock.sha256" want
+  command -v npm >/dev/null || { twin_log "npm not found (apt-get install nodejs npm)"; return 1; }
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    twin_log "npm ci in $dir"
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+    echo "$want" >"$stamp"
+  fi
+}
+
 twin_build() {
   local dir="$1"; shift
   cmake -S "$TWIN_ROOT" -B "$TWIN_ROOT/$dir" "$@" >/dev/null

@@ -9,17 +9,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 vendor="$here/public/vendor"
-stamp="$here/node_modules/.twin-package-lock.sha256"
 
-command -v npm >/dev/null || { echo "vendor.sh: npm not found (apt-get install nodejs npm)" >&2; exit 1; }
-
-want="$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "vendor.sh: npm ci in $here" >&2
-  # --ignore-scripts: none of these packages needs an install script to work in a browser.
-  (cd "$here" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
-  echo "$want" >"$stamp"
-fi
+source "$repo/scripts/lib.sh"
+twin_npm_ci "$here"
 
 # copy SRC DEST: copies when DEST is missing or different (keeps mtimes stable otherwise).
 copy() {
