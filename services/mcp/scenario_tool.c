@@ -22,10 +22,11 @@
 static const struct {
     const char *word;
     int kind;
-} kinds[] = {{"machine_down", SCEN_P_MACHINE_DOWN},
-             {"supplier_late", SCEN_P_SUPPLIER_LATE},
-             {"demand_factor", SCEN_P_DEMAND_FACTOR},
-             {"set_parameter", SCEN_P_SET_PARAMETER}};
+} kinds[] = {
+    {"machine_down", SCEN_P_MACHINE_DOWN},   {"supplier_late", SCEN_P_SUPPLIER_LATE},
+    {"demand_factor", SCEN_P_DEMAND_FACTOR}, {"set_parameter", SCEN_P_SET_PARAMETER},
+    {"maintain", SCEN_P_MAINTAIN},           {"slow", SCEN_P_SLOW},
+};
 
 static double num(const cJSON *o, const char *name, double def)
 {
@@ -56,7 +57,7 @@ static int perturbation(const cJSON *o, size_t i, struct scen_perturbation *p, c
     if (p->kind == SCEN_P_UNSPECIFIED) {
         snprintf(err, errlen,
                  "perturbations[%zu].kind must be machine_down, supplier_late, "
-                 "demand_factor or set_parameter",
+                 "demand_factor, set_parameter, maintain or slow",
                  i);
         return -1;
     }
@@ -74,6 +75,8 @@ static int perturbation(const cJSON *o, size_t i, struct scen_perturbation *p, c
     p->delay_ms = hours_ms(num(o, "delay_hours", 0));
     p->factor = num(o, "factor", 0);
     p->value = num(o, "value", 0);
+    if (p->kind == SCEN_P_SLOW) /* named for what it is; "value" is the wire's field */
+        p->value = num(o, "wear_exponent", p->value);
     if (p->start_ms < 0 || p->duration_ms < 0 || p->delay_ms < 0) {
         snprintf(err, errlen, "perturbations[%zu]: hours must be from 0 to 87600", i);
         return -1;

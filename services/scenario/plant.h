@@ -96,7 +96,10 @@ struct sim_station {
     bool follows_shifts;        /* works only inside the shift calendar (default true) */
     struct sim_station_live live;
     /* Initial condition, set from the live twin (snapshot.c) or a scenario: */
-    double mtbf_factor;                       /* multiplies ttf draws; 1 by default */
+    double mtbf_factor;                       /* multiplies ttf draws; 1 by default (the live
+                                               * twin: its most worn machine's factor) */
+    double machine_mtbf_factor[SIM_MAX_MACHINES]; /* per machine (its own live wear); 0 = use
+                                                   * mtbf_factor */
     bool down_at_start[SIM_MAX_MACHINES];     /* machine starts broken (repair drawn from ttr) */
     char machine_asset[SIM_MAX_MACHINES][SIM_NAME_MAX + 1]; /* asset id per machine, or "" */
 };

@@ -12,8 +12,8 @@
 #define S_PER_H     3600.0
 #define DEFAULT_TOP 10u
 
-/* The station and machine a MACHINE_DOWN target names: a station (machine -1: all of them)
- * or the asset id of one machine. */
+/* The station and machine a MACHINE_DOWN, MAINTAIN or SLOW target names: a station (machine
+ * -1: all of them) or the asset id of one machine. */
 static bool find_machine(const struct sim_plant *p, const char *target, int *station, int *machine)
 {
     *station = sim_plant_station(p, target);
@@ -66,6 +66,42 @@ static int add_set(const struct scen_perturbation *in, size_t i, struct scn_spec
     return 0;
 }
 
+/* MACHINE_DOWN, MAINTAIN and SLOW: a station or one machine, and their own values. */
+static int machine_perturbation(const struct scen_perturbation *in, size_t i,
+                                const struct sim_plant *p, struct sim_perturb *d, char *why,
+                                size_t whylen)
+{
+    if (in->kind == SCEN_P_MACHINE_DOWN) {
+        d->kind = SIM_PERTURB_DOWN;
+    } else if (in->kind == SCEN_P_MAINTAIN) {
+        d->kind = SIM_PERTURB_MAINTAIN;
+        if (in->duration_ms <= 0)
+            return tw_fail(why, whylen,
+                           "perturbations[%zu].duration_ms must be > 0 for MAINTAIN (how long "
+                           "the machine is down for it)",
+                           i);
+    } else {
+        d->kind = SIM_PERTURB_SLOW;
+        if (!isfinite(in->factor) || !(in->factor > 0) || in->factor > 1)
+            return tw_fail(why, whylen,
+                           "perturbations[%zu].factor must be a speed in (0, 1] for SLOW (0.8: "
+                           "80 %% of nominal)",
+                           i);
+        if (!isfinite(in->value) || in->value < 0 || in->value > SIM_MAX_WEAR_EXPONENT)
+            return tw_fail(why, whylen,
+                           "perturbations[%zu].value (the wear exponent) must be from 0 to %g "
+                           "for SLOW",
+                           i, SIM_MAX_WEAR_EXPONENT);
+        d->factor = in->factor;
+        d->exponent = in->value;
+    }
+    if (!find_machine(p, in->target, &d->station, &d->machine))
+        return tw_fail(why, whylen,
+                       "perturbations[%zu]: no station and no machine asset named '%.64s'", i,
+                       in->target);
+    return 0;
+}
+
 /* One perturbation of the request into the spec. */
 static int add_perturbation(const struct scen_perturbation *in, size_t i, const struct sim_plant *p,
                             struct scn_spec *spec, char *why, size_t whylen)
@@ -84,11 +120,10 @@ static int add_perturbation(const struct scen_perturbation *in, size_t i, const 
                             .supplier = -1};
     switch (in->kind) {
     case SCEN_P_MACHINE_DOWN:
-        d.kind = SIM_PERTURB_DOWN;
-        if (!find_machine(p, in->target, &d.station, &d.machine))
-            return tw_fail(why, whylen,
-                           "perturbations[%zu]: no station and no machine asset named '%.64s'", i,
-                           in->target);
+    case SCEN_P_MAINTAIN:
+    case SCEN_P_SLOW:
+        if (machine_perturbation(in, i, p, &d, why, whylen) < 0)
+            return TW_EINVAL;
         break;
     case SCEN_P_SUPPLIER_LATE:
         d.kind = SIM_PERTURB_SUPPLIER_LATE;
@@ -110,7 +145,7 @@ static int add_perturbation(const struct scen_perturbation *in, size_t i, const 
     default:
         return tw_fail(why, whylen,
                        "perturbations[%zu].kind %d is not MACHINE_DOWN, SUPPLIER_LATE, "
-                       "DEMAND_FACTOR or SET_PARAMETER",
+                       "DEMAND_FACTOR, SET_PARAMETER, MAINTAIN or SLOW",
                        i, in->kind);
     }
     spec->perturb[spec->n_perturb++] = d;

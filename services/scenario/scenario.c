@@ -40,6 +40,62 @@ static void plant_assign(struct sim_plant *dst, const struct sim_plant *src)
         memcpy(sp, src->suppliers, src->n_suppliers * sizeof *sp);
 }
 
+/* A DOWN, MAINTAIN or SLOW perturbation of one machine (not a whole station). */
+static bool names_machine(const struct sim_perturb *pt)
+{
+    return (pt->kind == SIM_PERTURB_DOWN || pt->kind == SIM_PERTURB_MAINTAIN ||
+            pt->kind == SIM_PERTURB_SLOW) &&
+           pt->machine >= 0;
+}
+
+/* A DOWN, MAINTAIN or SLOW perturbation's station and machine. */
+static int check_machine(const struct sim_plant *p, const struct sim_perturb *pt, size_t k,
+                         char *err, size_t errlen)
+{
+    if (pt->station < 0 || (uint32_t)pt->station >= p->n_stations)
+        return scn_fail(err, errlen, "perturbation %zu: no such station", k + 1);
+    if (pt->machine < -1 ||
+        (pt->machine >= 0 && (uint32_t)pt->machine >= p->stations[pt->station].machines))
+        return scn_fail(err, errlen, "perturbation %zu: no such machine", k + 1);
+    return 0;
+}
+
+/* One perturbation's own values (its targets exist, its numbers are in range). */
+static int check_perturb(const struct sim_plant *p, const struct sim_perturb *pt, size_t k,
+                         char *err, size_t errlen)
+{
+    if (!(pt->start >= 0) || !isfinite(pt->start) || isnan(pt->duration) || pt->duration < 0)
+        return scn_fail(err, errlen, "perturbation %zu: start and duration must be >= 0", k + 1);
+    switch (pt->kind) {
+    case SIM_PERTURB_DOWN:
+        return check_machine(p, pt, k, err, errlen);
+    case SIM_PERTURB_MAINTAIN:
+        if (!(pt->duration > 0) || !isfinite(pt->duration))
+            return scn_fail(err, errlen,
+                            "perturbation %zu: a maintenance needs a finite duration > 0", k + 1);
+        return check_machine(p, pt, k, err, errlen);
+    case SIM_PERTURB_SLOW:
+        if (!(pt->factor > 0) || !(pt->factor <= 1))
+            return scn_fail(err, errlen, "perturbation %zu: the speed must be in (0, 1]", k + 1);
+        if (!(pt->exponent >= 0) || !(pt->exponent <= SIM_MAX_WEAR_EXPONENT))
+            return scn_fail(err, errlen, "perturbation %zu: the wear exponent must be in [0, %g]",
+                            k + 1, SIM_MAX_WEAR_EXPONENT);
+        return check_machine(p, pt, k, err, errlen);
+    case SIM_PERTURB_SUPPLIER_LATE:
+        if (pt->supplier < 0 || (uint32_t)pt->supplier >= p->n_suppliers)
+            return scn_fail(err, errlen, "perturbation %zu: no such supplier", k + 1);
+        if (!(pt->delay > 0) || !isfinite(pt->delay))
+            return scn_fail(err, errlen, "perturbation %zu: delay must be > 0", k + 1);
+        return 0;
+    case SIM_PERTURB_DEMAND:
+        if (p->demand.kind == SIM_DEMAND_NONE)
+            return scn_fail(err, errlen, "perturbation %zu: the plant has no demand", k + 1);
+        if (!(pt->factor >= 0) || pt->factor > 1000)
+            return scn_fail(err, errlen, "perturbation %zu: factor must be in [0, 1000]", k + 1);
+        return 0;
+    }
+    return scn_fail(err, errlen, "perturbation %zu: unknown kind", k + 1);
+}
 
 /* Every variant of a checked sweep applied to the scenario plant q: values that are fine alone
  * can clash (a buffer's initial level above the capacity the same variant sets, a machine-down
@@ -67,7 +123,7 @@ static int check_variants(const struct sim_plant *q, const struct scn_spec *s, c
                 rc = scn_fail(err, errlen, "sweep variant %zu: %s", v + 1, why);
         for (size_t k = 0; k < s->n_perturb && !rc; k++) {
             const struct sim_perturb *pt = &s->perturb[k];
-            if (pt->kind == SIM_PERTURB_DOWN && pt->machine >= 0 &&
+            if (names_machine(pt) &&
                 (uint32_t)pt->machine >= scratch->stations[pt->station].machines)
                 rc = scn_fail(err, errlen,
                               "sweep variant %zu: perturbation %zu names machine %d of station "
@@ -92,47 +148,19 @@ int scn_spec_check(const struct sim_plant *p, const struct scn_spec *s, char *er
     if (s->n_perturb > SCN_MAX_PERTURB || s->n_sets > SCN_MAX_SETS)
         return scn_fail(err, errlen, "at most %u perturbations and %u parameter changes",
                         SCN_MAX_PERTURB, SCN_MAX_SETS);
-    for (size_t k = 0; k < s->n_perturb; k++) {
-        const struct sim_perturb *pt = &s->perturb[k];
-        if (!(pt->start >= 0) || !isfinite(pt->start) || isnan(pt->duration) || pt->duration < 0)
-            return scn_fail(err, errlen, "perturbation %zu: start and duration must be >= 0",
-                            k + 1);
-        switch (pt->kind) {
-        case SIM_PERTURB_DOWN:
-            if (pt->station < 0 || (uint32_t)pt->station >= p->n_stations)
-                return scn_fail(err, errlen, "perturbation %zu: no such station", k + 1);
-            if (pt->machine < -1 ||
-                (pt->machine >= 0 && (uint32_t)pt->machine >= p->stations[pt->station].machines))
-                return scn_fail(err, errlen, "perturbation %zu: no such machine", k + 1);
-            break;
-        case SIM_PERTURB_SUPPLIER_LATE:
-            if (pt->supplier < 0 || (uint32_t)pt->supplier >= p->n_suppliers)
-                return scn_fail(err, errlen, "perturbation %zu: no such supplier", k + 1);
-            if (!(pt->delay > 0) || !isfinite(pt->delay))
-                return scn_fail(err, errlen, "perturbation %zu: delay must be > 0", k + 1);
-            break;
-        case SIM_PERTURB_DEMAND:
-            if (p->demand.kind == SIM_DEMAND_NONE)
-                return scn_fail(err, errlen, "perturbation %zu: the plant has no demand", k + 1);
-            if (!(pt->factor >= 0) || pt->factor > 1000)
-                return scn_fail(err, errlen, "perturbation %zu: factor must be in [0, 1000]",
-                                k + 1);
-            break;
-        default:
-            return scn_fail(err, errlen, "perturbation %zu: unknown kind", k + 1);
-        }
-    }
+    for (size_t k = 0; k < s->n_perturb; k++)
+        if (check_perturb(p, &s->perturb[k], k, err, errlen))
+            return -1;
     struct sim_plant *q = sim_plant_copy(p);
     if (!q)
         return scn_fail(err, errlen, "out of memory");
     int rc = 0;
     for (size_t k = 0; k < s->n_sets && !rc; k++)
         rc = scn_param_apply(q, s->sets[k].path, s->sets[k].value, err, errlen);
-    /* A machine-down perturbation must still name a machine after the changes. */
+    /* A perturbation of one machine must still name a machine after the changes. */
     for (size_t k = 0; k < s->n_perturb && !rc; k++) {
         const struct sim_perturb *pt = &s->perturb[k];
-        if (pt->kind == SIM_PERTURB_DOWN && pt->machine >= 0 &&
-            (uint32_t)pt->machine >= q->stations[pt->station].machines)
+        if (names_machine(pt) && (uint32_t)pt->machine >= q->stations[pt->station].machines)
             rc = scn_fail(err, errlen, "perturbation %zu: the changes leave no such machine",
                           k + 1);
     }

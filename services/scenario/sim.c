@@ -203,27 +203,28 @@ static struct job take(struct sim_ctx *c, int input)
     return j;
 }
 
-/* Processing of machine mi (re)starts now with m->remaining left. */
+/* Processing of machine mi (re)starts now with m->remaining left, at the machine's speed. */
 static void run(struct sim_ctx *c, uint32_t mi)
 {
     struct machine *m = &c->m[mi];
     const struct sim_station *sp = &c->p->stations[m->station];
+    double left = m->remaining / m->speed; /* exact at speed 1 */
     m->run_start = c->now;
     m->running = true;
     m->gen++;
-    if (sp->fail_basis == SIM_FAIL_BUSY && m->ttf_left < m->remaining)
+    if (sp->fail_basis == SIM_FAIL_BUSY && m->ttf_left < left)
         at(c, c->now + m->ttf_left, EV_BFAIL, mi, m->gen);
     else
-        at(c, c->now + m->remaining, EV_DONE, mi, m->gen);
+        at(c, c->now + left, EV_DONE, mi, m->gen);
 }
 
-/* Stops processing (a failure or a forced stop): the time left is kept. */
+/* Stops processing (a failure, a forced stop, a change of speed): the work left is kept. */
 void sim_suspend(struct sim_ctx *c, struct machine *m)
 {
     if (!m->running)
         return;
     double ran = c->now - m->run_start;
-    m->remaining -= ran;
+    m->remaining -= ran * m->speed;
     if (m->remaining < 0)
         m->remaining = 0;
     if (c->p->stations[m->station].fail_basis == SIM_FAIL_BUSY)
@@ -397,13 +398,26 @@ void sim_m_up(struct sim_ctx *c, uint32_t mi)
         sim_try_start(c, m->station);
 }
 
+/* A part in process keeps the work done at the old speed; the rest runs at the new one. */
+void sim_set_speed(struct sim_ctx *c, uint32_t mi, double speed)
+{
+    struct machine *m = &c->m[mi];
+    if (speed == m->speed)
+        return;
+    bool was_running = m->running;
+    sim_suspend(c, m);
+    m->speed = speed;
+    if (was_running)
+        run(c, mi);
+}
+
 static void on_repair(struct sim_ctx *c, uint32_t mi)
 {
     struct machine *m = &c->m[mi];
     const struct sim_station *sp = &c->p->stations[m->station];
     m->broken = false;
     if (sp->fail_basis == SIM_FAIL_TIME)
-        at(c, c->now + ttf_draw(c, m), EV_TFAIL, mi, 0);
+        at(c, c->now + ttf_draw(c, m), EV_TFAIL, mi, m->fail_gen);
     else if (sp->fail_basis == SIM_FAIL_BUSY)
         m->ttf_left = ttf_draw(c, m);
     sim_m_up(c, mi);
@@ -496,6 +510,8 @@ int sim_run(struct sim_ctx *c, const struct sim_plant *p, const struct sim_opts 
             on_fail(c, e.idx);
             break;
         case EV_TFAIL:
+            if (e.gen != c->m[e.idx].fail_gen)
+                continue;
             on_fail(c, e.idx);
             break;
         case EV_REPAIR:

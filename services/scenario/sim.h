@@ -36,19 +36,42 @@ enum sim_perturb_kind {
     SIM_PERTURB_SUPPLIER_LATE, /* the next `count` deliveries of supplier due at or after start
                                 * arrive `delay` later */
     SIM_PERTURB_DEMAND,        /* demand rate times `factor` over [start, start+duration) */
+    SIM_PERTURB_MAINTAIN,      /* station (machine or all) down over [start, start+duration),
+                                * duration > 0, then as new: see "Maintenance" below */
+    SIM_PERTURB_SLOW,          /* station (machine or all) at speed `factor` over
+                                * [start, start+duration): see "Slowing down" below */
 };
 
+/*
+ * Maintenance. While it lasts the machine is down exactly as under SIM_PERTURB_DOWN (a part on
+ * it waits; a time-basis failure may still fall due and its repair runs). When it ends the
+ * machine's wear factor (the MTBF factor the live snapshot gave it) becomes 1 and, unless the
+ * machine is broken at that instant, its time to failure is drawn anew: the pending time-basis
+ * failure is cancelled and a new one scheduled from the end, or the busy-basis time left is
+ * replaced. A machine broken at the end keeps its repair; the draw after that uses factor 1.
+ *
+ * Slowing down. A slowed machine works at `factor` (0, 1] of its nominal speed: a part's
+ * processing (cycle and setup) takes its nominal time / factor; a part in process when the
+ * speed changes keeps the work it has done, and the rest runs at the new speed. Every time to
+ * failure drawn while slowed (at the start, after a repair, after a maintenance) is multiplied
+ * by factor^-exponent (`exponent` 0: wear does not slow); one drawn before the slowdown runs on
+ * unchanged. Slowdowns that overlap on a machine multiply. Duration <= 0 = until the end.
+ */
 struct sim_perturb {
     enum sim_perturb_kind kind;
-    int station;      /* DOWN */
-    int machine;      /* DOWN: machine index, or -1 for every machine of the station */
+    int station;      /* DOWN, MAINTAIN, SLOW */
+    int machine;      /* DOWN, MAINTAIN, SLOW: machine index, or -1 for every machine */
     int supplier;     /* SUPPLIER_LATE */
     double start;     /* seconds from the simulation's start */
-    double duration;  /* DOWN, DEMAND: seconds; <= 0 or infinite = until the end */
+    double duration;  /* DOWN, DEMAND, SLOW: seconds; <= 0 or infinite = until the end;
+                       * MAINTAIN: > 0 and finite */
     double delay;     /* SUPPLIER_LATE: seconds */
     uint32_t count;   /* SUPPLIER_LATE: deliveries affected (>= 1) */
-    double factor;    /* DEMAND: >= 0 */
+    double factor;    /* DEMAND: >= 0; SLOW: the speed, in (0, 1] */
+    double exponent;  /* SLOW: wear exponent in [0, SIM_MAX_WEAR_EXPONENT] */
 };
+
+#define SIM_MAX_WEAR_EXPONENT 10.0 /* 0.1^-10 = 1e10: beyond that a horizon sees no failure */
 
 struct sim_opts {
     double horizon;   /* seconds simulated, > 0 */

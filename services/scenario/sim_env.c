@@ -3,6 +3,7 @@
  * lots), the shift calendar and the perturbations of a scenario. */
 #include "sim_internal.h"
 
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,11 +134,45 @@ void sim_on_shift(struct sim_ctx *c)
     }
 }
 
+/* Whether perturbation q is in force now (one that ends at t is over at t). */
+static bool in_force(const struct sim_ctx *c, const struct sim_perturb *q)
+{
+    double start = q->start > 0 ? q->start : 0;
+    bool open = !(q->duration > 0) || !isfinite(q->duration);
+    return c->now >= start && (open || c->now < start + q->duration);
+}
+
+/* Whether perturbation q names machine k of station si (itself or its whole station). */
+static bool targets(const struct sim_perturb *q, uint32_t si, uint32_t k)
+{
+    return q->station == (int)si && (q->machine < 0 || (uint32_t)q->machine == k);
+}
+
+/* The end of a maintenance: the machine is as new. Its wear factor goes back to 1, and unless
+ * it is broken (then the repair draws the next time to failure, with factor 1), the time to
+ * failure is drawn again: the pending clock failure is cancelled by its generation, or the
+ * busy time left replaced (the machine is held down here, so no busy-basis event is pending). */
+static void renew(struct sim_ctx *c, uint32_t mi)
+{
+    struct machine *m = &c->m[mi];
+    m->mtbf_factor = 1.0;
+    if (m->broken)
+        return;
+    enum sim_fail_basis basis = c->p->stations[m->station].fail_basis;
+    if (basis == SIM_FAIL_TIME) {
+        m->fail_gen++;
+        at(c, c->now + ttf_draw(c, m), EV_TFAIL, mi, m->fail_gen);
+    } else if (basis == SIM_FAIL_BUSY) {
+        m->ttf_left = ttf_draw(c, m);
+    }
+}
+
+/* DOWN and MAINTAIN: the machines are held down while the perturbation lasts. */
 static void force(struct sim_ctx *c, const struct sim_perturb *pt, bool on)
 {
     const struct station_rt *s = &c->st[pt->station];
     for (uint32_t k = 0; k < s->n; k++) {
-        if (pt->machine >= 0 && (uint32_t)pt->machine != k)
+        if (!targets(pt, (uint32_t)pt->station, k))
             continue;
         uint32_t mi = s->first + k;
         struct machine *m = &c->m[mi];
@@ -147,26 +182,53 @@ static void force(struct sim_ctx *c, const struct sim_perturb *pt, bool on)
                 sim_m_account(c, m);
             }
         } else if (m->forced > 0) {
+            if (pt->kind == SIM_PERTURB_MAINTAIN)
+                renew(c, mi); /* before sim_m_up restarts its part with the new ttf_left */
             m->forced--;
             sim_m_up(c, mi);
         }
     }
 }
 
+/* Absurd but valid slowdowns stay numbers: a speed that underflowed to 0 would make 0 / 0 of a
+ * part without work, and an infinite multiplier times a zero draw is NaN. */
+#define SLOW_MIN_SPEED 1e-12
+
+/* SLOW: each machine the perturbation names gets the product of the slowdowns in force on it
+ * now, recomputed from all of them (no drift from dividing an ended one back out). */
+static void slow(struct sim_ctx *c, const struct sim_perturb *pt)
+{
+    const struct station_rt *s = &c->st[pt->station];
+    for (uint32_t k = 0; k < s->n; k++) {
+        if (!targets(pt, (uint32_t)pt->station, k))
+            continue;
+        double speed = 1.0, ttf = 1.0;
+        for (size_t i = 0; i < c->o->n_perturb; i++) {
+            const struct sim_perturb *q = &c->o->perturb[i];
+            if (q->kind == SIM_PERTURB_SLOW && targets(q, (uint32_t)pt->station, k) &&
+                in_force(c, q)) {
+                speed *= q->factor;
+                ttf *= pow(q->factor, -q->exponent);
+            }
+        }
+        c->m[s->first + k].ttf_slow = fmin(ttf, DBL_MAX);
+        sim_set_speed(c, s->first + k, fmax(speed, SLOW_MIN_SPEED));
+    }
+}
+
 void sim_on_perturb(struct sim_ctx *c, uint32_t k, bool on)
 {
     const struct sim_perturb *pt = &c->o->perturb[k];
-    if (pt->kind == SIM_PERTURB_DOWN) {
+    if (pt->kind == SIM_PERTURB_DOWN || pt->kind == SIM_PERTURB_MAINTAIN) {
         force(c, pt, on);
+    } else if (pt->kind == SIM_PERTURB_SLOW) {
+        slow(c, pt);
     } else if (pt->kind == SIM_PERTURB_DEMAND) {
         /* The product of the demand perturbations in force now (an OFF at t has ended). */
         double f = 1.0;
         for (size_t i = 0; i < c->o->n_perturb; i++) {
             const struct sim_perturb *q = &c->o->perturb[i];
-            double start = q->start > 0 ? q->start : 0;
-            bool open = !(q->duration > 0) || !isfinite(q->duration);
-            if (q->kind == SIM_PERTURB_DEMAND && c->now >= start &&
-                (open || c->now < start + q->duration))
+            if (q->kind == SIM_PERTURB_DEMAND && in_force(c, q))
                 f *= q->factor;
         }
         c->demand_factor = f;

@@ -74,7 +74,8 @@ enum ev_type {
     EV_ARRIVAL = 0, /* an order arrives (gen-checked: demand changes redraw it) */
     EV_DONE,        /* a machine finishes its part (gen-checked) */
     EV_BFAIL,       /* a machine fails after its busy time to failure ran out (gen-checked) */
-    EV_TFAIL,       /* a machine fails on the clock */
+    EV_TFAIL,       /* a machine fails on the clock (checked against fail_gen: a maintenance
+                     * cancels it) */
     EV_REPAIR,      /* a machine is repaired */
     EV_DELIVERY,    /* a supplier's delivery arrives (idx: delivery slot) */
     EV_PERIODIC,    /* a periodic supplier's delivery falls due (idx: supplier) */
@@ -120,9 +121,14 @@ struct machine {
     uint32_t next_blocked;  /* FIFO link in that buffer's blocked list (UINT32_MAX = end) */
     uint32_t gen;
     struct job job;
-    double remaining;       /* processing time left of the part (valid while busy) */
+    double remaining;       /* processing work left of the part, in seconds at nominal speed
+                             * (valid while busy) */
     double run_start;       /* when the current run of processing started */
     double ttf_left;        /* busy basis: busy time left to the next failure */
+    double mtbf_factor;     /* its live wear factor (1 after a maintenance) */
+    double speed;           /* fraction of nominal speed (SLOW perturbations; 1 = nominal) */
+    double ttf_slow;        /* multiplies ttf draws while slowed: Π factor^-exponent */
+    uint32_t fail_gen;      /* the generation of its pending EV_TFAIL */
     uint32_t since_setup;
     struct tw_rng proc, fail;
 };
@@ -202,6 +208,7 @@ void sim_st_account_all(struct sim_ctx *c, uint32_t si);
 void sim_try_start(struct sim_ctx *c, uint32_t si);
 void sim_suspend(struct sim_ctx *c, struct machine *m);
 void sim_m_up(struct sim_ctx *c, uint32_t mi);
+void sim_set_speed(struct sim_ctx *c, uint32_t mi, double speed);
 void sim_next_arrival(struct sim_ctx *c);
 
 /* sim_setup.c: the options check, the runtime state of a replication, its first events. */
@@ -229,11 +236,12 @@ static inline void at(struct sim_ctx *c, double t, uint32_t type, uint32_t idx, 
         c->err = rc;
 }
 
-/* A machine's next time to failure: its failure stream, scaled by the station's factor. */
+/* A machine's next time to failure: its failure stream, scaled by its own wear factor and by
+ * a slowdown's (both 1 without them: x * 1 is exact, so plain runs keep their numbers). */
 static inline double ttf_draw(struct sim_ctx *c, struct machine *m)
 {
     const struct sim_station *sp = &c->p->stations[m->station];
-    return draw(&sp->ttf, &m->fail) * sp->mtbf_factor;
+    return draw(&sp->ttf, &m->fail) * m->mtbf_factor * m->ttf_slow;
 }
 
 /* ---- statistics ---------------------------------------------------------------------- */

@@ -133,6 +133,10 @@ int sim_setup(struct sim_ctx *c, const struct sim_plant *p, const struct sim_opt
             m->cat = M_STARVED;
             m->next_blocked = UINT32_MAX;
             m->hold_out = -1;
+            m->speed = m->ttf_slow = 1.0;
+            m->mtbf_factor = k < SIM_MAX_MACHINES && sp->machine_mtbf_factor[k] > 0
+                                 ? sp->machine_mtbf_factor[k]
+                                 : sp->mtbf_factor;
             s->count[M_STARVED]++;
             /* By (station, machine), so that changing one station's machines leaves every
              * other stream as it was (common random numbers across sweep variants). */
@@ -141,6 +145,10 @@ int sim_setup(struct sim_ctx *c, const struct sim_plant *p, const struct sim_opt
             rng_seed(&m->fail, o->seed, o->replication, src + 1);
         }
     }
+    /* Slowdowns in force from the start already scale the first times to failure. */
+    for (size_t k = 0; k < o->n_perturb; k++)
+        if (o->perturb[k].kind == SIM_PERTURB_SLOW)
+            sim_on_perturb(c, (uint32_t)k, true);
     return 0;
 }
 
@@ -163,7 +171,7 @@ void sim_schedule_start(struct sim_ctx *c)
             } else if (sp->fail_basis == SIM_FAIL_NONE) {
                 m->ttf_left = INFINITY;
             } else if (sp->fail_basis == SIM_FAIL_TIME) {
-                at(c, ttf_draw(c, m), EV_TFAIL, mi, 0);
+                at(c, ttf_draw(c, m), EV_TFAIL, mi, m->fail_gen);
             } else {
                 m->ttf_left = ttf_draw(c, m);
             }
@@ -198,6 +206,13 @@ void sim_schedule_start(struct sim_ctx *c)
         sim_try_start(c, i);
 }
 
+/* A perturbation's station and machine (-1: all) exist. */
+static bool machine_valid(const struct sim_plant *p, const struct sim_perturb *pt)
+{
+    return pt->station >= 0 && (uint32_t)pt->station < p->n_stations && pt->machine >= -1 &&
+           (pt->machine < 0 || (uint32_t)pt->machine < p->stations[pt->station].machines);
+}
+
 /* The options and perturbations make sense for this plant. */
 bool sim_opts_valid(const struct sim_plant *p, const struct sim_opts *o)
 {
@@ -210,9 +225,16 @@ bool sim_opts_valid(const struct sim_plant *p, const struct sim_opts *o)
             return false;
         switch (pt->kind) {
         case SIM_PERTURB_DOWN:
-            if (pt->station < 0 || (uint32_t)pt->station >= p->n_stations || pt->machine < -1 ||
-                (pt->machine >= 0 &&
-                 (uint32_t)pt->machine >= p->stations[pt->station].machines))
+            if (!machine_valid(p, pt))
+                return false;
+            break;
+        case SIM_PERTURB_MAINTAIN:
+            if (!machine_valid(p, pt) || !(pt->duration > 0) || !isfinite(pt->duration))
+                return false;
+            break;
+        case SIM_PERTURB_SLOW:
+            if (!machine_valid(p, pt) || !(pt->factor > 0) || !(pt->factor <= 1) ||
+                !(pt->exponent >= 0) || !(pt->exponent <= SIM_MAX_WEAR_EXPONENT))
                 return false;
             break;
         case SIM_PERTURB_SUPPLIER_LATE:

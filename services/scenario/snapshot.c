@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scenario_service.h"
+#include "snapshot.h"
 #include "twin/err.h"
 #include "twin/log.h"
 
@@ -164,11 +164,15 @@ static void apply_station(struct snap_ctx *c, struct sim_station *s)
         }
         if (l->wear.n > 0 && live_value(c, asset, l->wear_signal, &v)) {
             double f = sim_curve_eval(&l->wear, v);
-            if (isfinite(f) && f > 0 && (isnan(worst) || f < worst))
+            if (!isfinite(f) || !(f > 0))
+                continue;
+            s->machine_mtbf_factor[m] = f; /* its own wear: a maintenance renews one machine */
+            if (isnan(worst) || f < worst)
                 worst = f;
         }
     }
-    /* One factor per station: the most worn machine's, so a failure is not under-predicted. */
+    /* The station's factor is its most worn machine's: the machines without a reading of
+     * their own use it, so their failures are not under-predicted. */
     if (!isnan(worst)) {
         s->mtbf_factor = worst;
         tw_log(TW_LOG_INFO, "snapshot_wear", "id=%s station=%s signal=%s mtbf_factor=%.3g",

@@ -104,6 +104,15 @@ static int copy_text(char *dst, size_t cap, const char *src, const char *what, s
     return 0;
 }
 
+/* A perturbation's kind crosses as its number: enum scen_perturb_kind is the proto's. */
+_Static_assert((int)SCEN_P_MACHINE_DOWN == (int)TWIN__V1__PERTURBATION__KIND__MACHINE_DOWN &&
+                   (int)SCEN_P_SUPPLIER_LATE == (int)TWIN__V1__PERTURBATION__KIND__SUPPLIER_LATE &&
+                   (int)SCEN_P_DEMAND_FACTOR == (int)TWIN__V1__PERTURBATION__KIND__DEMAND_FACTOR &&
+                   (int)SCEN_P_SET_PARAMETER == (int)TWIN__V1__PERTURBATION__KIND__SET_PARAMETER &&
+                   (int)SCEN_P_MAINTAIN == (int)TWIN__V1__PERTURBATION__KIND__MAINTAIN &&
+                   (int)SCEN_P_SLOW == (int)TWIN__V1__PERTURBATION__KIND__SLOW,
+               "enum scen_perturb_kind must match twin.v1 Perturbation.Kind");
+
 static int copy_perturbations(const Twin__V1__ScenarioRequest *m, struct scen_request *out,
                               char *why, size_t whylen)
 {

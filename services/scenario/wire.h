@@ -32,6 +32,9 @@ enum scen_perturb_kind {
     SCEN_P_SUPPLIER_LATE = 2, /* target: a supplier */
     SCEN_P_DEMAND_FACTOR = 3,
     SCEN_P_SET_PARAMETER = 4, /* target: a parameter path (scenario.h) */
+    SCEN_P_MAINTAIN = 5,      /* target: as MACHINE_DOWN; duration_ms > 0, then as new */
+    SCEN_P_SLOW = 6,          /* target: as MACHINE_DOWN; factor = speed in (0, 1], value = wear
+                               * exponent in [0, SIM_MAX_WEAR_EXPONENT] */
 };
 
 struct scen_perturbation {
@@ -39,7 +42,7 @@ struct scen_perturbation {
     char target[SCN_PATH_MAX];
     int64_t start_ms, duration_ms, delay_ms;
     uint32_t count;
-    double factor, value;
+    double factor, value; /* DEMAND_FACTOR, SLOW: factor; SET_PARAMETER, SLOW: value */
 };
 
 /* A ScenarioRequest. The sweep's value arrays (sweep.params[i].values) belong to the request:

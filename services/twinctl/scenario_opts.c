@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `twinctl scenario run` options into a ScenarioRequest: disruptions (--down, --supplier-late,
- * --demand with --at/--for/--by), parameter changes, run settings and a sweep. */
+/* `twinctl scenario run` options into a ScenarioRequest: disruptions (--down, --maintain,
+ * --slow, --supplier-late, --demand with --at/--for/--by), parameter changes, run settings and
+ * a sweep. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -84,6 +85,34 @@ static int opt_down(struct run_opts *o, const char *opt, const char *v)
     return o->last ? 0 : CTL_EXIT_USAGE;
 }
 
+static int opt_maintain(struct run_opts *o, const char *opt, const char *v)
+{
+    (void)opt;
+    o->last = new_perturb(o, SCEN_P_MAINTAIN, v);
+    return o->last ? 0 : CTL_EXIT_USAGE;
+}
+
+/* "TARGET=SPEED", the speed a fraction of nominal in (0, 1]. */
+static int opt_slow(struct run_opts *o, const char *opt, const char *v)
+{
+    char target[SCN_PATH_MAX];
+    const char *eq = strrchr(v, '=');
+    double speed = 0;
+    if (!eq || eq == v || (size_t)(eq - v) >= sizeof(target))
+        return ctl_usage_error("%s: expected TARGET=SPEED (press-1=0.8), got \"%.64s\"", opt, v);
+    memcpy(target, v, (size_t)(eq - v));
+    target[eq - v] = '\0';
+    if (parse_double(opt, eq + 1, &speed) != 0)
+        return CTL_EXIT_USAGE;
+    if (!(speed > 0) || speed > 1)
+        return ctl_usage_error("%s: the speed must be in (0, 1] (0.8: 80 %% of nominal)", opt);
+    o->last = new_perturb(o, SCEN_P_SLOW, target);
+    if (!o->last)
+        return CTL_EXIT_USAGE;
+    o->last->factor = speed;
+    return 0;
+}
+
 static int opt_supplier_late(struct run_opts *o, const char *opt, const char *v)
 {
     (void)opt;
@@ -120,9 +149,11 @@ static struct scen_perturbation *last_of(struct run_opts *o, const char *opt, un
 
 static int opt_at(struct run_opts *o, const char *opt, const char *v)
 {
-    struct scen_perturbation *p = last_of(
-        o, opt, KIND(SCEN_P_MACHINE_DOWN) | KIND(SCEN_P_SUPPLIER_LATE) | KIND(SCEN_P_DEMAND_FACTOR),
-        "--down, --supplier-late or --demand");
+    struct scen_perturbation *p =
+        last_of(o, opt,
+                KIND(SCEN_P_MACHINE_DOWN) | KIND(SCEN_P_MAINTAIN) | KIND(SCEN_P_SLOW) |
+                    KIND(SCEN_P_SUPPLIER_LATE) | KIND(SCEN_P_DEMAND_FACTOR),
+                "--down, --maintain, --slow, --supplier-late or --demand");
     if (p && strcmp(v, "shift") == 0) {
         p->start_ms = CTL_AT_SHIFT;
         return 0;
@@ -139,9 +170,23 @@ static int opt_model(struct run_opts *o, const char *opt, const char *v)
 
 static int opt_for(struct run_opts *o, const char *opt, const char *v)
 {
-    struct scen_perturbation *p = last_of(
-        o, opt, KIND(SCEN_P_MACHINE_DOWN) | KIND(SCEN_P_DEMAND_FACTOR), "--down or --demand");
+    struct scen_perturbation *p = last_of(o, opt,
+                                          KIND(SCEN_P_MACHINE_DOWN) | KIND(SCEN_P_MAINTAIN) |
+                                              KIND(SCEN_P_SLOW) | KIND(SCEN_P_DEMAND_FACTOR),
+                                          "--down, --maintain, --slow or --demand");
     return p ? parse_dur(opt, v, &p->duration_ms) : CTL_EXIT_USAGE;
+}
+
+static int opt_wear_exponent(struct run_opts *o, const char *opt, const char *v)
+{
+    double e = 0;
+    struct scen_perturbation *p = last_of(o, opt, KIND(SCEN_P_SLOW), "--slow");
+    if (!p || parse_double(opt, v, &e) != 0)
+        return CTL_EXIT_USAGE;
+    if (e < 0 || e > SIM_MAX_WEAR_EXPONENT)
+        return ctl_usage_error("%s must be from 0 to %g", opt, SIM_MAX_WEAR_EXPONENT);
+    p->value = e;
+    return 0;
 }
 
 static int opt_by(struct run_opts *o, const char *opt, const char *v)
@@ -387,6 +432,9 @@ struct opt_def {
 
 static const struct opt_def run_opts_table[] = {
     {"--down", true, opt_down},
+    {"--maintain", true, opt_maintain},
+    {"--slow", true, opt_slow},
+    {"--wear-exponent", true, opt_wear_exponent},
     {"--supplier-late", true, opt_supplier_late},
     {"--demand", true, opt_demand},
     {"--at", true, opt_at},
@@ -434,9 +482,13 @@ static int apply_costs(struct run_opts *o)
 static int check_coherence(struct run_opts *o)
 {
     const struct scen_request *r = &o->req;
-    for (size_t i = 0; i < r->n_perturb; i++)
+    for (size_t i = 0; i < r->n_perturb; i++) {
         if (r->perturb[i].kind == SCEN_P_SUPPLIER_LATE && r->perturb[i].delay_ms <= 0)
             return ctl_usage_error("--supplier-late %s needs --by DURATION", r->perturb[i].target);
+        if (r->perturb[i].kind == SCEN_P_MAINTAIN && r->perturb[i].duration_ms <= 0)
+            return ctl_usage_error("--maintain %s needs --for DURATION (longer than 0)",
+                                   r->perturb[i].target);
+    }
     if (!r->has_sweep) {
         if (o->sampled || r->sweep.objective[0] || r->sweep.n_constraints || o->n_costs ||
             o->direction_given || r->sweep.top)
@@ -465,6 +517,11 @@ static void default_name(struct run_opts *o)
         if (p->kind == SCEN_P_MACHINE_DOWN)
             snprintf(part, sizeof(part), "%s down %.4g h", p->target,
                      p->duration_ms ? (double)p->duration_ms / H_MS : INFINITY);
+        else if (p->kind == SCEN_P_MAINTAIN)
+            snprintf(part, sizeof(part), "%s maintained %.4g h", p->target,
+                     (double)p->duration_ms / H_MS);
+        else if (p->kind == SCEN_P_SLOW)
+            snprintf(part, sizeof(part), "%s at %.4g %% speed", p->target, p->factor * 100);
         else if (p->kind == SCEN_P_SUPPLIER_LATE)
             snprintf(part, sizeof(part), "%s %.4g h late", p->target, (double)p->delay_ms / H_MS);
         else if (p->kind == SCEN_P_DEMAND_FACTOR)

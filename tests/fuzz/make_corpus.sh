@@ -164,12 +164,18 @@ sseed zero_failure_times <<<'id: "z" horizon_ms: 86400000 perturbations { kind: 
 sseed grid_step_rounding <<<'id: "g" sweep { parameters { path: "station.weld.cycle_time" min: 60 max: 60.9999999995 step: 1 } parameters { path: "station.paint.mttr" min: 60 max: 60.9999999995 step: 1 } objective: "throughput" }'
 sseed grid_infinite_step <<<'id: "i" sweep { parameters { path: "station.press.machines" min: 1 max: 3 step: inf } objective: "throughput" }'
 sseed sweep_drops_down_machine <<<'id: "m" perturbations { kind: MACHINE_DOWN target: "press-2" } sweep { parameters { path: "station.press.machines" values: 1 values: 2 } objective: "throughput" }'
+sseed maintain_asset <<<"id: \"maint\" horizon_ms: $((2 * D)) replications: 2 seed: 21 perturbations { kind: MAINTAIN target: \"press-1\" start_ms: $H duration_ms: $((3 * H)) }"
+sseed slow_station <<<"id: \"slow\" horizon_ms: $D seed: 22 perturbations { kind: SLOW target: \"weld\" start_ms: $((2 * H)) factor: 0.5 value: 2 } perturbations { kind: SLOW target: \"weld-1\" duration_ms: $H factor: 0.8 }"
+sseed maintain_slow_overlap <<<"id: \"ms\" horizon_ms: $((6 * H)) seed: 23 perturbations { kind: SLOW target: \"press\" factor: 0.7 value: 1 } perturbations { kind: MAINTAIN target: \"press\" start_ms: $H duration_ms: $H } perturbations { kind: MACHINE_DOWN target: \"press-2\" start_ms: $((90 * 60000)) duration_ms: $H }"
+sseed sweep_drops_maintained_machine <<<'id: "mm" perturbations { kind: MAINTAIN target: "press-2" duration_ms: 60000 } perturbations { kind: SLOW target: "press-2" factor: 0.9 } sweep { parameters { path: "station.press.machines" values: 1 values: 2 } objective: "throughput" }'
 sseed cancel <<<'id: "down-press" cancel: true'
 sseed bad_id <<<'id: "a b"'
 sseed bad_target <<<'id: "t" perturbations { kind: MACHINE_DOWN target: "lathe-9" }'
 sseed bad_negative_start <<<'id: "t" perturbations { kind: MACHINE_DOWN target: "press" start_ms: -1 }'
 sseed bad_nan_factor <<<'id: "t" perturbations { kind: DEMAND_FACTOR factor: nan }'
 sseed bad_kind <<<'id: "t" perturbations { kind: 9 target: "press" }'
+sseed bad_maintain_duration <<<'id: "t" perturbations { kind: MAINTAIN target: "press-1" }'
+sseed bad_slow_speed <<<'id: "t" perturbations { kind: SLOW target: "press" factor: 1.5 value: -1 }'
 sseed bad_path <<<'id: "t" perturbations { kind: SET_PARAMETER target: "station.press.colour" value: 1 }'
 sseed bad_too_large <<<"id: \"t\" replications: 1000 horizon_ms: $((300 * D)) sweep { parameters { path: \"station.press.machines\" values: 1 values: 2 } objective: \"throughput\" }"
 sseed bad_replications <<<'id: "t" replications: 5000'

@@ -389,6 +389,23 @@ class McpScenarioTest(TwinTestCase):
         bad = mcp.call("run_scenario", perturbations=[{"kind": "meteor"}])
         self.assertTrue(bad["isError"])
         self.assertIn("kind must be", bad["content"][0]["text"])
+        # A maintenance and a slowdown, with the slowdown's own field names.
+        r = mcp.call("run_scenario", ignore_live=True, horizon_hours=24, replications=2,
+                     perturbations=[{"kind": "maintain", "target": "press-1", "start_hours": 1,
+                                     "duration_hours": 2},
+                                    {"kind": "slow", "target": "weld", "factor": 0.5,
+                                     "wear_exponent": 2}])
+        self.assertFalse(r["isError"], r)
+        kpis = {k["name"]: k for k in r["structuredContent"]["kpis"]}
+        self.assertGreater(kpis["station.press.downtime"]["difference"]["mean"], 0)
+        bad = mcp.call("run_scenario", ignore_live=True, perturbations=[
+            {"kind": "slow", "target": "weld", "factor": 1.5}])
+        self.assertTrue(bad["isError"])
+        self.assertIn("factor must be a speed in (0, 1]", bad["content"][0]["text"])
+        bad = mcp.call("run_scenario", ignore_live=True, perturbations=[
+            {"kind": "maintain", "target": "press-1"}])
+        self.assertTrue(bad["isError"])
+        self.assertIn("duration_ms must be > 0 for MAINTAIN", bad["content"][0]["text"])
 
     def test_no_broker_is_a_clear_tool_error(self):
         s = sk.ScenarioStack(self.h, start=False)

@@ -314,6 +314,32 @@ class TwinctlTest(TwinTestCase):
         self.assertIn("Scenario demand-40", got.stdout)
         self.assertEqual(s.twinctl("scenario", "get", "no-such-id").returncode, 1)
 
+    def test_maintain_and_slow_run_from_one_command(self):
+        s = sk.ScenarioStack(self.h)
+        # From the model file: no live wear to forget, so the maintenance is a pure outage of
+        # both presses for 2 h (failures falling inside it overlap, hence less than 4 h).
+        rc, d, err = s.twinctl_json("scenario", "run", "--maintain", "press", "--at", "1h",
+                                    "--for", "2h", "--horizon", "2d", "--replications", "10",
+                                    "--ignore-live")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual((d["status"], d["name"]), ("ok", "press maintained 2 h"))
+        self.assertGreater(sk.kpi(d, "station.press.downtime")["difference"]["lo"], 2.5)
+        # Presses at half speed are busier for the same parts.
+        rc, d, err = s.twinctl_json("scenario", "run", "--slow", "press=0.5", "--wear-exponent",
+                                    "2", "--horizon", "2d", "--replications", "10",
+                                    "--ignore-live")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual((d["status"], d["name"]), ("ok", "press at 50 % speed"))
+        self.assertGreater(sk.kpi(d, "station.press.utilisation")["difference"]["lo"], 0)
+        for args in (["--maintain", "press-1"], ["--maintain", "press-1", "--for", "0"],
+                     ["--slow", "press=1.5"], ["--slow", "press"], ["--wear-exponent", "1"],
+                     ["--down", "press", "--wear-exponent", "1"]):
+            res = s.twinctl("scenario", "run", *args, "--quiet")
+            self.assertEqual(res.returncode, 2, (args, res.stdout, res.stderr))
+        res = s.twinctl("scenario", "run", "--slow", "lathe-9=0.5", "--quiet")
+        self.assertEqual(res.returncode, 1)
+        self.assertIn("no station and no machine asset named 'lathe-9'", res.stdout + res.stderr)
+
     def test_sweep_ranks_variants_and_recommends_the_best_under_the_constraint(self):
         s = sk.ScenarioStack(self.h)
         rc, doc, err = s.twinctl_json(

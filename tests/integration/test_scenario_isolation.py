@@ -117,6 +117,19 @@ class IsolationTest(TwinTestCase):
                                        "parameters": [{"path": "station.press.machines",
                                                        "values": [2, 3]}]})
         self.assertEqual(stack.wait_result("sweep-1").status, stack.pb.ScenarioResult.OK)
+        # Wear is each machine's own: a maintenance renews worn press-2 and pays off over two
+        # weeks, while press-1 (no wear; with the station's worst factor it would be 0.419 too)
+        # only loses its 8 h.
+        stack.submit("maint-worn", [{"kind": "MAINTAIN", "target": "press-2",
+                                     "start_ms": 3600000, "duration_ms": 3600000}],
+                     horizon_ms=14 * DAY_MS, replications=20)
+        stack.submit("maint-new", [{"kind": "MAINTAIN", "target": "press-1",
+                                    "start_ms": 3600000, "duration_ms": 8 * 3600000}],
+                     horizon_ms=14 * DAY_MS, replications=20)
+        worn, new = stack.wait_result("maint-worn"), stack.wait_result("maint-new")
+        self.assertEqual((worn.status, new.status), (stack.pb.ScenarioResult.OK,) * 2)
+        self.assertLess(sk.kpi(worn, "station.press.downtime").difference.hi, 0)
+        self.assertGreater(sk.kpi(new, "station.press.downtime").difference.mean, 2)
         stack.submit("bad-1", [{"kind": "MACHINE_DOWN", "target": "nowhere"}])
         self.assertEqual(stack.wait_result("bad-1").status, stack.pb.ScenarioResult.ERROR)
         stack.submit("long-1", sweep={"objective": "throughput", "maximize": True,

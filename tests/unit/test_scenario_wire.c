@@ -231,6 +231,77 @@ static void set_parameter_becomes_a_parameter_change(void **state)
     free(r);
 }
 
+static void maintain_and_slow_target_like_machine_down(void **state)
+{
+    (void)state;
+    struct scen_request *r = request();
+    struct scen_perturbation *p = add(r, SCEN_P_MAINTAIN, "press-2");
+    p->start_ms = H_MS;
+    p->duration_ms = 3 * H_MS;
+    p = add(r, SCEN_P_SLOW, "weld");
+    p->start_ms = 2 * H_MS;
+    p->factor = 0.8;
+    p->value = 2; /* the wear exponent */
+    p = add(r, SCEN_P_SLOW, "press-1");
+    p->duration_ms = H_MS;
+    p->factor = 1; /* full speed and no wear exponent are allowed (a no-op) */
+    struct scn_spec *s = translate_ok(r);
+    assert_int_equal(s->n_perturb, 3);
+    int press = sim_plant_station(g_plant, "press");
+    assert_int_equal(s->perturb[0].kind, SIM_PERTURB_MAINTAIN);
+    assert_int_equal(s->perturb[0].station, press);
+    assert_int_equal(s->perturb[0].machine, 1);
+    assert_true(s->perturb[0].start == 3600.0 && s->perturb[0].duration == 10800.0);
+    assert_int_equal(s->perturb[1].kind, SIM_PERTURB_SLOW);
+    assert_int_equal(s->perturb[1].station, sim_plant_station(g_plant, "weld"));
+    assert_int_equal(s->perturb[1].machine, -1);
+    assert_true(s->perturb[1].factor == 0.8 && s->perturb[1].exponent == 2.0);
+    assert_true(s->perturb[1].start == 7200.0 && s->perturb[1].duration == 0.0);
+    assert_int_equal(s->perturb[2].station, press);
+    assert_int_equal(s->perturb[2].machine, 0);
+    assert_true(s->perturb[2].factor == 1.0 && s->perturb[2].exponent == 0.0);
+    free(r);
+}
+
+static void bad_maintain_and_slow_are_refused(void **state)
+{
+    (void)state;
+    struct scen_request *r = request();
+    struct scen_perturbation *p = add(r, SCEN_P_MAINTAIN, "press-1");
+    refused(r, "perturbations[0].duration_ms must be > 0 for MAINTAIN", false);
+    p->duration_ms = -H_MS;
+    refused(r, "perturbations[0].duration_ms must not be negative", false);
+    p->duration_ms = H_MS;
+    snprintf(p->target, sizeof(p->target), "lathe-9");
+    refused(r, "perturbations[0]: no station and no machine asset named 'lathe-9'", false);
+    snprintf(p->target, sizeof(p->target), "steel_mill"); /* a supplier, not a machine */
+    refused(r, "no station and no machine asset named 'steel_mill'", false);
+    r->n_perturb = 0;
+    p = add(r, SCEN_P_SLOW, "press");
+    static const double bad_speeds[] = {0, -0.5, 1.0000001, 2, NAN, INFINITY};
+    for (size_t i = 0; i < sizeof(bad_speeds) / sizeof(bad_speeds[0]); i++) {
+        p->factor = bad_speeds[i];
+        refused(r, "perturbations[0].factor must be a speed in (0, 1] for SLOW", false);
+    }
+    p->factor = 0.5;
+    static const double bad_exponents[] = {-0.1, 10.5, NAN, INFINITY};
+    for (size_t i = 0; i < sizeof(bad_exponents) / sizeof(bad_exponents[0]); i++) {
+        p->value = bad_exponents[i];
+        refused(r, "perturbations[0].value (the wear exponent) must be from 0 to 10 for SLOW",
+                false);
+    }
+    p->value = 10;
+    snprintf(p->target, sizeof(p->target), "demand");
+    refused(r, "no station and no machine asset named 'demand'", false);
+    snprintf(p->target, sizeof(p->target), "assembly-1");
+    translate_ok(r);
+    /* The machine must still exist after the request's own parameter changes. */
+    snprintf(p->target, sizeof(p->target), "press-2");
+    add(r, SCEN_P_SET_PARAMETER, "station.press.machines")->value = 1;
+    refused(r, "perturbation 1: the changes leave no such machine", false);
+    free(r);
+}
+
 static void times_are_converted_from_ms_to_s(void **state)
 {
     (void)state;
@@ -382,6 +453,8 @@ static void unknown_kinds_are_refused(void **state)
     refused(r, "perturbations[0].kind 0 is not MACHINE_DOWN", false);
     r->perturb[0].kind = 9;
     refused(r, "perturbations[0].kind 9 is not", false);
+    r->perturb[0].kind = 7; /* the first number after SLOW */
+    refused(r, "DEMAND_FACTOR, SET_PARAMETER, MAINTAIN or SLOW", false);
     r->perturb[0].kind = -1;
     refused(r, "perturbations[0].kind -1 is not", false);
     free(r);
@@ -708,6 +781,37 @@ static void requests_survive_an_encode_decode_round_trip(void **state)
     free(r);
 }
 
+static void maintain_and_slow_survive_an_encode_decode_round_trip(void **state)
+{
+    (void)state;
+    struct scen_request *r = request(), *out = calloc(1, sizeof(*out));
+    assert_non_null(out);
+    struct scen_perturbation *p = add(r, SCEN_P_MAINTAIN, "press-1");
+    p->start_ms = 90 * 60 * 1000;
+    p->duration_ms = 2 * H_MS;
+    p = add(r, SCEN_P_SLOW, "paint");
+    p->duration_ms = D_MS;
+    p->factor = 0.75;
+    p->value = 1.5;
+    char why[256];
+    assert_int_equal(reencode(r, out, why, sizeof(why)), SCEN_FAULT_NONE);
+    assert_int_equal(out->n_perturb, 2);
+    assert_int_equal(out->perturb[0].kind, SCEN_P_MAINTAIN);
+    assert_string_equal(out->perturb[0].target, "press-1");
+    assert_true(out->perturb[0].start_ms == 90 * 60 * 1000 &&
+                out->perturb[0].duration_ms == 2 * H_MS);
+    assert_int_equal(out->perturb[1].kind, SCEN_P_SLOW);
+    assert_string_equal(out->perturb[1].target, "paint");
+    assert_true(out->perturb[1].factor == 0.75 && out->perturb[1].value == 1.5);
+    struct scn_spec *s = translate_ok(out);
+    assert_int_equal(s->perturb[0].kind, SIM_PERTURB_MAINTAIN);
+    assert_int_equal(s->perturb[1].kind, SIM_PERTURB_SLOW);
+    assert_true(s->perturb[1].exponent == 1.5);
+    scen_request_free(out);
+    free(out);
+    free(r);
+}
+
 /* ---- results ---------------------------------------------------------------------------- */
 
 static struct scn_kpi kpi(const char *name, const char *unit, double base)
@@ -923,6 +1027,8 @@ int main(void)
         cmocka_unit_test(supplier_late_delays_the_named_supplier),
         cmocka_unit_test(demand_factor_scales_the_demand_over_its_window),
         cmocka_unit_test(set_parameter_becomes_a_parameter_change),
+        cmocka_unit_test(maintain_and_slow_target_like_machine_down),
+        cmocka_unit_test(bad_maintain_and_slow_are_refused),
         cmocka_unit_test(times_are_converted_from_ms_to_s),
         cmocka_unit_test(zero_fields_take_the_service_defaults),
         cmocka_unit_test(requests_beyond_the_limits_are_refused_as_too_large),
@@ -938,6 +1044,7 @@ int main(void)
         cmocka_unit_test(oversized_messages_are_bad_requests_with_their_id),
         cmocka_unit_test(sweep_values_are_capped_and_freed),
         cmocka_unit_test(requests_survive_an_encode_decode_round_trip),
+        cmocka_unit_test(maintain_and_slow_survive_an_encode_decode_round_trip),
         cmocka_unit_test(results_survive_an_encode_decode_round_trip),
         cmocka_unit_test(error_results_carry_status_and_text),
         cmocka_unit_test(oversized_results_are_trimmed_with_a_note),
