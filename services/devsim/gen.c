@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* twin-devsim's signal generator: levels from the model's limits, cycles, noise, wear,
- * failures, repairs and glitches, all from one seeded random stream per asset. */
+ * failures, repairs, glitches, maintenance and slow-downs, all from one seeded random stream
+ * per asset. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,8 +20,8 @@
 #define DRIFT_MAX           0.1
 #define DRIFT_STEP_SD       0.005
 #define MTBF_MS             (8 * HOUR_MS)
-#define MTTR_MIN_MS         (5 * MIN_MS)
-#define MTTR_MAX_MS         (20 * MIN_MS)
+#define MTTR_MIN_MS         (20 * MIN_MS)
+#define MTTR_MAX_MS         (60 * MIN_MS)
 #define GLITCH_MEAN_MS      (10 * MIN_MS)    /* per device */
 #define WEAR_FAIL_PAST      0.3              /* wear units past the alarm limit: certain failure */
 #define HEAD_START_RATE     (0.004 / 1000.0) /* wear per ms: ~7 min from warn to alarm */
@@ -63,6 +64,13 @@ bool devsim_is_wear_signal(const char *name)
 {
     static const char *const words[] = {"vibration", "filter", "_dp", "wear", NULL};
     return name_has(name, words);
+}
+
+/* A production rate ("stroke_rate"): scaled by the speed of a slowed-down machine. */
+static bool is_rate_signal(const char *name)
+{
+    size_t n = strlen(name);
+    return n >= 5 && strcmp(name + n - 5, "_rate") == 0;
 }
 
 bool devsim_is_activity_signal(const char *name)
@@ -138,6 +146,7 @@ static void profile_init(struct devsim_profile *p, const struct tw_model_signal 
             al->has_above && p->wear_span > 0 ? (al->above - p->base) / p->wear_span : 2.0;
     }
     p->activity = devsim_is_activity_signal(s->name);
+    p->rate = is_rate_signal(s->name);
     p->idle_level = idle_level(s->name, p->base);
     p->non_negative = limits_non_negative(s) && p->base > 0;
 }
@@ -165,6 +174,12 @@ size_t devsim_head_start_index(const struct tw_model *m)
     return SIZE_MAX;
 }
 
+static double new_wear_rate(struct devsim_asset *a)
+{
+    /* Time from new to the warn limit: 6-18 h of device time. */
+    return 1.0 / rng_range(&a->rng, 6 * HOUR_MS, 18 * HOUR_MS);
+}
+
 int devsim_asset_init(struct devsim_asset *a, const char *id, const struct tw_model_kind *kind,
                       const struct devsim_gen_config *cfg, bool head_start_target)
 {
@@ -179,8 +194,8 @@ int devsim_asset_init(struct devsim_asset *a, const char *id, const struct tw_mo
         profile_init(&a->prof[i], &kind->signals[i], cfg, &a->rng);
     a->faults = cfg->faults;
     a->last_ts_ms = INT64_MIN;
-    /* Time from new to the warn limit: 6-18 h of device time. */
-    a->wear_rate_per_ms = 1.0 / rng_range(&a->rng, 6 * HOUR_MS, 18 * HOUR_MS);
+    a->speed = 1.0;
+    a->wear_rate_per_ms = new_wear_rate(a);
     a->wear = cfg->faults ? rng_range(&a->rng, 0.0, 0.6) : 0.0;
     a->head_start = cfg->faults && cfg->head_start && head_start_target;
     return 0;
@@ -231,30 +246,129 @@ static void apply_head_start(struct devsim_asset *a, int64_t ts_ms)
         1.0 - cycle_value(pick, ts_ms) / pick->wear_span - HEAD_START_RATE * HEAD_START_CROSS_MS;
 }
 
-/* Wear, failures and repairs over dt_ms of device time ending at ts_ms. */
-static void advance_faults(struct devsim_asset *a, int64_t ts_ms, double dt_ms)
+/* ---- downtime and commands ------------------------------------------------------------ */
+
+static void go_down(struct devsim_asset *a, enum devsim_down_cause cause, int64_t from_ms,
+                    int64_t until_ms)
 {
-    if (a->down) {
-        if (ts_ms >= a->down_until_ms) {
-            a->down = false;
-            a->repairs++;
-            a->wear = rng_range(&a->rng, 0.0, 0.1);
-            if (a->head_start) /* after the first repair the demo's device wears normally */
-                a->wear_rate_per_ms = 1.0 / rng_range(&a->rng, 6 * HOUR_MS, 18 * HOUR_MS);
-            a->head_start = false;
-        }
+    a->down = true;
+    a->down_cause = cause;
+    a->down_since_ms = from_ms;
+    a->down_until_ms = until_ms;
+}
+
+/* The end of a repair or a maintenance: the machine is as new, and a slow-down meant to last
+ * until then is over. */
+static void end_downtime(struct devsim_asset *a)
+{
+    int64_t ms = a->down_until_ms - a->down_since_ms;
+    if (a->down_cause == DEVSIM_DOWN_MAINTENANCE) {
+        a->downtime_maintenance_ms += ms;
+    } else {
+        a->downtime_failure_ms += ms;
+        a->repairs++;
+    }
+    a->down = false;
+    if (a->faults) {
+        a->wear = rng_range(&a->rng, 0.0, 0.1);
+        if (a->head_start) /* after the first renewal the demo's device wears normally */
+            a->wear_rate_per_ms = new_wear_rate(a);
+        a->head_start = false;
+    }
+    if (a->speed < 1.0 && a->slow_until_ms == 0 && a->failures + a->maintenances > a->slow_downs)
+        a->speed = 1.0;
+}
+
+static void plan(struct devsim_pending *p, const struct devsim_asset *a, int64_t start_ms,
+                 int64_t duration_ms, double speed)
+{
+    *p = (struct devsim_pending){.set = true,
+                                 .asap = start_ms <= 0 || start_ms <= a->last_ts_ms,
+                                 .start_ms = start_ms,
+                                 .duration_ms = duration_ms > 0 ? duration_ms : 0,
+                                 .speed = speed};
+}
+
+void devsim_asset_maintain(struct devsim_asset *a, int64_t start_ms, int64_t duration_ms)
+{
+    plan(&a->maint, a, start_ms, duration_ms > 0 ? duration_ms : 1, 1.0);
+}
+
+void devsim_asset_slow(struct devsim_asset *a, int64_t start_ms, double speed, int64_t duration_ms)
+{
+    plan(&a->slow, a, start_ms, duration_ms, speed > 0 && speed < 1.0 ? speed : 1.0);
+}
+
+/* Whether a pending command starts at the step at ts_ms (prev_ts_ms: the step before, or
+ * INT64_MIN); *from_ms is its start: its own time, or this step's when it was due already. */
+static bool take_due(struct devsim_pending *p, int64_t prev_ts_ms, int64_t ts_ms, int64_t *from_ms)
+{
+    if (!p->set || (!p->asap && ts_ms < p->start_ms))
+        return false;
+    p->set = false;
+    *from_ms = p->asap || prev_ts_ms == INT64_MIN ? ts_ms : p->start_ms;
+    return true;
+}
+
+static void start_slow(struct devsim_asset *a, int64_t from_ms)
+{
+    a->speed = a->slow.speed;
+    a->slow_until_ms =
+        a->speed < 1.0 && a->slow.duration_ms > 0 ? from_ms + a->slow.duration_ms : 0;
+    a->slow_downs = a->failures + a->maintenances;
+}
+
+static void start_maintenance(struct devsim_asset *a, int64_t from_ms)
+{
+    if (a->down) { /* that downtime's end renews the machine anyway */
+        a->maintenances_skipped++;
         return;
     }
-    a->wear += a->wear_rate_per_ms * dt_ms;
+    a->maintenances++;
+    go_down(a, DEVSIM_DOWN_MAINTENANCE, from_ms, from_ms + a->maint.duration_ms);
+}
+
+void devsim_asset_downtime(const struct devsim_asset *a, int64_t *failure_ms,
+                           int64_t *maintenance_ms)
+{
+    int64_t running =
+        a->down && a->last_ts_ms > a->down_since_ms ? a->last_ts_ms - a->down_since_ms : 0;
+    *failure_ms = a->downtime_failure_ms + (a->down_cause == DEVSIM_DOWN_FAILURE ? running : 0);
+    *maintenance_ms =
+        a->downtime_maintenance_ms + (a->down_cause == DEVSIM_DOWN_MAINTENANCE ? running : 0);
+}
+
+/* Wear and failures over dt_ms of device time ending at ts_ms, for a machine that runs. */
+static void wear_and_fail(struct devsim_asset *a, int64_t ts_ms, double dt_ms)
+{
+    a->wear += a->wear_rate_per_ms * a->speed * a->speed * dt_ms;
     /* The demo's head start fails by wear alone, so that its story (warn, alarm, filter
      * change) always plays out whole. */
-    double hazard = a->head_start ? 0.0 : dt_ms / MTBF_MS * (1.0 + 4.0 * a->wear * a->wear);
+    double hazard =
+        a->head_start ? 0.0 : a->speed * dt_ms / MTBF_MS * (1.0 + 4.0 * a->wear * a->wear);
     bool fail = tw_rng_uniform(&a->rng) < hazard;
     if (fail || a->wear >= wear_to_fail(a)) {
-        a->down = true;
         a->failures++;
-        a->down_until_ms = ts_ms + (int64_t)rng_range(&a->rng, MTTR_MIN_MS, MTTR_MAX_MS);
+        go_down(a, DEVSIM_DOWN_FAILURE, ts_ms,
+                ts_ms + (int64_t)rng_range(&a->rng, MTTR_MIN_MS, MTTR_MAX_MS));
     }
+}
+
+/* The machine's state at ts_ms: downtime ending, commands starting, wear and failures. */
+static void advance(struct devsim_asset *a, int64_t prev_ts_ms, int64_t ts_ms, double dt_ms)
+{
+    bool was_down = a->down;
+    int64_t from_ms;
+    if (a->down && ts_ms >= a->down_until_ms)
+        end_downtime(a);
+    if (a->speed < 1.0 && a->slow_until_ms > 0 && ts_ms >= a->slow_until_ms)
+        a->speed = 1.0;
+    if (take_due(&a->slow, prev_ts_ms, ts_ms, &from_ms))
+        start_slow(a, from_ms);
+    if (take_due(&a->maint, prev_ts_ms, ts_ms, &from_ms))
+        start_maintenance(a, from_ms);
+    if (a->faults && !was_down && !a->down)
+        wear_and_fail(a, ts_ms, dt_ms);
 }
 
 static double signal_value(struct devsim_asset *a, struct devsim_profile *p, int64_t ts_ms,
@@ -269,6 +383,8 @@ static double signal_value(struct devsim_asset *a, struct devsim_profile *p, int
     double v = p->base + cycle_value(p, ts_ms) + p->drift + noise;
     if (a->faults)
         v += a->wear * p->wear_span;
+    if (p->rate)
+        v *= a->speed;
     if (a->down && p->activity)
         v = p->idle_level + (p->idle_level > 0 ? 0.25 * fabs(noise) : 0.0);
     /* A stopped machine's idle readings are exact (stroke_rate 0): no glitch on them. */
@@ -286,15 +402,15 @@ static double signal_value(struct devsim_asset *a, struct devsim_profile *p, int
 void devsim_asset_step(struct devsim_asset *a, int64_t ts_ms, double *out)
 {
     double dt_ms = 0;
-    if (a->last_ts_ms == INT64_MIN) {
+    int64_t prev_ts_ms = a->last_ts_ms;
+    if (prev_ts_ms == INT64_MIN) {
         if (a->head_start)
             apply_head_start(a, ts_ms);
-    } else if (ts_ms > a->last_ts_ms) {
-        dt_ms = (double)(ts_ms - a->last_ts_ms);
+    } else if (ts_ms > prev_ts_ms) {
+        dt_ms = (double)(ts_ms - prev_ts_ms);
     }
     a->last_ts_ms = ts_ms;
-    if (a->faults)
-        advance_faults(a, ts_ms, dt_ms);
+    advance(a, prev_ts_ms, ts_ms, dt_ms);
     double glitch_p = a->n ? dt_ms / (GLITCH_MEAN_MS * (double)a->n) : 0;
     for (size_t i = 0; i < a->n; i++)
         out[i] = signal_value(a, &a->prof[i], ts_ms, glitch_p);

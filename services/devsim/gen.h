@@ -19,17 +19,37 @@
  *  - failures: random, with a mean time between failures of 8 h of device time, more likely
  *    with wear, and certain once wear has taken a wear signal 30 % past its alarm limit.
  *    While down, activity signals (rates, currents, flows, vibration, torque, pressure,
- *    airflow) drop to their stand-still level (stroke_rate 0). A repair takes 5-20 min of
- *    device time and resets wear to nearly new;
+ *    airflow) drop to their stand-still level (stroke_rate 0). A breakdown's repair takes
+ *    20-60 min of device time (parts, fitter, restart) and resets wear to nearly new;
  *  - sensor glitches: a single-sample spike of 1.5-3 headrooms on one signal, on average every
  *    10 min of device time per device.
  * With head_start (the demo), the first asset in file order with a "filter" signal (else the
  * first with any wear signal) starts just below its warn limit with fast wear: it crosses
  * the warn limit about 40 s of device time after the start and its alarm limit about 7 min
- * later, then fails and is repaired (a filter change), so the demo alerts at once.
+ * later, then fails and is repaired (a filter change), so the demo alerts at once. A
+ * maintenance before that failure avoids it: the twin's closed loop, measurable.
  *
- * Everything depends only on the seed, the asset id and the sequence of timestamps given to
- * devsim_asset_step: the same inputs give the same values, bit for bit.
+ * Commands (faults on or off), applied by the caller between steps:
+ *  - maintenance (devsim_asset_maintain): over [start, start + duration) of device time the
+ *    device is down as in a failure (activity signals at their stand-still level; no wear
+ *    growth, no failure); at start + duration wear resets to nearly new, as after a repair,
+ *    and the demo's head start is over. start_ms 0 or not after the last step: from the next
+ *    step's time. A newer maintenance replaces a pending one. A maintenance that comes due
+ *    while the device is down (broken, or in another maintenance) is dropped and counted in
+ *    maintenances_skipped: the end of that downtime renews the machine anyway.
+ *  - slow-down (devsim_asset_slow): from start (same rule) the device runs at `speed` of its
+ *    nominal speed: wear grows at speed^2 times its rate, the random-failure hazard is
+ *    multiplied by speed, and "rate" signals (name ending in "_rate") are scaled by speed.
+ *    It lasts `duration_ms`, or with 0 until the end of the next downtime (repair or
+ *    maintenance) that begins after it started. Speed 1 restores nominal speed. A newer
+ *    slow-down replaces a pending one, and once started replaces the running one.
+ * Downtime is accounted per cause in device ms: an episode counts from the time the device
+ * went down (a failure's step, a maintenance's start) to its planned end; one still running
+ * counts up to the last step (devsim_asset_downtime).
+ *
+ * Everything depends only on the seed, the asset id, the sequence of timestamps given to
+ * devsim_asset_step and the commands given between steps: the same inputs give the same
+ * values, bit for bit.
  *
  * Threads: an asset is used by one thread at a time.
  */
@@ -60,8 +80,18 @@ struct devsim_profile {
     double wear_span;       /* (warn.above - base): added per unit of wear; 0: not a wear signal */
     double wear_alarm;      /* wear at which the base reaches the alarm limit */
     bool activity;          /* drops to idle_level while the device is down */
+    bool rate;              /* a production rate: scaled by the speed */
     double idle_level;
     bool non_negative;
+};
+
+enum devsim_down_cause { DEVSIM_DOWN_FAILURE, DEVSIM_DOWN_MAINTENANCE };
+
+/* A command waiting for its start: asap starts it at the next step. */
+struct devsim_pending {
+    bool set, asap;
+    int64_t start_ms, duration_ms;
+    double speed; /* slow-downs */
 };
 
 struct devsim_asset {
@@ -72,10 +102,17 @@ struct devsim_asset {
     bool faults;
     double wear, wear_rate_per_ms;
     bool down;
-    int64_t down_until_ms;
-    int64_t last_ts_ms;                   /* INT64_MIN before the first step */
-    bool head_start;                      /* the demo's head start is still to come or running */
-    uint64_t failures, repairs, glitches; /* counts, for metrics and tests */
+    enum devsim_down_cause down_cause;
+    int64_t down_since_ms, down_until_ms;
+    int64_t last_ts_ms; /* INT64_MIN before the first step */
+    bool head_start;    /* the demo's head start is still to come or running */
+    struct devsim_pending maint, slow;
+    double speed;          /* fraction of nominal, (0, 1]; 1 unless slowed */
+    int64_t slow_until_ms; /* 0: until the end of the next downtime begun after slow_downs */
+    uint64_t slow_downs;   /* failures + maintenances when the slow-down started */
+    /* counts and completed downtime (device ms), for metrics, reports and tests */
+    uint64_t failures, repairs, glitches, maintenances, maintenances_skipped;
+    int64_t downtime_failure_ms, downtime_maintenance_ms;
 };
 
 /* Sets up asset `id` (kept by pointer) of `kind`. head_start_target: this asset gets the
@@ -92,6 +129,18 @@ size_t devsim_head_start_index(const struct tw_model *m);
 /* The device's reading at device time ts_ms (not older than the previous one): one finite
  * value per signal into out[a->n], in the kind's signal order. */
 void devsim_asset_step(struct devsim_asset *a, int64_t ts_ms, double *out);
+
+/* Plans a maintenance over [start_ms, start_ms + duration_ms) of device time (start_ms 0 or
+ * not after the last step: from the next step). duration_ms > 0. Replaces a pending one. */
+void devsim_asset_maintain(struct devsim_asset *a, int64_t start_ms, int64_t duration_ms);
+
+/* Plans a slow-down to speed (0, 1] from start_ms (same rule) for duration_ms (0: until the
+ * end of the next downtime). Speed 1 restores nominal speed. Replaces a pending one. */
+void devsim_asset_slow(struct devsim_asset *a, int64_t start_ms, double speed, int64_t duration_ms);
+
+/* Downtime by cause in device ms: completed episodes plus a running one up to the last step. */
+void devsim_asset_downtime(const struct devsim_asset *a, int64_t *failure_ms,
+                           int64_t *maintenance_ms);
 
 /* The kind load mode gives every asset: four signals (current, pressure, temperature,
  * vibration) with limits. Static. */

@@ -35,7 +35,8 @@ static int check_asset(const char *text, char *err, size_t errlen)
 static const struct tw_option devsim_options[] = {
     TW_COMMON_OPTIONS(struct devsim_config, common),
     {"mode", "TWIN_DEVSIM_MODE", "demo",
-     "demo (the plant model's assets), load (--assets, --rate) or replay (--replay, --asset)",
+     "demo (the plant model's assets; obeys Commands on <root>/asset/+/command), load "
+     "(--assets, --rate) or replay (--replay, --asset)",
      TW_OPT_STR, OPT(mode_text), 0, 0, 0, check_mode},
     {"seed", "TWIN_DEVSIM_SEED", "1", "random seed: the same seed gives the same values",
      TW_OPT_INT, OPT(seed), 0, INT64_MAX, 0, NULL},
@@ -85,14 +86,17 @@ static const struct tw_option devsim_options[] = {
     {"flush-timeout-ms", "TWIN_DEVSIM_FLUSH_TIMEOUT_MS", "30000",
      "at the end, how long to wait for the last acknowledgements", TW_OPT_INT,
      OPT(flush_timeout_ms), 0, 3600000, 0, NULL},
-    {"json", "TWIN_DEVSIM_JSON", "false", "print the final report as JSON on stdout", TW_OPT_BOOL,
-     OPT(json), 0, 0, 0, NULL},
+    {"json", "TWIN_DEVSIM_JSON", "false",
+     "print the final report as JSON on stdout (demo, load: also failures, maintenances and "
+     "downtime by cause; demo: per asset, and the commands applied and rejected)",
+     TW_OPT_BOOL, OPT(json), 0, 0, 0, NULL},
 };
 
 static const struct tw_program devsim_program = {
     .name = "twin-devsim",
     .summary = "a simulated plant: publishes realistic telemetry of every asset of the plant "
-               "model, load for benchmarks, or a CSV recording",
+               "model (obeying maintain and slow Commands), load for benchmarks, or a CSV "
+               "recording; the final report gives downtime by cause (failure, maintenance)",
     .options = devsim_options,
     .n_options = sizeof(devsim_options) / sizeof(devsim_options[0]),
 };
@@ -227,6 +231,7 @@ int main(int argc, char **argv)
     static struct devsim_config cfg;
     static struct devsim_metrics metrics;
     static struct devsim_pub pub;
+    struct devsim_obey *obey = NULL;
     struct tw_metrics *reg = NULL;
     struct tw_http *http = NULL;
 
@@ -247,11 +252,18 @@ int main(int argc, char **argv)
                (long long)cfg.common.metrics_port);
         goto out;
     }
+    if (rc == 0 && cfg.mode == DEVSIM_DEMO)
+        rc = devsim_obey_create(&cfg, &metrics, &obey);
     if (rc == 0)
-        rc = devsim_pub_open(&pub, &cfg, &metrics, stop);
+        rc = devsim_pub_open(&pub, &cfg, &metrics, stop, obey);
     if (rc == 0)
         rc = run_mode(&cfg, &pub);
     devsim_pub_close(&pub);
+    if (obey) {
+        pub.rep.commands = true;
+        devsim_obey_counts(obey, &pub.rep.commands_applied, &pub.rep.commands_rejected,
+                           &pub.rep.commands_duplicate);
+    }
     if (rc == 0 || rc == TW_ESHUTDOWN) {
         pub.rep.stopped = pub.rep.stopped || rc == TW_ESHUTDOWN;
         devsim_report_print(&cfg, &pub.rep);
@@ -260,6 +272,8 @@ int main(int argc, char **argv)
         tw_log(TW_LOG_ERROR, "run_failed", "error=%s", tw_strerror(rc));
     }
 out:
+    devsim_report_free(&pub.rep);
+    devsim_obey_destroy(obey);
     tw_http_stop(http);
     tw_metrics_destroy(reg);
     tw_model_free(cfg.model);

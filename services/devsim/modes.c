@@ -49,20 +49,78 @@ static void wait_due(struct devsim_pub *p, int64_t due_ns)
     tw_gauge_set(p->m->lag_ms, lag_ms > 0 ? lag_ms : 0);
 }
 
+/* What an asset's step may change, taken before it to see what it did. */
+struct step_marks {
+    uint64_t failures, repairs, glitches, maintenances, skipped;
+    int64_t maintained_ms, down_ms[2];
+    double speed;
+};
+
+static void marks_take(const struct devsim_asset *a, struct step_marks *s)
+{
+    s->failures = a->failures;
+    s->repairs = a->repairs;
+    s->glitches = a->glitches;
+    s->maintenances = a->maintenances;
+    s->skipped = a->maintenances_skipped;
+    s->maintained_ms = a->downtime_maintenance_ms;
+    s->speed = a->speed;
+    devsim_asset_downtime(a, &s->down_ms[DEVSIM_DOWN_FAILURE],
+                          &s->down_ms[DEVSIM_DOWN_MAINTENANCE]);
+}
+
+/* Adds downtime to the fleet's sum and whole seconds of it to the counter. */
+static void add_downtime(struct devsim_pub *p, int cause, int64_t delta_ms)
+{
+    int64_t before_s = p->downtime_ms[cause] / 1000;
+    p->downtime_ms[cause] += delta_ms;
+    tw_counter_add(p->m->downtime_s[cause], (uint64_t)(p->downtime_ms[cause] / 1000 - before_s));
+}
+
+static void log_machine_events(const struct devsim_asset *a, const struct step_marks *b,
+                               int64_t ts_ms)
+{
+    if (a->failures != b->failures)
+        tw_log(TW_LOG_INFO, "machine_failed", "asset=%s ts_ms=%lld down_until_ms=%lld", a->id,
+               (long long)ts_ms, (long long)a->down_until_ms);
+    if (a->repairs != b->repairs)
+        tw_log(TW_LOG_INFO, "machine_repaired", "asset=%s ts_ms=%lld", a->id, (long long)ts_ms);
+    if (a->maintenances != b->maintenances)
+        tw_log(TW_LOG_INFO, "maintenance_started", "asset=%s ts_ms=%lld from_ms=%lld until_ms=%lld",
+               a->id, (long long)ts_ms, (long long)a->down_since_ms, (long long)a->down_until_ms);
+    if (a->downtime_maintenance_ms != b->maintained_ms)
+        tw_log(TW_LOG_INFO, "maintenance_done", "asset=%s ts_ms=%lld", a->id, (long long)ts_ms);
+    if (a->maintenances_skipped != b->skipped)
+        tw_log(TW_LOG_INFO, "maintenance_skipped",
+               "asset=%s ts_ms=%lld reason=\"down when it came due: the repair renews it\"", a->id,
+               (long long)ts_ms);
+    if (a->speed != b->speed)
+        tw_log(TW_LOG_INFO, "speed_changed", "asset=%s ts_ms=%lld speed=%g until_ms=%lld", a->id,
+               (long long)ts_ms, a->speed, (long long)a->slow_until_ms);
+}
+
+static void account_step(struct devsim_pub *p, const struct devsim_asset *a,
+                         const struct step_marks *b, int64_t ts_ms)
+{
+    struct step_marks now;
+    marks_take(a, &now);
+    tw_counter_add(p->m->failures, now.failures - b->failures);
+    tw_counter_add(p->m->repairs, now.repairs - b->repairs);
+    tw_counter_add(p->m->glitches, now.glitches - b->glitches);
+    tw_counter_add(p->m->maintenances, now.maintenances - b->maintenances);
+    for (int c = 0; c < 2; c++)
+        add_downtime(p, c, now.down_ms[c] - b->down_ms[c]);
+    log_machine_events(a, b, ts_ms);
+}
+
 /* Steps one simulated device and publishes its reading. */
 static int send_step(struct devsim_pub *p, struct devsim_asset *a, const struct tw_model_kind *k,
                      int64_t ts_ms, uint64_t seq, double *values, struct tw_sample *samples)
 {
-    uint64_t f = a->failures, r = a->repairs, g = a->glitches;
+    struct step_marks before;
+    marks_take(a, &before);
     devsim_asset_step(a, ts_ms, values);
-    tw_counter_add(p->m->failures, a->failures - f);
-    tw_counter_add(p->m->repairs, a->repairs - r);
-    tw_counter_add(p->m->glitches, a->glitches - g);
-    if (a->failures != f)
-        tw_log(TW_LOG_INFO, "machine_failed", "asset=%s ts_ms=%lld down_until_ms=%lld", a->id,
-               (long long)ts_ms, (long long)a->down_until_ms);
-    if (a->repairs != r)
-        tw_log(TW_LOG_INFO, "machine_repaired", "asset=%s ts_ms=%lld", a->id, (long long)ts_ms);
+    account_step(p, a, &before, ts_ms);
     for (size_t i = 0; i < a->n; i++)
         samples[i] = (struct tw_sample){.signal = k->signals[i].name, .value = values[i]};
     return devsim_pub_send(p, a->id, ts_ms, seq, samples, a->n);
@@ -99,6 +157,32 @@ static int fleet_alloc(struct devsim_fleet *f, size_t n, size_t max_signals)
     f->values = calloc(max_signals ? max_signals : 1, sizeof(*f->values));
     f->samples = calloc(max_signals ? max_signals : 1, sizeof(*f->samples));
     return f->assets && f->kinds && f->ids && f->values && f->samples ? 0 : TW_ENOMEM;
+}
+
+/* The machines' record for the final report: the sum, and per asset when asked. */
+static void fleet_report(struct devsim_report *rep, const struct devsim_fleet *f, bool per_asset)
+{
+    rep->machines = true;
+    memset(&rep->total, 0, sizeof(rep->total));
+    rep->assets = per_asset ? calloc(f->n ? f->n : 1, sizeof(*rep->assets)) : NULL;
+    rep->n_assets = rep->assets ? f->n : 0;
+    for (size_t i = 0; i < f->n; i++) {
+        const struct devsim_asset *a = &f->assets[i];
+        struct devsim_machine_report m = {.failures = a->failures,
+                                          .repairs = a->repairs,
+                                          .maintenances = a->maintenances,
+                                          .maintenances_skipped = a->maintenances_skipped};
+        snprintf(m.id, sizeof(m.id), "%s", a->id);
+        devsim_asset_downtime(a, &m.downtime_failure_ms, &m.downtime_maintenance_ms);
+        if (rep->assets)
+            rep->assets[i] = m;
+        rep->total.failures += m.failures;
+        rep->total.repairs += m.repairs;
+        rep->total.maintenances += m.maintenances;
+        rep->total.maintenances_skipped += m.maintenances_skipped;
+        rep->total.downtime_failure_ms += m.downtime_failure_ms;
+        rep->total.downtime_maintenance_ms += m.downtime_maintenance_ms;
+    }
 }
 
 static int fleet_init_gens(struct devsim_fleet *f, const struct devsim_config *cfg, bool head_start,
@@ -161,6 +245,8 @@ static int demo_loop(const struct devsim_config *cfg, struct devsim_pub *p, stru
             wait_due(p, demo_due_ns(cfg, t0_ns, wall0_ms, d0_ms, d_ms));
             if (run_over(cfg, p, t0_ns))
                 return 0;
+            if (p->obey)
+                devsim_obey_apply(p->obey, f->assets, f->n, d_ms);
             int rc = send_step(p, &f->assets[i], f->kinds[i], d_ms, seq0 + (uint64_t)k, f->values,
                                f->samples);
             if (rc == TW_ESHUTDOWN)
@@ -188,6 +274,7 @@ int devsim_run_demo(const struct devsim_config *cfg, struct devsim_pub *p)
     if (rc == 0) {
         tw_gauge_set(p->m->assets, (int64_t)n);
         rc = demo_loop(cfg, p, &f);
+        fleet_report(&p->rep, &f, true);
     }
     fleet_free(&f);
     return rc;
@@ -244,6 +331,7 @@ int devsim_run_load(const struct devsim_config *cfg, struct devsim_pub *p)
     if (rc == 0) {
         tw_gauge_set(p->m->assets, (int64_t)n);
         rc = load_loop(cfg, p, &f);
+        fleet_report(&p->rep, &f, false);
     }
     fleet_free(&f);
     return rc;

@@ -39,6 +39,26 @@ int devsim_metrics_register(struct tw_metrics *reg, struct devsim_metrics *m)
                                     "simulated repairs (wear reset)");
     m->glitches = tw_metrics_counter(reg, "twin_devsim_glitches_total", NULL,
                                      "simulated sensor glitches (single-sample spikes)");
+    m->maintenances = tw_metrics_counter(reg, "twin_devsim_maintenances_total", NULL,
+                                         "planned maintenances started (Commands)");
+    m->downtime_s[DEVSIM_DOWN_FAILURE] =
+        tw_metrics_counter(reg, "twin_devsim_downtime_seconds_total", "cause=\"failure\"",
+                           "device time the simulated machines stood still, by cause");
+    m->downtime_s[DEVSIM_DOWN_MAINTENANCE] =
+        tw_metrics_counter(reg, "twin_devsim_downtime_seconds_total", "cause=\"maintenance\"",
+                           "device time the simulated machines stood still, by cause");
+    static const char *const results[DEVSIM_RESULT__COUNT] = {"applied", "rejected", "duplicate"};
+    char labels[64];
+    for (int i = 0; i < DEVSIM_RESULT__COUNT; i++) {
+        snprintf(labels, sizeof(labels), "result=\"%s\"", results[i]);
+        m->commands[i] = tw_metrics_counter(reg, "twin_devsim_commands_total", labels,
+                                            "Commands received by the demo, by outcome");
+    }
+    for (int r = 1; r < DEVSIM_CMD__COUNT; r++) {
+        snprintf(labels, sizeof(labels), "reason=\"%s\"", devsim_cmd_reject_word(r));
+        m->command_rejects[r] = tw_metrics_counter(reg, "twin_devsim_commands_rejected_total",
+                                                   labels, "Commands refused, by reason");
+    }
     m->connected = tw_metrics_gauge(reg, "twin_devsim_mqtt_connected", NULL,
                                     "1 while the MQTT connection is up");
     m->lag_ms = tw_metrics_gauge(reg, "twin_devsim_lag_ms", NULL,
@@ -60,17 +80,27 @@ void devsim_sleep_until_ns(int64_t t_ns, volatile sig_atomic_t *stop)
 }
 
 int devsim_pub_open(struct devsim_pub *p, const struct devsim_config *cfg, struct devsim_metrics *m,
-                    volatile sig_atomic_t *stop)
+                    volatile sig_atomic_t *stop, struct devsim_obey *obey)
 {
+    char filter[TOPIC_MAX];
     memset(p, 0, sizeof(*p));
     p->cfg = cfg;
     p->m = m;
     p->stop = stop;
+    p->obey = obey;
     snprintf(p->client_id, sizeof(p->client_id), "twin-devsim-%s", cfg->common.instance);
     snprintf(p->status_topic, sizeof(p->status_topic), "%s/service/devsim/%s/status",
              cfg->common.topic_root, cfg->common.instance);
+    snprintf(filter, sizeof(filter), "%s/asset/+/command", cfg->common.topic_root);
     struct tw_mqtt_config mc = tw_mqtt_service_config(&cfg->common, p->client_id, p->status_topic);
-    int rc = tw_mqtt_create(&mc, NULL, NULL, &p->mqtt);
+    int rc = tw_mqtt_create(&mc, obey ? devsim_obey_on_message : NULL, obey, &p->mqtt);
+    if (rc == 0 && obey) {
+        rc = tw_mqtt_subscribe(p->mqtt, filter, 1);
+        devsim_obey_attach(obey, p->mqtt);
+    } else if (rc == 0) {
+        /* The same session in another mode must not keep a demo's subscription. */
+        rc = tw_mqtt_drop_subscription(p->mqtt, filter);
+    }
     if (rc == 0)
         rc = tw_mqtt_start(p->mqtt);
     if (rc < 0)
@@ -184,6 +214,8 @@ void devsim_pub_close(struct devsim_pub *p)
     }
     tw_mqtt_destroy(p->mqtt, 5000);
     p->mqtt = NULL;
+    if (p->obey)
+        devsim_obey_attach(p->obey, NULL);
     tw_gauge_set(p->m->connected, 0);
 }
 
@@ -200,6 +232,51 @@ static const char *mode_word(enum devsim_mode m)
     return m == DEVSIM_LOAD ? "load" : m == DEVSIM_REPLAY ? "replay" : "demo";
 }
 
+static void machines_json(const struct devsim_machine_report *m)
+{
+    printf("\"failures\":%" PRIu64 ",\"repairs\":%" PRIu64 ",\"maintenances\":%" PRIu64
+           ",\"maintenances_skipped\":%" PRIu64 ",\"downtime_failure_ms\":%" PRId64
+           ",\"downtime_maintenance_ms\":%" PRId64,
+           m->failures, m->repairs, m->maintenances, m->maintenances_skipped,
+           m->downtime_failure_ms, m->downtime_maintenance_ms);
+}
+
+/* The JSON report's machine and command fields (ids are [A-Za-z0-9._-]: no escaping). */
+static void report_machines_json(const struct devsim_report *r)
+{
+    if (r->machines) {
+        printf(",");
+        machines_json(&r->total);
+    }
+    if (r->assets) {
+        printf(",\"assets\":[");
+        for (size_t i = 0; i < r->n_assets; i++) {
+            printf("%s{\"asset\":\"%s\",", i ? "," : "", r->assets[i].id);
+            machines_json(&r->assets[i]);
+            printf("}");
+        }
+        printf("]");
+    }
+    if (r->commands)
+        printf(",\"commands\":{\"applied\":%" PRIu64 ",\"rejected\":%" PRIu64
+               ",\"duplicate\":%" PRIu64 "}",
+               r->commands_applied, r->commands_rejected, r->commands_duplicate);
+}
+
+static void report_machines_line(const struct devsim_report *r)
+{
+    if (r->machines)
+        fprintf(stderr,
+                " failures=%" PRIu64 " maintenances=%" PRIu64 " downtime_failure_s=%.0f"
+                " downtime_maintenance_s=%.0f",
+                r->total.failures, r->total.maintenances,
+                (double)r->total.downtime_failure_ms / 1000.0,
+                (double)r->total.downtime_maintenance_ms / 1000.0);
+    if (r->commands)
+        fprintf(stderr, " commands_applied=%" PRIu64 " commands_rejected=%" PRIu64,
+                r->commands_applied, r->commands_rejected + r->commands_duplicate);
+}
+
 void devsim_report_print(const struct devsim_config *cfg, const struct devsim_report *r)
 {
     double secs = r->end_ns > r->start_ns ? (double)(r->end_ns - r->start_ns) / 1e9 : 0.0;
@@ -210,18 +287,28 @@ void devsim_report_print(const struct devsim_config *cfg, const struct devsim_re
     fprintf(stderr,
             "twin-devsim: mode=%s sent=%" PRIu64 " acked=%" PRIu64 " failed=%" PRIu64
             " retries=%" PRIu64 " throttled=%" PRIu64 " seconds=%.3f rate=%.0f target=%.0f"
-            " max_lag_ms=%lld drained=%s%s\n",
+            " max_lag_ms=%lld drained=%s",
             mode_word(cfg->mode), r->sent, r->acked, r->failed, r->retries, r->throttled, secs,
-            rate, r->target_rate, (long long)r->max_lag_ms, r->drained ? "yes" : "no",
-            r->stopped ? " stopped=signal" : "");
+            rate, r->target_rate, (long long)r->max_lag_ms, r->drained ? "yes" : "no");
+    report_machines_line(r);
+    fprintf(stderr, "%s\n", r->stopped ? " stopped=signal" : "");
     if (!cfg->json)
         return;
     printf("{\"mode\":\"%s\",\"sent\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"failed\":%" PRIu64
            ",\"retries\":%" PRIu64 ",\"throttled\":%" PRIu64
            ",\"seconds\":%.6f,\"rate\":%.1f,\"target_rate\":%.1f,\"max_lag_ms\":%lld,"
-           "\"drained\":%s,\"stopped\":%s}\n",
+           "\"drained\":%s,\"stopped\":%s",
            mode_word(cfg->mode), r->sent, r->acked, r->failed, r->retries, r->throttled, secs, rate,
            r->target_rate, (long long)r->max_lag_ms, r->drained ? "true" : "false",
            r->stopped ? "true" : "false");
+    report_machines_json(r);
+    printf("}\n");
     fflush(stdout);
+}
+
+void devsim_report_free(struct devsim_report *r)
+{
+    free(r->assets);
+    r->assets = NULL;
+    r->n_assets = 0;
 }

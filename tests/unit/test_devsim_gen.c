@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of twin-devsim's signal generator: determinism, finite values, healthy limits,
- * cycles, wear, failures and repairs, glitches, and the demo's head start. */
+ * cycles, wear, failures and repairs, glitches, the demo's head start, and the commands
+ * (maintenance, slow-down) with their downtime accounting. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -208,7 +209,7 @@ static void seasons_show_as_cycles(void **state)
 }
 
 /* The demo's head start: paint-1's filters cross the warn limit within a minute of device
- * time, reach the alarm limit later, and are changed (a repair resets the wear). */
+ * time, reach the alarm limit later, and are changed (a repair, 20-60 min, resets the wear). */
 static void head_start_crosses_warn_within_a_minute(void **state)
 {
     (void)state;
@@ -221,7 +222,7 @@ static void head_start_crosses_warn_within_a_minute(void **state)
         init_asset(&a, m, hs, seed, true);
         size_t dp = signal_index(&a, "filter_dp");
         int64_t warn_at = -1, alarm_at = -1;
-        for (int64_t s = 0; s < 3600 && a.repairs == 0; s++) {
+        for (int64_t s = 0; s < 7200 && a.repairs == 0; s++) {
             uint64_t glitches = a.glitches;
             devsim_asset_step(&a, T0 + s * 1000, v);
             if (a.glitches != glitches) /* a spike is not the wear we are after */
@@ -236,6 +237,303 @@ static void head_start_crosses_warn_within_a_minute(void **state)
         assert_true(warn_at >= 1 && warn_at <= 60);
         assert_true(alarm_at > 120 && alarm_at < 1200);
         assert_true(a.repairs >= 1);
+        assert_int_equal(a.failures, 1);
+        assert_true(a.downtime_failure_ms >= 20 * 60000 && a.downtime_failure_ms <= 60 * 60000);
+        devsim_asset_free(&a);
+    }
+    tw_model_free(m);
+}
+
+/* A breakdown's repair takes 20-60 min of device time: every failure over two weeks. */
+static void repairs_take_20_to_60_minutes(void **state)
+{
+    (void)state;
+    struct tw_model *m = demo_plant();
+    double v[16];
+    int64_t shortest = INT64_MAX, longest = 0;
+    for (size_t i = 0; i < tw_model_asset_count(m); i++) {
+        struct devsim_asset a;
+        init_asset(&a, m, i, 17, true);
+        for (int64_t k = 0; k < 14 * 8640; k++) {
+            uint64_t f = a.failures;
+            devsim_asset_step(&a, T0 + k * 10000, v);
+            if (a.failures == f)
+                continue;
+            int64_t ttr = a.down_until_ms - a.down_since_ms;
+            shortest = ttr < shortest ? ttr : shortest;
+            longest = ttr > longest ? ttr : longest;
+        }
+        devsim_asset_free(&a);
+    }
+    assert_true(shortest >= 20 * 60000 && shortest < 25 * 60000);
+    assert_true(longest <= 60 * 60000 && longest > 55 * 60000);
+    tw_model_free(m);
+}
+
+/* A maintenance planned ahead takes press-1 down at exactly the steps in [start, start +
+ * duration) (stroke rate 0), counts once, and leaves it as new; planned between two steps, it
+ * still counts its exact duration; planned for "at once" (0), it starts at the next step. */
+static void maintenance_takes_the_device_down_exactly_over_its_window(void **state)
+{
+    (void)state;
+    struct tw_model *m = demo_plant();
+    struct devsim_asset a;
+    double v[16];
+    init_asset(&a, m, 0, 3, true); /* press-1 */
+    size_t sr = signal_index(&a, "stroke_rate");
+    const int64_t start = T0 + 600000, dur = 30 * 60000;
+    devsim_asset_step(&a, T0, v);
+    devsim_asset_maintain(&a, start, dur);
+    for (int64_t ts = T0 + 1000; ts <= start + dur + 60000; ts += 1000) {
+        devsim_asset_step(&a, ts, v);
+        bool inside = ts >= start && ts < start + dur;
+        assert_int_equal(a.down, inside);
+        if (inside) {
+            assert_int_equal(a.down_cause, DEVSIM_DOWN_MAINTENANCE);
+            assert_true(v[sr] == 0.0);
+        }
+        if (ts == start + dur)
+            assert_true(a.wear < 0.1);
+    }
+    assert_int_equal(a.failures, 0); /* seed 3: none in this hour; the test relies on it */
+    assert_int_equal(a.maintenances, 1);
+    assert_int_equal(a.downtime_maintenance_ms, dur);
+    assert_int_equal(a.downtime_failure_ms, 0);
+
+    int64_t now = start + dur + 60000;
+    devsim_asset_maintain(&a, now + 500, 10000); /* between two steps */
+    for (int64_t ts = now + 1000; ts <= now + 20000; ts += 1000) {
+        devsim_asset_step(&a, ts, v);
+        assert_int_equal(a.down, ts >= now + 1000 && ts < now + 10500);
+    }
+    assert_int_equal(a.downtime_maintenance_ms, dur + 10000);
+    now += 20000;
+    devsim_asset_maintain(&a, 0, 5000);
+    devsim_asset_step(&a, now + 1000, v);
+    assert_true(a.down && a.down_since_ms == now + 1000 && a.down_until_ms == now + 6000);
+    assert_int_equal(a.maintenances, 3);
+    devsim_asset_free(&a);
+    tw_model_free(m);
+}
+
+/* A newer maintenance replaces a pending one; one that comes due while the machine is broken
+ * is dropped (the repair renews it), counted as skipped. */
+static void newer_maintenance_replaces_and_one_due_while_broken_is_skipped(void **state)
+{
+    (void)state;
+    struct tw_model *m = demo_plant();
+    struct devsim_asset a;
+    double v[16];
+    init_asset(&a, m, 0, 3, true);
+    devsim_asset_step(&a, T0, v);
+    devsim_asset_maintain(&a, T0 + 100000, 60000);
+    devsim_asset_maintain(&a, T0 + 200000, 60000);
+    int64_t ts = T0;
+    while (ts < T0 + 300000) {
+        ts += 1000;
+        devsim_asset_step(&a, ts, v);
+        if (ts < T0 + 200000)
+            assert_false(a.down);
+    }
+    assert_int_equal(a.maintenances, 1);
+    assert_int_equal(a.downtime_maintenance_ms, 60000);
+    /* Run until a failure, then plan a maintenance inside the repair. */
+    while (a.failures == 0) {
+        ts += 1000;
+        devsim_asset_step(&a, ts, v);
+    }
+    devsim_asset_maintain(&a, ts + 60000, 60000);
+    int64_t repaired = a.down_until_ms;
+    while (ts < repaired + 120000) {
+        ts += 1000;
+        devsim_asset_step(&a, ts, v);
+    }
+    assert_int_equal(a.maintenances, 1);
+    assert_int_equal(a.maintenances_skipped, 1);
+    assert_int_equal(a.repairs, 1);
+    devsim_asset_free(&a);
+    tw_model_free(m);
+}
+
+/* Runs the head-start asset (paint-1) for an hour; with `maintain`, a 15-minute filter change
+ * is planned as soon as filter_dp crosses its warn limit (what the twin would recommend). */
+static void run_head_start(const struct tw_model *m, uint64_t seed, bool maintain,
+                           struct devsim_asset *a)
+{
+    double v[16];
+    init_asset(a, m, devsim_head_start_index(m), seed, true);
+    size_t dp = signal_index(a, "filter_dp");
+    bool planned = false;
+    for (int64_t s = 0; s < 3600; s++) {
+        devsim_asset_step(a, T0 + s * 1000, v);
+        if (maintain && !planned && v[dp] > 250.0) {
+            devsim_asset_maintain(a, T0 + (s + 60) * 1000, 15 * 60000);
+            planned = true;
+        }
+    }
+}
+
+/* The closed loop: the head start's filters fail by wear within the hour unless maintained;
+ * maintained when the warn limit is crossed, the failure is avoided (same seeds). */
+static void maintenance_before_wear_failure_avoids_it(void **state)
+{
+    (void)state;
+    struct tw_model *m = demo_plant();
+    uint64_t without = 0, with = 0;
+    int64_t down_without = 0, down_with = 0;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        struct devsim_asset a, b;
+        run_head_start(m, seed, false, &a);
+        run_head_start(m, seed, true, &b);
+        assert_true(a.failures >= 1);
+        assert_int_equal(a.maintenances, 0);
+        assert_int_equal(b.maintenances, 1);
+        assert_int_equal(b.downtime_maintenance_ms, 15 * 60000);
+        int64_t fa, fb, ma, mb;
+        devsim_asset_downtime(&a, &fa, &ma);
+        devsim_asset_downtime(&b, &fb, &mb);
+        without += a.failures;
+        with += b.failures;
+        down_without += fa;
+        down_with += fb;
+        devsim_asset_free(&a);
+        devsim_asset_free(&b);
+    }
+    assert_true(with * 4 < without); /* only random failures are left: ~1 in 8 per hour */
+    assert_true(down_with * 4 < down_without);
+    tw_model_free(m);
+}
+
+/* Slowed to 0.5, press-1's wear grows 4x slower and its stroke rate halves; with a duration
+ * the slow-down ends on time, without one at the end of the next maintenance. */
+static void slow_half_makes_wear_grow_four_times_slower(void **state)
+{
+    (void)state;
+    struct tw_model *m = demo_plant();
+    struct devsim_asset a, b;
+    double va[16], vb[16], rate_a = 0, rate_b = 0;
+    init_asset(&a, m, 0, 3, true);
+    init_asset(&b, m, 0, 3, true);
+    size_t sr = signal_index(&a, "stroke_rate");
+    devsim_asset_step(&a, T0, va);
+    devsim_asset_step(&b, T0, vb);
+    double w0 = a.wear;
+    devsim_asset_slow(&b, 0, 0.5, 0);
+    for (int64_t s = 1; s <= 1800; s++) {
+        devsim_asset_step(&a, T0 + s * 1000, va);
+        devsim_asset_step(&b, T0 + s * 1000, vb);
+        rate_a += va[sr];
+        rate_b += vb[sr];
+    }
+    assert_int_equal(a.failures + b.failures, 0);
+    assert_true(b.speed == 0.5);
+    double ratio = (b.wear - w0) / (a.wear - w0);
+    assert_true(fabs(ratio - 0.25) < 1e-6);
+    assert_true(fabs(rate_b / rate_a - 0.5) < 0.02);
+
+    int64_t ts = T0 + 1800 * 1000;
+    devsim_asset_maintain(&b, ts + 10000, 60000);
+    while (b.down || b.maintenances == 0) {
+        ts += 1000;
+        devsim_asset_step(&b, ts, vb);
+        assert_true(b.speed == (b.maintenances == 0 || b.down ? 0.5 : 1.0));
+    }
+    devsim_asset_slow(&b, ts + 5000, 0.8, 60000);
+    for (int64_t s = 1; s <= 70; s++) {
+        devsim_asset_step(&b, ts + s * 1000, vb);
+        bool slowed = s >= 5 && s < 65;
+        assert_true(b.speed == (slowed ? 0.8 : 1.0));
+    }
+    devsim_asset_free(&a);
+    devsim_asset_free(&b);
+    tw_model_free(m);
+}
+
+/* Drives every asset of the demo plant for two weeks, with a 30-minute maintenance every 12 h
+ * and a slow-down every day; the step index decides the command, so the run is repeatable. */
+static void run_with_commands(const struct tw_model *m, size_t i, uint64_t seed,
+                              struct devsim_asset *a, double *out_sum)
+{
+    double v[16];
+    init_asset(a, m, i, seed, true);
+    *out_sum = 0;
+    for (int64_t k = 0; k < 14 * 8640; k++) {
+        int64_t ts = T0 + k * 10000;
+        if (k % 4320 == 100)
+            devsim_asset_maintain(a, ts + 600000, 30 * 60000);
+        if (k % 8640 == 2000)
+            devsim_asset_slow(a, 0, 0.7, 4 * 3600000);
+        devsim_asset_step(a, ts, v);
+        for (size_t s = 0; s < a->n; s++)
+            *out_sum += v[s];
+    }
+}
+
+/* The same seed, timestamps and commands give the same values and counts, bit for bit. */
+static void commands_keep_the_generator_deterministic(void **state)
+{
+    (void)state;
+    struct tw_model *m = demo_plant();
+    for (size_t i = 0; i < tw_model_asset_count(m); i++) {
+        struct devsim_asset a, b;
+        double sa, sb;
+        run_with_commands(m, i, 21, &a, &sa);
+        run_with_commands(m, i, 21, &b, &sb);
+        assert_memory_equal(&sa, &sb, sizeof(double));
+        assert_true(a.wear == b.wear);
+        assert_int_equal(a.failures, b.failures);
+        assert_int_equal(a.maintenances, b.maintenances);
+        assert_int_equal(a.downtime_failure_ms, b.downtime_failure_ms);
+        assert_int_equal(a.downtime_maintenance_ms, b.downtime_maintenance_ms);
+        assert_true(a.maintenances + a.maintenances_skipped == 28);
+        devsim_asset_free(&a);
+        devsim_asset_free(&b);
+    }
+    tw_model_free(m);
+}
+
+/* Downtime by cause is the sum of its episodes (a failure's repair time, a maintenance's
+ * duration), and matches the steps seen down to within one step per episode. */
+static void downtime_accounting_sums_match(void **state)
+{
+    (void)state;
+    struct tw_model *m = demo_plant();
+    double v[16];
+    for (size_t i = 0; i < tw_model_asset_count(m); i++) {
+        struct devsim_asset a;
+        init_asset(&a, m, i, 33, true);
+        int64_t episodes_ms[2] = {0, 0}, steps_down[2] = {0, 0}, ts = T0;
+        uint64_t episodes = 0;
+        for (int64_t k = 0; k < 14 * 8640; k++) {
+            ts = T0 + k * 10000;
+            if (k % 4320 == 100)
+                devsim_asset_maintain(&a, ts + 600000, 30 * 60000);
+            bool was_down = a.down;
+            enum devsim_down_cause cause = a.down_cause;
+            int64_t since = a.down_since_ms;
+            devsim_asset_step(&a, ts, v);
+            if (was_down)
+                steps_down[cause] += 10000;
+            bool new_episode = a.down && (!was_down || a.down_since_ms != since);
+            if (new_episode) {
+                episodes_ms[a.down_cause] += a.down_until_ms - a.down_since_ms;
+                episodes++;
+            }
+        }
+        int64_t f_ms, m_ms;
+        devsim_asset_downtime(&a, &f_ms, &m_ms);
+        if (a.down) { /* the running episode counts up to the last step */
+            int64_t rest = a.down_until_ms - ts;
+            episodes_ms[a.down_cause] -= rest;
+        }
+        assert_int_equal(f_ms, episodes_ms[DEVSIM_DOWN_FAILURE]);
+        assert_int_equal(m_ms, episodes_ms[DEVSIM_DOWN_MAINTENANCE]);
+        assert_true(a.failures == a.repairs + (a.down && a.down_cause == DEVSIM_DOWN_FAILURE));
+        assert_int_equal(a.maintenances + a.maintenances_skipped, 28);
+        assert_true(a.maintenances >= 20);
+        assert_true(a.failures >= 5);
+        int64_t seen = steps_down[0] + steps_down[1], counted = f_ms + m_ms;
+        assert_true(llabs(seen - counted) <= (int64_t)episodes * 10000);
         devsim_asset_free(&a);
     }
     tw_model_free(m);
@@ -250,6 +548,13 @@ int main(void)
         cmocka_unit_test(healthy_values_stay_inside_warn_limits),
         cmocka_unit_test(seasons_show_as_cycles),
         cmocka_unit_test(head_start_crosses_warn_within_a_minute),
+        cmocka_unit_test(repairs_take_20_to_60_minutes),
+        cmocka_unit_test(maintenance_takes_the_device_down_exactly_over_its_window),
+        cmocka_unit_test(newer_maintenance_replaces_and_one_due_while_broken_is_skipped),
+        cmocka_unit_test(maintenance_before_wear_failure_avoids_it),
+        cmocka_unit_test(slow_half_makes_wear_grow_four_times_slower),
+        cmocka_unit_test(commands_keep_the_generator_deterministic),
+        cmocka_unit_test(downtime_accounting_sums_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
