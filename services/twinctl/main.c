@@ -48,6 +48,15 @@ static const char usage_text[] =
     "  scenario cancel ID         stop a queued or running scenario\n"
     "  scenario show ID           print a stored result (Redis key twin:scenario:<ID>; also\n"
     "                             `scenario get ID`)\n"
+    "Recommendations and autonomy (twin-advisor):\n"
+    "  recommend ASSET [--signal S] [--timeout D] [--json]\n"
+    "                             ask what to do with a machine: every candidate action of the\n"
+    "                             plant model simulated on the live state, ranked, and why\n"
+    "  approve ASSET REC_ID [--reject] [--by NAME]\n"
+    "                             approve (send its Command, inside the guardrails) or reject\n"
+    "                             the machine's current recommendation\n"
+    "  audit [--asset A] [--count N] [--json]\n"
+    "                             the advisor's decisions and commands, oldest first (twin:audit)\n"
     "  model check FILE           validate a plant model (both parts); every problem is\n"
     "                             printed as FILE: <json path>: <message>; exit 0 valid, 2 not\n"
     "  help                       this text; `twinctl scenario help` lists the scenario options\n"
@@ -67,7 +76,7 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 success; 1 failure: broker or Redis unreachable, unknown asset or nothing\n"
     "stored, fewer than --count messages in time, a scenario result ERROR or CANCELLED or none\n"
-    "in time, `top --once` with no endpoint answering; 2 bad usage, bad settings, input that\n"
+    "in time, a recommendation ERROR, refused or rejected, or none in time, `top --once` with no endpoint answering; 2 bad usage, bad settings, input that\n"
     "ingest would reject (publish) or an invalid model. Ctrl-C ends watch, alerts and top\n"
     "(--once too) with 0.\n";
 
@@ -194,7 +203,8 @@ int main(int argc, char **argv)
         int (*fn)(const struct ctl_settings *s, int argc, char **argv);
     } commands[] = {{"scenario", ctl_scenario}, {"assets", ctl_assets}, {"state", ctl_state},
                     {"predict", ctl_predict},   {"watch", ctl_watch},   {"alerts", ctl_alerts},
-                    {"publish", ctl_publish},   {"top", ctl_top}};
+                    {"publish", ctl_publish},   {"top", ctl_top},       {"recommend", ctl_recommend},
+                    {"approve", ctl_approve},   {"audit", ctl_audit}};
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;

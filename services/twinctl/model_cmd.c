@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "plant_actions.h"
 #include "plant_json.h"
 #include "twin/err.h"
 #include "twin/model.h"
@@ -45,6 +46,28 @@ static void print_summary(const char *file, const struct tw_model *m, const stru
                    : "?");
 }
 
+static void print_actions(const char *file, const struct sim_plant *p, const struct sim_actions *a)
+{
+    printf("%s: actions ranked by %s %s over %.4g h, %u replications; autonomy %s", file,
+           a->maximize ? "highest" : "lowest", a->objective, a->horizon / 3600.0, a->replications,
+           a->autonomy_allowed ? "allowed" : "not allowed");
+    if (a->autonomy_allowed)
+        printf(" (at most %u commands an hour, %.4g h apart per machine)", a->max_per_hour,
+               a->min_interval / 3600.0);
+    printf("\n");
+    for (int k = 0; k < (int)SIM_ACT_N; k++) {
+        const struct sim_action_rule *r = &a->rule[k];
+        if (!r->declared)
+            continue;
+        printf("  action %-10s%s on", sim_action_word((enum sim_action_kind)k),
+               r->approval ? " (needs approval)" : "");
+        for (uint32_t s = 0; s < p->n_stations; s++)
+            if (r->station[s])
+                printf(" %s", p->stations[s].name);
+        printf("\n");
+    }
+}
+
 int ctl_model_check(int argc, char **argv)
 {
     if (argc != 3 || strcmp(argv[1], "check") != 0)
@@ -57,16 +80,20 @@ int ctl_model_check(int argc, char **argv)
     /* The production part is read even when the common part failed, so every problem of the
      * file is listed at once (without a model its asset references are not checked). */
     int prc = sim_plant_load_file(file, model, &plant, &errs);
+    struct sim_actions actions;
+    int arc = prc == 0 ? sim_actions_load_file(file, plant, &actions, &errs) : 0;
     int status = CTL_EXIT_OK;
-    if (rc < 0 || prc < 0) {
+    if (rc < 0 || prc < 0 || arc < 0) {
         print_problems(file, &errs);
         if (errs.count == 0)
-            fprintf(stderr, "%s: %s\n", file, tw_strerror(rc < 0 ? rc : prc));
+            fprintf(stderr, "%s: %s\n", file, tw_strerror(rc < 0 ? rc : prc < 0 ? prc : arc));
         fprintf(stderr, "%s: invalid (%zu problem%s)\n", file, errs.total,
                 errs.total == 1 ? "" : "s");
         status = CTL_EXIT_USAGE;
     } else {
         print_summary(file, model, plant);
+        if (arc > 0)
+            print_actions(file, plant, &actions);
     }
     tw_model_errors_free(&errs);
     sim_plant_free(plant);

@@ -78,6 +78,9 @@ int ctl_watch(const struct ctl_settings *s, int argc, char **argv);   /* watch_c
 int ctl_alerts(const struct ctl_settings *s, int argc, char **argv);  /* watch_cmd.c */
 int ctl_publish(const struct ctl_settings *s, int argc, char **argv); /* publish_cmd.c */
 int ctl_top(const struct ctl_settings *s, int argc, char **argv);     /* top_cmd.c */
+int ctl_recommend(const struct ctl_settings *s, int argc, char **argv); /* advise_cmd.c */
+int ctl_approve(const struct ctl_settings *s, int argc, char **argv);   /* advise_cmd.c */
+int ctl_audit(const struct ctl_settings *s, int argc, char **argv);     /* advise_cmd.c */
 
 struct tw_model;
 /* Loads the plant model at path (NULL or "": none, *out NULL), printing every problem. 0, or
