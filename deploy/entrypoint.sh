@@ -11,8 +11,8 @@
 # `init [--device ASSET]...` (the compose one-shot service; files from $TWIN_HOME, default
 # /opt/twinloop): deploy/make-secrets.sh (with those --device options) into $TWIN_SECRETS_DIR,
 # which only init and the operator mount; each service's own passwords into its own directory
-# $TWIN_SERVICE_SECRETS_DIR/<service>/{mqtt,redis}/ (ingest, predictor, scenario: MQTT and
-# Redis; devsim: MQTT only), the broker's password file into $TWIN_BROKER_AUTH_DIR, Redis's ACL
+# $TWIN_SERVICE_SECRETS_DIR/<service>/{mqtt,redis}/ (ingest, predictor, scenario, advisor:
+# MQTT and Redis; devsim: MQTT only), the broker's password file into $TWIN_BROKER_AUTH_DIR, Redis's ACL
 # file into $TWIN_REDIS_AUTH_DIR (each with the healthcheck user's credentials, nothing else),
 # and the dashboard with the plant model ($TWIN_MODEL) and its config.json (topic root
 # $TWIN_TOPIC_ROOT, default twin/v1, checked as the services check it) into $TWIN_WWW_DIR.
@@ -79,7 +79,7 @@ put() { cp "$2" "$1.tmp" && chmod 0600 "$1.tmp" && mv "$1.tmp" "$1"; }
 # Each service's directory gets its own MQTT password and, if it uses Redis, its Redis one.
 init_service_secrets() {
   local secrets="$1" base="$2" svc d
-  for svc in ingest predictor scenario devsim; do
+  for svc in ingest predictor scenario advisor devsim; do
     d="$base/$svc"
     mkdir -p "$d" && chmod 0700 "$d"
     rm -rf "${d:?}/mqtt" "${d:?}/redis"
@@ -141,5 +141,5 @@ if [ "${1:-}" = init ]; then
   init_volumes "$@"
   exit 0
 fi
-[ $# -gt 0 ] || die 2 "no command (twin-ingest, twin-predictor, twin-scenario, twin-devsim, twinctl or init)"
+[ $# -gt 0 ] || die 2 "no command (twin-ingest, twin-predictor, twin-scenario, twin-advisor, twin-devsim, twinctl or init)"
 exec "$@"

@@ -32,7 +32,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TEMPLATE="${TWIN_USERS_ACL_TEMPLATE:-$HERE/users.acl}"
 CONF="${TWIN_MOSQUITTO_CONF:-$HERE/mosquitto.conf}"
 # MQTT users of deploy/mosquitto.acl that are not devices.
-MQTT_USERS="twin-ingest twin-predictor twin-scenario twin-devsim operator dashboard healthcheck"
+MQTT_USERS="twin-ingest twin-predictor twin-scenario twin-advisor twin-devsim operator dashboard healthcheck"
 HOST_RE='([A-Za-z0-9._-]+|\[[0-9A-Fa-f.:]*:[0-9A-Fa-f.:]*\])'
 MQTT_URL_RE="^(mqtt|mqtts|tcp|ssl)://$HOST_RE(:([0-9]{1,5}))?/?\$"
 REDIS_URL_RE="^(redis)://$HOST_RE(:([0-9]{1,5}))?(/[0-9]{0,9})?\$"

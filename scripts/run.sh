@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Runs the whole Twinloop stack natively in the foreground: mosquitto and redis-server with
-# the configs from deploy/ (passwords, ACLs), every service under its own users, the simulated
-# plant and the dashboard. Ctrl-C stops everything cleanly. Data and generated passwords live
-# in var/ (override with TWIN_DATA_DIR); ports with TWIN_MQTT_PORT, TWIN_WS_PORT,
-# TWIN_REDIS_PORT and TWIN_<SERVICE>_METRICS_PORT.
+# the configs from deploy/ (passwords, ACLs), every service under its own users (twin-ingest,
+# twin-predictor, twin-scenario, twin-advisor), the simulated plant and the dashboard. Ctrl-C
+# stops everything cleanly. Data and generated passwords live in var/ (override with
+# TWIN_DATA_DIR); ports with TWIN_MQTT_PORT, TWIN_WS_PORT, TWIN_REDIS_PORT and
+# TWIN_<SERVICE>_METRICS_PORT (ingest 9101, predictor 9102, scenario 9103, devsim 9104,
+# advisor 9107).
+#
+# Usage: scripts/run.sh [--scaled] [--autonomy] [--help]
+#
+# --autonomy: twin-advisor executes its recommendations itself (sends Commands to the
+# machines), inside the plant model's guardrails (actions.autonomy). Without it, advice only
+# (an operator's approval still sends a Command). Same as TWIN_ADVISOR_AUTONOMY=true in the
+# environment; the default is false.
 #
 # --scaled: the scaled topology of docker-compose.scale.yml, natively: a Redis Cluster of 3
 # masters + 3 replicas on TWIN_REDIS_PORT .. +5 (default 7000-7005; each port + 10000 is its
@@ -17,13 +26,21 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 SCALED=""
+AUTONOMY="${TWIN_ADVISOR_AUTONOMY:-false}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --scaled) SCALED=1 ;;
-    *) twin_log "usage: scripts/run.sh [--scaled]"; exit 2 ;;
+    --autonomy) AUTONOMY=true ;;
+    -h | --help) sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    *) twin_log "usage: scripts/run.sh [--scaled] [--autonomy] [--help]"; exit 2 ;;
   esac
   shift
 done
+case "${AUTONOMY,,}" in
+  true | yes | on | 1) AUTONOMY=true ;;
+  false | no | off | 0) AUTONOMY=false ;;
+  *) twin_log "TWIN_ADVISOR_AUTONOMY must be true or false (or yes/no, on/off, 1/0)"; exit 2 ;;
+esac
 if [ -n "${TWIN_BUILD_DIR:-}" ]; then
   BUILD="$(cd "$TWIN_BUILD_DIR" && pwd)"
   [ -x "$BUILD/bin/twin-ingest" ] || { twin_log "no $BUILD/bin/twin-ingest: build TWIN_BUILD_DIR first"; exit 1; }
@@ -40,9 +57,10 @@ INGEST_PORT="${TWIN_INGEST_METRICS_PORT:-9101}"
 PREDICTOR_PORT="${TWIN_PREDICTOR_METRICS_PORT:-9102}"
 SCENARIO_PORT="${TWIN_SCENARIO_METRICS_PORT:-9103}"
 DEVSIM_PORT="${TWIN_DEVSIM_METRICS_PORT:-9104}"
+ADVISOR_PORT="${TWIN_ADVISOR_METRICS_PORT:-9107}"
 BIN="$BUILD/bin"
 SECRETS="$DATA/secrets"
-PORTS=("$MQTT_PORT" "$WS_PORT" "$REDIS_PORT" "$INGEST_PORT" "$PREDICTOR_PORT" "$SCENARIO_PORT" "$DEVSIM_PORT")
+PORTS=("$MQTT_PORT" "$WS_PORT" "$REDIS_PORT" "$INGEST_PORT" "$PREDICTOR_PORT" "$SCENARIO_PORT" "$DEVSIM_PORT" "$ADVISOR_PORT")
 # What start() puts into each service's TWIN_REDIS_URL (with a user and password), and
 # make-secrets into twin.env.
 REDIS_SCHEME="redis"
@@ -229,6 +247,11 @@ if [ -n "$SCALED" ]; then
   start predictor "$PREDICTOR2_PORT" twin-predictor "${TWIN_INSTANCE}2"
 fi
 start scenario "$SCENARIO_PORT" twin-scenario
+# twin-advisor: advice only unless --autonomy or TWIN_ADVISOR_AUTONOMY=true.
+export TWIN_ADVISOR_AUTONOMY="$AUTONOMY"
+advisor_mode="advice only; --autonomy lets it act"
+[ "$AUTONOMY" = false ] || advisor_mode="autonomy on: acts inside the plant model's guardrails"
+start advisor "$ADVISOR_PORT" twin-advisor
 devsim="not built"
 if [ -x "$BIN/twin-devsim" ]; then start devsim "$DEVSIM_PORT"; devsim="metrics http://127.0.0.1:$DEVSIM_PORT/metrics  (the demo plant, live)"; fi
 
@@ -257,6 +280,7 @@ Twinloop is running (Ctrl-C stops it). Logs of the broker and Redis: $DATA/log/
   ingest     $ingest_hint
   predictor  $predictor_hint
   scenario   metrics http://127.0.0.1:$SCENARIO_PORT/metrics
+  advisor    metrics http://127.0.0.1:$ADVISOR_PORT/metrics ($advisor_mode)
   devsim     $devsim
 Passwords: $SECRETS/ (made once, kept). The operator's, in another shell:
   . $env_hint

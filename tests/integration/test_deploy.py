@@ -33,7 +33,10 @@ COMPOSE = th.REPO_DIR / "docker-compose.yml"
 DOCKERFILE = th.DEPLOY_DIR / "Dockerfile"
 MAKE_SECRETS = th.DEPLOY_DIR / "make-secrets.sh"
 ENTRYPOINT = th.DEPLOY_DIR / "entrypoint.sh"
-OUR_SERVICES = {"ingest": 9101, "predictor": 9102, "scenario": 9103, "devsim": 9104}
+OUR_SERVICES = {"ingest": 9101, "predictor": 9102, "scenario": 9103, "devsim": 9104,
+                "advisor": 9107}
+# Our services with a Redis user of their own (devsim has none).
+REDIS_SERVICES = ("ingest", "predictor", "scenario", "advisor")
 # twin-ingest's subscription, which opens the broker plugin's hold (deploy/mosquitto.conf).
 INGEST_FILTER = f"$share/twin-ingest/{ROOT}/asset/+/telemetry"
 # How long a message that the broker should drop is given to show up anyway.
@@ -248,8 +251,8 @@ class ComposeAndImageTest(TwinTestCase):
     def test_compose_config_validates_and_every_service_is_watched(self):
         cfg = self.compose_config()
         services = cfg["services"]
-        self.assertEqual(set(services),
-                         {"init", "broker", "redis", "ingest", "predictor", "scenario", "devsim"})
+        self.assertEqual(set(services), {"init", "broker", "redis", "ingest", "predictor",
+                                         "scenario", "advisor", "devsim"})
         for name, svc in services.items():
             test = svc.get("healthcheck", {}).get("test")
             self.assertTrue(test and test[0] in ("CMD", "CMD-SHELL"), f"{name}: {test}")
@@ -272,9 +275,11 @@ class ComposeAndImageTest(TwinTestCase):
             self.assertEqual(svc["depends_on"]["broker"]["condition"], "service_healthy")
             # Its own passwords only, read-only; the `secrets` volume is init's alone.
             self.assertEqual(svc["volumes"], [f"secrets-{name}:/var/lib/twinloop/secrets:ro"])
-        for name in ("ingest", "predictor", "scenario"):
+        for name in REDIS_SERVICES:
             env = services[name]["environment"]
             self.assertEqual(env["TWIN_REDIS_USER"], f"twin-{name}")
+            self.assertTrue(env["TWIN_REDIS_PASSWORD_FILE"]
+                            .endswith(f"/redis/twin-{name}.password"))
             self.assertEqual(services[name]["depends_on"]["redis"]["condition"], "service_healthy")
         for name in ("broker", "redis"):
             self.assertEqual(services[name]["depends_on"]["init"]["condition"],
@@ -282,7 +287,11 @@ class ComposeAndImageTest(TwinTestCase):
         self.assertEqual(set(cfg["volumes"]),
                          {"secrets", "broker-auth", "redis-auth", "www", "broker-data",
                           "redis-data", "secrets-ingest", "secrets-predictor",
-                          "secrets-scenario", "secrets-devsim"})
+                          "secrets-scenario", "secrets-advisor", "secrets-devsim"})
+        # twin-advisor: the demo plant (it has "actions"), advice only unless turned on.
+        advisor_env = services["advisor"]["environment"]
+        self.assertEqual(advisor_env["TWIN_ADVISOR_AUTONOMY"], "false")
+        self.assertEqual(advisor_env["TWIN_MODEL"], "/opt/twinloop/deploy/plant.json")
         self.assertNotIn("TWIN_REDIS_PASSWORD_FILE", services["devsim"]["environment"])
         self.assertNotIn("TWIN_REDIS_USER", services["devsim"]["environment"])
         for name, svc in services.items():
@@ -454,7 +463,7 @@ class ScaledComposeTest(TwinTestCase):
         text, cfg = scaled_compose_config(self)
         services = cfg["services"]
         self.assertEqual(set(services), {"init", "broker", "ingest", "predictor", "scenario",
-                                         "devsim", "ingest-2", "predictor-2",
+                                         "advisor", "devsim", "ingest-2", "predictor-2",
                                          "redis-cluster-init", *REDIS_NODES})
         # `up` starts every one of them: nothing left out by profiles, no missing dependency.
         self.assertFalse([n for n, s in services.items() if "profiles" in s])
@@ -463,7 +472,8 @@ class ScaledComposeTest(TwinTestCase):
         self.check_cluster_nodes(services)
         self.check_cluster_init(services)
         # Every service names the cluster; those that use Redis start once it exists.
-        twin = {"ingest", "ingest-2", "predictor", "predictor-2", "scenario", "devsim"}
+        twin = {"ingest", "ingest-2", "predictor", "predictor-2", "scenario", "advisor",
+                "devsim"}
         for n in twin:
             self.assertEqual(services[n]["environment"]["TWIN_REDIS_URL"], CLUSTER_URL, n)
         with_user = {n for n, s in services.items()
@@ -690,8 +700,9 @@ class ScaledRunShTest(TwinTestCase):
                                       .stat().st_mode), 0o600)
         passwords = {f.read_text().splitlines()[0] for f in (data / "secrets").rglob("*.password")}
         names = assert_no_password_in_argv(self, run.members(), passwords)
-        self.assertEqual((names.count("redis-server"), names.count("twin-predictor")), (6, 2),
-                         names)
+        self.assertEqual((names.count("redis-server"), names.count("twin-predictor"),
+                          names.count("twin-advisor")), (6, 2, 1), names)
+        self.assertIn("advice only; --autonomy lets it act", run.log_text())
         self.assertIn("instance=local2", run.log_text())
         self.stop_and_check_nothing_left(run)
         # A second start on the same data: the cluster is there, it is not created again,
@@ -711,7 +722,8 @@ class ScaledRunShTest(TwinTestCase):
         taken = {base + i for i in range(6)} | {base + i + 10000 for i in range(6)}
         ports = {}
         for var in ("MQTT", "WS", "INGEST_METRICS", "PREDICTOR_METRICS", "SCENARIO_METRICS",
-                    "DEVSIM_METRICS", "INGEST2_METRICS", "PREDICTOR2_METRICS"):
+                    "DEVSIM_METRICS", "ADVISOR_METRICS", "INGEST2_METRICS",
+                    "PREDICTOR2_METRICS"):
             port = th.free_port()
             while port in taken:
                 port = th.free_port()
@@ -770,11 +782,19 @@ class BrokerAclTest(DeployTestCase):
         hc = s.mqtt("healthcheck").connected().subscribe(f"{ROOT}/#")
         t1, t2 = f"{ROOT}/asset/press-1/telemetry", f"{ROOT}/asset/press-2/telemetry"
         state1 = f"{ROOT}/asset/press-1/state"
+        approval1, command1 = f"{ROOT}/asset/press-1/approval", f"{ROOT}/asset/press-1/command"
         denied = [("press-1", t2), ("press-1", state1), ("press-1", f"{ROOT}/scenario/request"),
                   ("dashboard", t2), ("dashboard", f"{ROOT}/asset/dashboard/telemetry"),
                   ("dashboard", state1), ("dashboard", f"{ROOT}/asset/press-1/prediction"),
                   ("healthcheck", t1), ("twin-ingest", f"{ROOT}/asset/twin-ingest/telemetry"),
-                  ("twin-scenario", state1), ("twin-devsim", state1)]
+                  ("twin-scenario", state1), ("twin-devsim", state1),
+                  # Approvals make machines act: not the dashboard (its password is public),
+                  # nor a device; commands come from twin-advisor alone.
+                  ("dashboard", approval1), ("press-1", approval1), ("press-1", command1),
+                  ("twin-devsim", command1), ("dashboard", command1),
+                  ("press-1", f"{ROOT}/recommendation/request"),
+                  ("twin-advisor", state1), ("twin-advisor", f"{ROOT}/asset/press-1/alert"),
+                  ("twin-advisor", f"{ROOT}/asset/twin-advisor/telemetry")]
         # Mosquitto 2.0.11 answers a denied publish with PUBACK "not authorized" and then
         # closes the connection (eclipse/mosquitto#2579): one client per attempt.
         for i, (user, topic) in enumerate(denied):
@@ -789,11 +809,16 @@ class BrokerAclTest(DeployTestCase):
         s.mqtt("press-1").connected().publish(t1, b"own")
         dash = s.mqtt("dashboard", transport="websockets", port=s.broker.ws_port).connected()
         dash.publish(f"{ROOT}/scenario/request", b"request")
+        dash.publish(f"{ROOT}/recommendation/request", b"asks")
+        # The simulated plant may say it refused a command.
+        s.mqtt("twin-devsim").connected().publish(f"{ROOT}/rejected/devsim", b"devsim-rejects")
         op.wait_payload(t1, b"own")
         op.wait_payload(f"{ROOT}/scenario/request", b"request")
+        op.wait_payload(f"{ROOT}/recommendation/request", b"asks")
+        op.wait_payload(f"{ROOT}/rejected/devsim", b"devsim-rejects")
         time.sleep(SETTLE_S)
         got = [p for t in set(op.topics()) for p in op.payloads(t)]
-        self.assertEqual(sorted(got), [b"own", b"request"])
+        self.assertEqual(sorted(got), [b"asks", b"devsim-rejects", b"own", b"request"])
         # Nor was anything retained: a new subscriber gets no retained message at all.
         late = s.mqtt("operator").connected().subscribe(f"{ROOT}/#")
         time.sleep(SETTLE_S)
@@ -836,8 +861,10 @@ class BrokerAclTest(DeployTestCase):
         # refused at CONNECT, before Mosquitto's session takeover could happen.
         attempts = [("press-1", service_id), ("dashboard", service_id),
                     ("operator", service_id), ("twin-predictor", service_id),
-                    ("twin-devsim", service_id), ("press-1", "press-2"),
-                    ("press-1", "twin-dashboard-1"), ("twin-ingest", "press-1")]
+                    ("twin-devsim", service_id), ("twin-advisor", service_id),
+                    ("press-1", "press-2"), ("press-1", "twin-dashboard-1"),
+                    ("twin-ingest", "press-1"), ("press-1", "twin-advisor-c1"),
+                    ("dashboard", "twin-advisor-c1"), ("twin-advisor", "operator-1")]
         for user, client_id in attempts:
             ws = user == "dashboard"
             c = s.mqtt(user, client_id=client_id, session_expiry=600,
@@ -906,12 +933,51 @@ class RedisAclTest(DeployTestCase):
                      lambda: ing.execute_command("SCRIPT", "FLUSH")):
             with self.assertRaises(nope):
                 call()
+        self.check_advisor_and_operator_rights(s, admin, nope)
         hc = s.redis_as("healthcheck")
         self.assertTrue(hc.ping())
         with self.assertRaises(nope):
             hc.get("twin:assets")
         self.assertEqual(admin.hgetall("twin:{press-1}:state"), {"temp": "1", "_seq": "1"})
         self.assertEqual(admin.get("twin:scenario:t"), "r")
+
+    def check_advisor_and_operator_rights(self, s, admin, nope):
+        """twin-advisor reads the twin, writes its recommendations, its guardrails' sorted set
+        and the audit stream (append only) and nothing else; the operator reads them."""
+        adv = s.redis_as("twin-advisor")
+        self.assertEqual(adv.hgetall("twin:{press-1}:state")["temp"], "1")
+        self.assertEqual(adv.hget("twin:{press-1}:state", "_seq"), "1")
+        self.assertTrue(adv.set("twin:{press-1}:recommendation", "rec"))
+        self.assertEqual(adv.get("twin:{press-1}:recommendation"), "rec")
+        audit_id = adv.xadd("twin:audit", {"event": "advice", "asset": "press-1"},
+                            maxlen=100, approximate=True)
+        self.assertEqual(adv.zadd("twin:autonomy", {"press-1|maintain|cmd-1": 1000}), 1)
+        self.assertEqual(adv.zrangebyscore("twin:autonomy", 0, "+inf"), ["press-1|maintain|cmd-1"])
+        self.assertEqual(adv.zremrangebyscore("twin:autonomy", "-inf", "(0"), 0)
+        for call in (lambda: adv.hset("twin:{press-1}:state", "temp", "2"),
+                     lambda: adv.set("twin:{press-1}:prediction", "x"),
+                     lambda: adv.set("twin:scenario:x", "1"),
+                     lambda: adv.xadd("twin:{press-1}:history", {"seq": "9"}),
+                     lambda: adv.xrange("twin:audit"),  # write only: it never reads it back
+                     lambda: adv.delete("twin:audit"), lambda: adv.delete("twin:autonomy"),
+                     lambda: adv.xtrim("twin:audit", maxlen=0),
+                     lambda: adv.zadd("twin:{press-1}:state", {"x": 1}),
+                     lambda: adv.sadd("twin:assets", "ghost"), lambda: adv.get("other"),
+                     lambda: adv.eval("return 1", 0), lambda: adv.keys("*"),
+                     lambda: adv.execute_command("SCRIPT", "FLUSH")):
+            with self.assertRaises(nope):
+                call()
+        op = s.redis_as("operator")
+        self.assertEqual([e[0] for e in op.xrevrange("twin:audit", count=5)], [audit_id])
+        self.assertEqual(op.xrange("twin:audit")[0][1], {"event": "advice", "asset": "press-1"})
+        self.assertEqual(op.get("twin:{press-1}:recommendation"), "rec")
+        self.assertEqual(op.zcard("twin:autonomy"), 1)
+        for call in (lambda: op.xadd("twin:audit", {"event": "forged"}),
+                     lambda: op.set("twin:{press-1}:recommendation", "forged"),
+                     lambda: op.zadd("twin:autonomy", {"x": 1})):
+            with self.assertRaises(nope):
+                call()
+        self.assertEqual(admin.xlen("twin:audit"), 1)
 
     def test_transactions_and_scripts_survive_a_redis_restart(self):
         """Redis replays its AOF as the default user and (7.0, Debian 12) checks that user's
@@ -950,6 +1016,55 @@ class RedisAclTest(DeployTestCase):
 # ---- everything together -------------------------------------------------------------------
 
 
+# twin-advisor in these tests: 2 simulation threads, 40 replications per candidate (an
+# evaluation of the demo plant takes well under a second even so), advice only as shipped.
+ADVISOR_ENV = {"TWIN_ADVISOR_THREADS": 2, "TWIN_ADVISOR_REPLICATIONS": 40,
+               "TWIN_ADVISOR_AUTONOMY": "false"}
+
+
+def wait_recommendation(pb, client, asset, predicate, timeout=90):
+    """The first Recommendation on the asset's topic that `client` received and that
+    satisfies predicate."""
+    def found():
+        for raw in client.payloads(f"{ROOT}/asset/{asset}/recommendation"):
+            rec = pb.Recommendation.FromString(raw)
+            if predicate(rec):
+                return rec
+        return None
+    return th.wait_until(found, timeout, what=f"a Recommendation for {asset}")
+
+
+def check_advisor_audited(tc, s, pb, rec, events):
+    """As the operator (twin.env's Redis user): the audit stream holds `events` for the
+    recommendation, and twin:{asset}:recommendation its last version."""
+    op = s.redis_as("operator")
+    entries = [f for _, f in op.xrange("twin:audit") if f.get("recommendation") == rec.id]
+    tc.assertEqual([e["event"] for e in entries], events, entries)
+    for e in entries:
+        tc.assertEqual(e["asset"], rec.asset_id)
+        tc.assertTrue(e["by"])
+    tc.assertEqual(len(op.xrevrange("twin:audit", count=1)), 1)
+    raw = redis_lib.Redis(host=th.LOOPBACK, port=s.redis.port, username="operator",
+                          password=secret(s.secrets, "redis", "operator"),
+                          socket_timeout=5).get(f"twin:{{{rec.asset_id}}}:recommendation")
+    tc.assertIsNotNone(raw)
+    tc.assertEqual(pb.Recommendation.FromString(raw).id, rec.id)
+
+
+def check_advisor_log(tc, advisor):
+    """Nothing twin-advisor asked for was refused: no NOPERM from Redis, no "not authorized"
+    from the broker, no failed store, audit, guardrail or publish."""
+    log = advisor.log_text()
+    for word in ("NOPERM", "not authorized", "store_failed", "audit_failed", "limit_failed",
+                 "publish_failed", "evaluation_failed"):
+        tc.assertNotIn(word, log)
+    m = advisor.metrics()
+    tc.assertEqual(m.get("twin_advisor_store_errors_total", 0), 0, m)
+    tc.assertEqual(m.get("twin_advisor_publish_failed_total", 0), 0, m)
+    tc.assertEqual(m.get("twin_advisor_redis_connected", 0), 1, m)
+    tc.assertEqual(m.get("twin_advisor_mqtt_connected", 0), 1, m)
+
+
 class EndToEndUnderUsersTest(DeployTestCase):
 
     def test_services_run_end_to_end_under_their_users_and_nothing_is_refused(self):
@@ -959,12 +1074,13 @@ class EndToEndUnderUsersTest(DeployTestCase):
         admin.execute_command("ACL", "LOG", "RESET")
         op = s.mqtt("operator").connected()
         for topic in ("asset/+/state", "asset/+/prediction", "scenario/+/result",
-                      "service/+/+/status", "rejected/+"):
+                      "asset/+/recommendation", "service/+/+/status", "rejected/+"):
             op.subscribe(f"{ROOT}/{topic}")
         ingest = s.service("ingest")
         s.service("predictor")
         s.service("scenario", env={"TWIN_SCENARIO_THREADS": 2})
-        for svc in ("ingest", "predictor", "scenario"):  # status (and so the Last Will) allowed
+        advisor = s.service("advisor", env=ADVISOR_ENV)
+        for svc in ("ingest", "predictor", "scenario", "advisor"):  # status (and Will) allowed
             th.wait_until(lambda svc=svc: any(t.startswith(f"{ROOT}/service/{svc}/")
                                               for t in op.topics()), 15, what=f"{svc} status")
         dev = s.mqtt("press-1").connected()
@@ -1004,6 +1120,7 @@ class EndToEndUnderUsersTest(DeployTestCase):
         self.assertEqual(res.status, pb.ScenarioResult.OK, res.error)
         self.assertEqual(admin.exists("twin:scenario:deploy-1"), 1)
         self.check_mcp_as_operator(s)
+        self.check_advisor_answers_the_operator(s, pb, op, advisor)
         # What the broker dropped stayed dropped; no service was refused anything by Redis.
         self.assertFalse(admin.exists("twin:{press-2}:state"))
         self.assertEqual(admin.smembers("twin:assets"), {"press-1"})
@@ -1017,6 +1134,99 @@ class EndToEndUnderUsersTest(DeployTestCase):
         if (th.BIN_DIR / "twin-devsim").exists():
             self.check_devsim(s, admin)
         self.assertEqual(admin.execute_command("ACL", "LOG"), [])
+
+    def test_advisor_runs_under_its_users_and_an_operators_approval_reaches_the_plant(self):
+        """twin-advisor with the shipped ACLs, every topic and key it uses: a forecast alert
+        and requests in (the dashboard may ask, not approve), a Recommendation out, the
+        operator's approval through the guardrails' Lua script on twin:autonomy to a Command
+        that twin-devsim's user receives, each step in twin:audit, a Rejected for a bad
+        request; Redis's ACL LOG stays empty."""
+        s = self.stack()
+        pb = th.load_proto()
+        admin = s.redis_as("twin-admin")
+        admin.execute_command("ACL", "LOG", "RESET")
+        # A badly worn press-1, as ingest would have stored it: acting on it pays.
+        now = th.now_ms()
+        admin.hset("twin:{press-1}:state", mapping={"vibration": "10.5", "stroke_rate": "14",
+                                                    "_ts_ms": str(now), "_seq": "1"})
+        admin.sadd("twin:assets", "press-1")
+        op = s.mqtt("operator").connected()
+        for topic in ("asset/+/recommendation", "asset/+/command", "service/advisor/+/status",
+                      "rejected/+"):
+            op.subscribe(f"{ROOT}/{topic}")
+        plant = s.mqtt("twin-devsim").connected().subscribe(f"{ROOT}/asset/+/command")
+        advisor = s.service("advisor", env=ADVISOR_ENV)
+        th.wait_until(lambda: any(t.startswith(f"{ROOT}/service/advisor/") for t in op.topics()),
+                      15, what="twin-advisor's status")
+        # An alert from the predictor's user reaches it (an ANOMALY: counted, not evaluated).
+        alert = pb.Alert(asset_id="press-1", signal="vibration", kind=pb.Alert.ANOMALY,
+                         severity=pb.Alert.WARNING, ts_ms=now, value=10.5)
+        s.mqtt("twin-predictor").connected().publish(f"{ROOT}/asset/press-1/alert",
+                                                     alert.SerializeToString())
+        th.wait_until(lambda: advisor.metric('twin_advisor_alerts_skipped_total'
+                                             '{reason="not_forecast"}') == 1, 15,
+                      what="the alert to reach twin-advisor")
+        # The dashboard asks (its password is public: asking is harmless).
+        dash = s.mqtt("dashboard").connected()
+        req = pb.RecommendationRequest(id="dash-1", asset_id="press-1", requested_by="dash")
+        dash.publish(f"{ROOT}/recommendation/request", req.SerializeToString())
+        rec = wait_recommendation(pb, op, "press-1", lambda r: r.request_id == "dash-1")
+        self.assertEqual(rec.status, pb.Recommendation.OK, rec.error)
+        self.assertIn(rec.action.kind, ("maintain", "slow"), rec.why)
+        self.assertEqual(rec.decision, "advice")
+        check_advisor_audited(self, s, pb, rec, ["advice"])
+        # ... but cannot approve: the broker refuses the publish and closes the connection.
+        approval = pb.Approval(recommendation_id=rec.id, asset_id="press-1",
+                               approved_by="someone with the dashboard's password")
+        try:
+            s.mqtt("dashboard").connected().publish(f"{ROOT}/asset/press-1/approval",
+                                                    approval.SerializeToString())
+        except RuntimeError:
+            pass
+        time.sleep(SETTLE_S)
+        self.assertEqual(advisor.metric("twin_advisor_approvals_total"), 0)
+        self.assertFalse(plant.topics())
+        # The operator approves: guardrails (EVALSHA on twin:autonomy), audit, Command.
+        approval = pb.Approval(recommendation_id=rec.id, asset_id="press-1",
+                               approved_by="alice")
+        op.publish(f"{ROOT}/asset/press-1/approval", approval.SerializeToString())
+        command_topic = f"{ROOT}/asset/press-1/command"
+        raw = th.wait_until(lambda: plant.payloads(command_topic), 30,
+                            what="the Command at the plant")[0]
+        cmd = pb.Command.FromString(raw)
+        self.assertEqual((cmd.asset_id, cmd.recommendation_id, cmd.issued_by, cmd.action.kind),
+                         ("press-1", rec.id, "alice", rec.action.kind))
+        self.assertEqual(op.payloads(command_topic), [raw])
+        done = wait_recommendation(pb, op, "press-1",
+                                   lambda r: r.id == rec.id and r.decision != "advice")
+        self.assertEqual((done.decision, done.command_id),
+                         ("executed: approved by alice", cmd.id))
+        check_advisor_audited(self, s, pb, done, ["advice", "command"])
+        self.assertEqual(admin.zcard("twin:autonomy"), 1)
+        # A bad request: refused with a Rejected on rejected/advisor, which it may write.
+        op.publish(f"{ROOT}/recommendation/request", b"\xff\xff not a request")
+        raw = th.wait_until(lambda: op.payloads(f"{ROOT}/rejected/advisor"), 15,
+                            what="a Rejected from twin-advisor")[0]
+        self.assertEqual(pb.Rejected.FromString(raw).reason, "undecodable")
+        self.assertEqual([t for t in op.topics() if "/rejected/" in t],
+                         [f"{ROOT}/rejected/advisor"])
+        check_advisor_log(self, advisor)
+        self.assertEqual(admin.execute_command("ACL", "LOG"), [])
+
+    def check_advisor_answers_the_operator(self, s, pb, op, advisor):
+        """A RecommendationRequest for press-1 (with live telemetry) from the operator:
+        twin-advisor evaluates it on the live state read as its Redis user, stores and
+        publishes the Recommendation, audits it, and is refused nothing."""
+        req = pb.RecommendationRequest(id="deploy-rec-1", asset_id="press-1",
+                                       signal="vibration", requested_by="deploy-test")
+        op.publish(f"{ROOT}/recommendation/request", req.SerializeToString())
+        rec = wait_recommendation(pb, op, "press-1", lambda r: r.request_id == "deploy-rec-1")
+        self.assertEqual(rec.status, pb.Recommendation.OK, rec.error)
+        self.assertEqual((rec.asset_id, rec.trigger), ("press-1", "request"))
+        self.assertTrue(rec.options)
+        self.assertEqual(rec.decision, "advice")  # autonomy is off in every shipped setup
+        check_advisor_audited(self, s, pb, rec, ["advice"])
+        check_advisor_log(self, advisor)
 
     def check_mcp_as_operator(self, s):
         """twin-mcp with the operator's users (as twin.env gives them): it reads the twin from

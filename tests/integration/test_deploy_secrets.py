@@ -122,8 +122,9 @@ class SecretsTest(TwinTestCase):
                 self.assertNotIn(secret(d, "redis", user), acl)
         passwd = (d / "mosquitto.passwd").read_text()
         self.assertEqual(sorted(ln.split(":")[0] for ln in passwd.splitlines()),
-                         sorted(["dashboard", "healthcheck", "operator", "twin-devsim",
-                                 "twin-ingest", "twin-predictor", "twin-scenario"]))
+                         sorted(["dashboard", "healthcheck", "operator", "twin-advisor",
+                                 "twin-devsim", "twin-ingest", "twin-predictor",
+                                 "twin-scenario"]))
         for ln in passwd.splitlines():  # every password hashed (PBKDF2-SHA512)
             self.assertRegex(ln, r"^[^:]+:\$7\$")
         # Again, with a device: passwords kept, twin.env unchanged, the device added.
