@@ -157,7 +157,7 @@ struct mcp_twin {
     struct tw_store *store;
     const char *topic_root;
     struct mcp_server *server; /* for progress notifications */
-    const char *mqtt_url, *mqtt_user, *mqtt_password, *mqtt_ca_file; /* run_scenario */
+    const char *mqtt_url, *mqtt_user, *mqtt_password, *mqtt_ca_file; /* run_scenario, recommend */
     const struct tw_model *model; /* TWIN_MODEL, or NULL: limits and units in explanations */
     const char *model_text;       /* the file's text for twin://plant, or NULL */
 };
@@ -166,8 +166,10 @@ struct tw_model_signal;
 /* Adds the signal's unit and warn/alarm limits (those the plant model gives) to o. */
 void mcp_signal_limits(cJSON *o, const struct tw_model_signal *spec);
 
-/* run_scenario (scenario_tool.c). */
+/* run_scenario (scenario_tool.c) and recommend (recommend_tool.c): questions to twin-scenario
+ * and twin-advisor over MQTT. */
 int mcp_tool_run_scenario(void *ctx, const cJSON *args, cJSON **out, char *err, size_t errlen);
+int mcp_tool_recommend(void *ctx, const cJSON *args, cJSON **out, char *err, size_t errlen);
 
 extern const struct mcp_tool mcp_twin_tools[];
 extern const size_t mcp_twin_n_tools;

@@ -796,6 +796,27 @@ const struct mcp_tool mcp_twin_tools[] = {
      "\"type\":\"string\"},\"kpis\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}}},"
      "\"required\":[\"id\",\"status\",\"kpis\"]}",
      mcp_tool_run_scenario},
+    {"recommend", "Recommend an action for a machine",
+     "Asks twin-advisor what to do with one machine now: every candidate action the plant model "
+     "declares for it (maintain now, maintain when the shift ends, slow down) is simulated from "
+     "the live state against leaving it running, with paired replications, and ranked by the "
+     "plant model's objective (e.g. the station's downtime). Returns the recommended action, "
+     "each option's objective and effect with its 95 % interval and KPIs, the decision "
+     "(advice; executed or refused when autonomy is on) and a sentence on why. An action is "
+     "recommended only when its interval lies wholly on the good side of zero. Does not act: "
+     "approving is for a person (twinctl approve). Takes about a second.",
+     "{\"type\":\"object\",\"properties\":{" ASSET_PROP ","
+     "\"signal\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":64,\"description\":"
+     "\"the signal of concern (optional)\"},"
+     "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":600,\"description\":"
+     "\"how long to wait for the answer (default 120)\"}},"
+     "\"required\":[\"asset\"],\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"asset_id\":{"
+     "\"type\":\"string\"},\"action\":{\"type\":\"object\"},\"decision\":{\"type\":\"string\"},"
+     "\"why\":{\"type\":\"string\"},\"objective\":{\"type\":\"string\"},\"options\":{\"type\":"
+     "\"array\",\"items\":{\"type\":\"object\"}}},"
+     "\"required\":[\"id\",\"asset_id\",\"action\",\"decision\",\"why\",\"options\"]}",
+     mcp_tool_recommend},
 };
 
 const size_t mcp_twin_n_tools = sizeof(mcp_twin_tools) / sizeof(mcp_twin_tools[0]);

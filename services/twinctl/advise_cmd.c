@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "advice_json.h"
 #include "twin/clock.h"
 #include "twin/err.h"
 #include "twin/inbox.h"
@@ -62,43 +63,6 @@ static void print_recommendation(const Twin__V1__Recommendation *r)
     }
 }
 
-static int print_json(const Twin__V1__Recommendation *r)
-{
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "id", r->id);
-    cJSON_AddStringToObject(j, "asset_id", r->asset_id);
-    cJSON_AddStringToObject(j, "status",
-                            r->status == TWIN__V1__RECOMMENDATION__STATUS__OK ? "ok" : "error");
-    cJSON_AddStringToObject(j, "error", r->error);
-    cJSON_AddStringToObject(j, "trigger", r->trigger);
-    cJSON_AddStringToObject(j, "request_id", r->request_id);
-    cJSON_AddItemToObject(j, "ts_ms", ctl_json_i64(r->ts_ms));
-    cJSON_AddStringToObject(j, "action", r->action ? r->action->kind : "none");
-    cJSON_AddStringToObject(j, "label", r->action ? r->action->label : "");
-    cJSON_AddStringToObject(j, "decision", r->decision);
-    cJSON_AddStringToObject(j, "command_id", r->command_id);
-    cJSON_AddStringToObject(j, "why", r->why);
-    cJSON_AddStringToObject(j, "objective", r->objective);
-    cJSON_AddBoolToObject(j, "maximize", r->maximize);
-    cJSON *opts = cJSON_AddArrayToObject(j, "options");
-    for (size_t i = 0; i < r->n_options; i++) {
-        const Twin__V1__ActionOption *o = r->options[i];
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddNumberToObject(x, "rank", o->rank);
-        cJSON_AddStringToObject(x, "kind", o->action ? o->action->kind : "none");
-        cJSON_AddStringToObject(x, "label", o->action ? o->action->label : "");
-        if (o->objective)
-            cJSON_AddNumberToObject(x, "objective", o->objective->mean);
-        if (o->effect) {
-            cJSON_AddNumberToObject(x, "effect", o->effect->mean);
-            cJSON_AddNumberToObject(x, "effect_lo", o->effect->lo);
-            cJSON_AddNumberToObject(x, "effect_hi", o->effect->hi);
-        }
-        cJSON_AddItemToArray(opts, x);
-    }
-    return ctl_json_emit(j);
-}
-
 /* ---- recommend / approve ------------------------------------------------------------------- */
 
 /* Waits for a Recommendation on the asset's topic that `want` accepts, or a Rejected from the
@@ -120,7 +84,8 @@ static int await(const struct ctl_settings *s, struct tw_inbox *c, const char *a
             Twin__V1__Recommendation *r =
                 twin__v1__recommendation__unpack(NULL, m->len, m->payload);
             if (r && want(r, arg)) {
-                rc = json ? print_json(r) : (print_recommendation(r), 0);
+                rc = json ? ctl_json_emit(adv_recommendation_json(m->payload, m->len))
+                          : (print_recommendation(r), 0);
                 bool bad = r->status != TWIN__V1__RECOMMENDATION__STATUS__OK ||
                            strncmp(r->decision, "refused", 7) == 0;
                 rc = rc == 0 && !bad ? CTL_EXIT_OK : 1;

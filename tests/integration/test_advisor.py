@@ -174,9 +174,11 @@ class TwinctlTest(TwinTestCase):
         rc, out, err = ctl("recommend", "press-1", "--json")
         self.assertEqual(rc, 0, err)
         rec = json.loads(out)
-        self.assertEqual((rec["asset_id"], rec["action"], rec["decision"]),
+        self.assertEqual((rec["asset_id"], rec["action"]["kind"], rec["decision"]),
                          ("press-1", "maintain", "advice"))
         self.assertEqual(rec["options"][0]["rank"], 1)
+        self.assertLess(rec["options"][0]["effect"]["hi"], 0)
+        self.assertIn("station.press.downtime", [k["name"] for k in rec["options"][0]["kpis"]])
         rc, out, err = ctl("recommend", "press-1")
         self.assertEqual(rc, 0, err)
         self.assertIn("do: maintain now for 15 min", out)

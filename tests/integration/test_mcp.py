@@ -113,7 +113,7 @@ class McpStdioTest(TwinTestCase):
         tools = self.mcp.request("tools/list")["result"]["tools"]
         self.assertEqual(sorted(t["name"] for t in tools),
                          ["explain_alert", "get_history", "get_prediction", "get_state",
-                          "list_alerts", "list_assets", "run_scenario"])
+                          "list_alerts", "list_assets", "recommend", "run_scenario"])
         t0 = self.feed("mcp-press-1")
         self.feed("mcp-pump-2", n=10)
 
@@ -221,6 +221,11 @@ class McpSdkClientTest(McpStdioTest):
         self.mcp.close()  # the SDK starts its own
         self.h.service("twin-scenario", broker=self.s.broker, redis=self.s.redis,
                        env={"TWIN_MODEL": str(sk.DEMO_PLANT), "TWIN_SCENARIO_THREADS": 2})
+        self.h.service("twin-advisor", broker=self.s.broker, redis=self.s.redis,
+                       env={"TWIN_MODEL": str(sk.DEMO_PLANT), "TWIN_ADVISOR_THREADS": 2,
+                            "TWIN_ADVISOR_REPLICATIONS": 8})
+        self.s.redis.client().hset("twin:{press-1}:state", mapping={
+            "vibration": "10.5", "stroke_rate": "14", "_ts_ms": str(th.now_ms()), "_seq": "1"})
         self.feed("mcp-press-1")
         calls = [["list_assets", {}], ["get_state", {"asset": "mcp-press-1"}],
                  ["get_history", {"asset": "mcp-press-1", "max_points": 4}],
@@ -229,6 +234,7 @@ class McpSdkClientTest(McpStdioTest):
                  ["explain_alert", {"asset": "mcp-press-1", "signal": "temp"}],
                  ["run_scenario", {"ignore_live": True, "horizon_hours": 24, "replications": 2,
                                    "perturbations": [{"kind": "demand_factor", "factor": 1.4}]}],
+                 ["recommend", {"asset": "press-1"}],
                  ["get_state", {"asset": "ghost-9"}]]
         res = subprocess.run(
             ["node", str(self.SDK_DIR / "sdk_client.mjs"), str(th.BIN_DIR / "twin-mcp"),
@@ -241,10 +247,10 @@ class McpSdkClientTest(McpStdioTest):
         self.assertIn("list_assets", out["instructions"])
         self.assertEqual(sorted(t["name"] for t in out["tools"]),
                          ["explain_alert", "get_history", "get_prediction", "get_state",
-                          "list_alerts", "list_assets", "run_scenario"])
+                          "list_alerts", "list_assets", "recommend", "run_scenario"])
         results = [c["result"] for c in out["calls"]]
         errors = [r.get("isError") for r in results]
-        self.assertEqual(errors[:5] + errors[6:], [False] * 6 + [True], results)
+        self.assertEqual(errors[:5] + errors[6:], [False] * 7 + [True], results)
         if errors[5]:  # explain_alert: the signal may have raised no alert in 40 samples
             self.assertIn("no alert", results[5]["content"][0]["text"])
         self.assertEqual(results[6]["structuredContent"]["status"], "ok")
@@ -254,7 +260,11 @@ class McpSdkClientTest(McpStdioTest):
         self.assertEqual(len(results[2]["structuredContent"]["points"]), 4)
         self.assertEqual(results[3]["structuredContent"]["basis_ts_ms"],
                          self.s.stored_prediction("mcp-press-1").basis_ts_ms)
-        self.assertIn("no state for asset", results[7]["content"][0]["text"])
+        rec = results[7]["structuredContent"]
+        self.assertEqual((rec["asset_id"], rec["action"]["kind"], rec["decision"]),
+                         ("press-1", "maintain", "advice"))
+        self.assertLess(rec["options"][0]["effect"]["hi"], 0)
+        self.assertIn("no state for asset", results[8]["content"][0]["text"])
 
     # The stdio tests of the base class run once, there.
     test_every_tool_answers_what_redis_holds = None
@@ -339,6 +349,39 @@ class McpAlertsTest(TwinTestCase):
         missing = mcp.call("explain_alert", asset="mcp-press-1", signal="load")
         self.assertTrue(missing["isError"])
         self.assertIn("no alert", missing["content"][0]["text"])
+
+
+class McpRecommendTest(TwinTestCase):
+    """recommend: the request goes to a real twin-advisor over MQTT; its Recommendation comes
+    back as the tool's result, its refusals and absence as tool errors."""
+
+    def test_recommend_answers_from_the_advisor_and_says_why_not(self):
+        s = sk.ScenarioStack(self.h)
+        mcp = McpProcess(self.h, s.redis.url, env={"TWIN_MQTT_URL": s.broker.url})
+        self.addCleanup(mcp.close)
+        # No advisor yet: a clear error once the wait is over.
+        r = mcp.call("recommend", asset="press-1", timeout_s=2)
+        self.assertTrue(r["isError"])
+        self.assertIn("is twin-advisor running", r["content"][0]["text"])
+        self.h.service("twin-advisor", broker=s.broker, redis=s.redis,
+                       env={"TWIN_MODEL": str(sk.DEMO_PLANT), "TWIN_ADVISOR_THREADS": 2,
+                            "TWIN_ADVISOR_REPLICATIONS": 8})
+        s.redis.client().hset("twin:{press-1}:state", mapping={
+            "vibration": "10.5", "stroke_rate": "14", "_ts_ms": str(th.now_ms()), "_seq": "1"})
+        r = mcp.call("recommend", asset="press-1")
+        self.assertFalse(r["isError"], r)
+        rec = r["structuredContent"]
+        self.assertEqual((rec["action"]["kind"], rec["decision"], rec["trigger"]),
+                         ("maintain", "advice", "request"))
+        self.assertTrue(rec["request_id"].startswith("mcp-"))
+        self.assertIn("maintain", rec["why"])
+        self.assertEqual(json.loads(r["content"][0]["text"]), rec)
+        for asset, why in (("compressor-1", "no station"), ("ghost-9", "not in the plant model")):
+            r = mcp.call("recommend", asset=asset)
+            self.assertTrue(r["isError"])
+            self.assertIn(why, r["content"][0]["text"])
+        r = mcp.call("recommend", asset="bad id!")
+        self.assertTrue(r["isError"])
 
 
 class McpScenarioTest(TwinTestCase):
