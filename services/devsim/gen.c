@@ -19,7 +19,8 @@
 #define DAILY_AMP           0.1
 #define DRIFT_MAX           0.1
 #define DRIFT_STEP_SD       0.005
-#define MTBF_MS             (8 * HOUR_MS)
+#define MTBF_MS             (72 * HOUR_MS) /* of a new machine; wear shortens it */
+#define WEAR_HAZARD         30.0            /* hazard x (1 + WEAR_HAZARD wear^4) */
 #define MTTR_MIN_MS         (20 * MIN_MS)
 #define MTTR_MAX_MS         (60 * MIN_MS)
 #define GLITCH_MEAN_MS      (10 * MIN_MS)    /* per device */
@@ -344,8 +345,9 @@ static void wear_and_fail(struct devsim_asset *a, int64_t ts_ms, double dt_ms)
     a->wear += a->wear_rate_per_ms * a->speed * a->speed * dt_ms;
     /* The demo's head start fails by wear alone, so that its story (warn, alarm, filter
      * change) always plays out whole. */
+    double w2 = a->wear * a->wear;
     double hazard =
-        a->head_start ? 0.0 : a->speed * dt_ms / MTBF_MS * (1.0 + 4.0 * a->wear * a->wear);
+        a->head_start ? 0.0 : a->speed * dt_ms / MTBF_MS * (1.0 + WEAR_HAZARD * w2 * w2);
     bool fail = tw_rng_uniform(&a->rng) < hazard;
     if (fail || a->wear >= wear_to_fail(a)) {
         a->failures++;

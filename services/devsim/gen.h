@@ -16,8 +16,11 @@
  *    that have an "above" warn limit drift upward as wear grows; wear 1 puts the signal's base
  *    on the warn limit. Wear grows at a per-asset rate (warn reached after 6-18 h of device
  *    time from new);
- *  - failures: random, with a mean time between failures of 8 h of device time, more likely
- *    with wear, and certain once wear has taken a wear signal 30 % past its alarm limit.
+ *  - failures: random, and mostly from wear (as on a P-F curve): a new machine's mean time
+ *    between failures is 72 h of device time, divided by 1 + 30 wear^4 (wear 0.5: 25 h; wear 1,
+ *    on the warn limit: 2.3 h; wear 1.3: 50 min), and certain once wear has taken a wear signal
+ *    30 % past its alarm limit. So a machine seldom fails before its wear signal nears the warn
+ *    limit, which the twin's forecasts see coming.
  *    While down, activity signals (rates, currents, flows, vibration, torque, pressure,
  *    airflow) drop to their stand-still level (stroke_rate 0). A breakdown's repair takes
  *    20-60 min of device time (parts, fitter, restart) and resets wear to nearly new;

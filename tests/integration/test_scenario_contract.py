@@ -316,14 +316,17 @@ class TwinctlTest(TwinTestCase):
 
     def test_maintain_and_slow_run_from_one_command(self):
         s = sk.ScenarioStack(self.h)
-        # From the model file: no live wear to forget, so the maintenance is a pure outage of
-        # both presses for 2 h (failures falling inside it overlap, hence less than 4 h).
+        # From the model file: no live wear to forget, so the maintenance is an outage of both
+        # presses for 2 h (failures falling inside it overlap, hence less than 4 h; and each
+        # press draws its next failure afresh afterwards, which adds noise to the difference).
         rc, d, err = s.twinctl_json("scenario", "run", "--maintain", "press", "--at", "1h",
                                     "--for", "2h", "--horizon", "2d", "--replications", "10",
                                     "--ignore-live")
         self.assertEqual(rc, 0, err)
         self.assertEqual((d["status"], d["name"]), ("ok", "press maintained 2 h"))
-        self.assertGreater(sk.kpi(d, "station.press.downtime")["difference"]["lo"], 2.5)
+        diff = sk.kpi(d, "station.press.downtime")["difference"]
+        self.assertGreater(diff["lo"], 0)
+        self.assertGreater(diff["mean"], 1.5)
         # Presses at half speed are busier for the same parts.
         rc, d, err = s.twinctl_json("scenario", "run", "--slow", "press=0.5", "--wear-exponent",
                                     "2", "--horizon", "2d", "--replications", "10",
