@@ -18,6 +18,7 @@
 #define INBOX_MAX_BYTES  (16u << 20)
 #define PUBLISH_RETRY_MS 5000
 #define ERR_MAX          512
+#define WEAR_SAMPLES     5 /* history values a machine's wear is the median of */
 
 _Static_assert(sizeof(sig_atomic_t) == sizeof(int), "the stop flag doubles as scn_run's cancel");
 
@@ -262,6 +263,55 @@ struct trigger {
     char text[300];        /* the first sentence of why */
 };
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The machine's wear from the median of its wear signal's last WEAR_SAMPLES values in its
+ * history, not the one value of the state: one glitching sample neither triggers a
+ * maintenance nor hides wear. Keeps the snapshot's factor when the history has none. */
+static void robust_wear(struct adv_service *s, struct sim_plant *p, int station, int machine,
+                        const char *asset)
+{
+    struct sim_station *st = &p->stations[station];
+    if (st->live.wear.n == 0)
+        return;
+    char key[TW_NAME_MAX + 24], count[8];
+    snprintf(key, sizeof(key), "twin:{%s}:history", asset);
+    snprintf(count, sizeof(count), "%d", WEAR_SAMPLES);
+    const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", count};
+    struct tw_reply *r = NULL;
+    int rc = tw_store_command(s->store, &r, 6, argv, NULL);
+    redis_result(s, rc);
+    double v[WEAR_SAMPLES];
+    size_t n = 0;
+    for (size_t i = 0; rc == 0 && r->type == TW_REPLY_ARRAY && i < r->n && n < WEAR_SAMPLES; i++) {
+        const struct tw_reply *e = &r->elem[i];
+        if (e->type != TW_REPLY_ARRAY || e->n != 2 || e->elem[1].type != TW_REPLY_ARRAY)
+            continue;
+        const struct tw_reply *f = &e->elem[1];
+        for (size_t k = 0; k + 1 < f->n; k += 2) {
+            char *end;
+            if (f->elem[k].type != TW_REPLY_STR || f->elem[k + 1].type != TW_REPLY_STR ||
+                strcmp(f->elem[k].str, st->live.wear_signal) != 0)
+                continue;
+            double x = strtod(f->elem[k + 1].str, &end);
+            if (*end == '\0' && isfinite(x))
+                v[n++] = x;
+        }
+    }
+    tw_store_replies_free(r, 1);
+    if (n == 0)
+        return;
+    qsort(v, n, sizeof(v[0]), cmp_double);
+    double median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    double f = sim_curve_eval(&st->live.wear, median);
+    if (isfinite(f) && f > 0)
+        st->machine_mtbf_factor[machine] = f;
+}
+
 /* A forecast crossing of the station's wear signal: the machine is weighed with the wear the
  * forecast says it reaches (the limit, within the horizon), not only the wear it has now. The
  * engine holds a machine's wear constant over a run, so without this a machine that is still
@@ -299,8 +349,10 @@ static void publish_recommendation(struct adv_service *s, struct adv_rec *r)
     free(buf);
 }
 
-static void recommend(struct adv_service *s, const struct trigger *t)
+/* Evaluates, decides, publishes; returns whether an action (not "leave it") was recommended. */
+static bool recommend(struct adv_service *s, const struct trigger *t)
 {
+    bool acted = false;
     const struct adv_settings *cfg = s->cfg;
     const struct sim_actions *a = &cfg->actions;
     struct adv_rec *r = calloc(1, sizeof(*r));
@@ -337,6 +389,7 @@ static void recommend(struct adv_service *s, const struct trigger *t)
     redis_result(s, rc);
     if (rc == 0) {
         live->epoch = (double)t->ts_ms / 1000.0; /* the calendar of plant time */
+        robust_wear(s, live, station, machine, t->asset);
         forecast_wear(live, station, machine, t);
         r->snapshot_ms = st.snapshot_ms;
         struct adv_target target = {.asset = t->asset,
@@ -400,10 +453,12 @@ static void recommend(struct adv_service *s, const struct trigger *t)
            t->asset, r->id, t->kind, r->signal, best->action.label, r->decision, best->effect.mean,
            best->effect.lo, best->effect.hi, e->events, tw_mono_ms() - t0);
     publish_recommendation(s, r);
+    acted = best->action.kind >= 0;
 out:
     sim_plant_free(live);
     free(e);
     free(r);
+    return acted;
 }
 
 /* ---- the three inputs ----------------------------------------------------------------------- */
@@ -461,7 +516,8 @@ static void on_alert(struct adv_service *s, const struct adv_inmsg *msg, const c
     }
     const struct tw_alert *al = &am.a;
     int st, mc;
-    if (al->kind != TW_ALERT_THRESHOLD_FORECAST) {
+    bool forecast = al->kind == TW_ALERT_THRESHOLD_FORECAST;
+    if (!forecast && al->kind != TW_ALERT_THRESHOLD_BREACH) {
         tw_counter_add(s->m->skipped[ADV_SKIP_NOT_FORECAST], 1);
     } else if (strcmp(al->asset_id, asset) != 0) {
         reject(s, msg, ADV_REJECT_ASSET_MISMATCH, "the Alert's asset_id is not the topic's",
@@ -477,17 +533,24 @@ static void on_alert(struct adv_service *s, const struct adv_inmsg *msg, const c
             al->ts_ms - last->ts_ms < every) {
             tw_counter_add(s->m->skipped[ADV_SKIP_RECENT], 1);
         } else {
-            if (last)
-                last->ts_ms = al->ts_ms;
+            /* A breach is weighed on the live state as it is (a sensor glitch has passed by
+             * then), a forecast with the wear it forecasts. */
             struct trigger t = {.asset = asset,
-                                .kind = "threshold_forecast",
+                                .kind = forecast ? "threshold_forecast" : "threshold_breach",
                                 .signal = al->signal,
                                 .ts_ms = al->ts_ms,
-                                .forecast_value = al->threshold};
+                                .forecast_value = forecast ? al->threshold : NAN};
             double hours = (double)(al->eta_ms - al->ts_ms) / 3600000.0;
-            snprintf(t.text, sizeof(t.text), "%s of %s is forecast to reach %.6g in %.2g h.",
-                     al->signal, asset, al->threshold, hours > 0 ? hours : 0.0);
-            recommend(s, &t);
+            if (forecast)
+                snprintf(t.text, sizeof(t.text), "%s of %s is forecast to reach %.6g in %.2g h.",
+                         al->signal, asset, al->threshold, hours > 0 ? hours : 0.0);
+            else
+                snprintf(t.text, sizeof(t.text), "%s of %s is past its limit %.6g (%.6g).",
+                         al->signal, asset, al->threshold, al->value);
+            /* Only an action starts the wait: after "leave it running" the next alert of the
+             * machine is weighed again. */
+            if (recommend(s, &t) && last)
+                last->ts_ms = al->ts_ms;
         }
     }
     tw_codec_alert_free(&am);
