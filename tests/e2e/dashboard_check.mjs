@@ -118,6 +118,23 @@ async function checkAlert(page) {
   log(`   ${ALERT_ASSET} health: ${health}`);
 }
 
+// The Decisions panel: an executed recommendation with its command, and the real advisor's
+// answer to a question about weld-1.
+async function checkDecisions(page) {
+  const sel = '#decisions li.decision[data-asset="press-1"][data-id="rec-e2e-1"]';
+  const text = await until(() => page.$eval(sel, (e) => e.textContent).catch(() => null)
+    .then((t) => (t && t.includes("cmd-e2e-1") ? t : null)), 40000,
+  "press-1's executed recommendation with its command in the Decisions panel");
+  for (const want of ["maintain now for 15 min", "executed", "station.press.downtime: -1.5",
+    "by twin-advisor/e2e"]) {
+    if (!text.includes(want)) throw new Error(`Decisions card lacks "${want}": ${text}`);
+  }
+  log(`ok: decision shown: ${text}`);
+  const weld = await until(() => page.$eval('#decisions li.decision[data-asset="weld-1"]',
+    (e) => e.textContent).catch(() => null), 60000, "twin-advisor's answer about weld-1");
+  log(`ok: the advisor's answer shown: ${weld}`);
+}
+
 // A request the runner refuses comes back as an ERROR result whose reason the panel shows.
 async function checkScenarioError(page) {
   await page.check('input[name="kind"][value="MACHINE_DOWN"]');
@@ -235,6 +252,7 @@ async function main() {
     await checkBand(page);
     await checkChartsFit(page, "as first laid out");
     await checkAlert(page);
+    await checkDecisions(page);
     await checkScenarioError(page);
     await checkScenario(page);
     await checkUndecodable(page);

@@ -68,6 +68,29 @@ def send_bad_times(client, asset):
     client.publish(f"{ROOT}/asset/{asset}/alert", good.SerializeToString(), qos=1)
 
 
+def send_decisions(client):
+    """A question to the real twin-advisor about weld-1, and an executed recommendation of
+    press-1 with its Command, as twin-advisor publishes them: the Decisions panel shows both."""
+    pb = th.load_proto()
+    req = pb.RecommendationRequest(id="e2e-ask", asset_id="weld-1", requested_by="e2e")
+    client.publish(f"{ROOT}/recommendation/request", req.SerializeToString(), qos=1)
+    now = th.now_ms()
+    act = pb.Action(kind="maintain", asset_id="press-1", duration_ms=15 * 60000,
+                    label="maintain now for 15 min")
+    rec = pb.Recommendation(
+        id="rec-e2e-1", asset_id="press-1", status=pb.Recommendation.OK,
+        trigger="threshold_forecast", signal="vibration", ts_ms=now, created_ms=now,
+        action=act, objective="station.press.downtime", decision="executed",
+        command_id="cmd-e2e-1", why="vibration of press-1 is forecast to reach 7.1 in 2 h.",
+        options=[pb.ActionOption(action=act, rank=1,
+                                 effect=pb.Estimate(mean=-1.5, lo=-2.25, hi=-0.75, n=20))])
+    client.publish(f"{ROOT}/asset/press-1/recommendation", rec.SerializeToString(), qos=1,
+                   retain=True)
+    cmd = pb.Command(id="cmd-e2e-1", asset_id="press-1", action=act,
+                     recommendation_id="rec-e2e-1", issued_ms=now, issued_by="twin-advisor/e2e")
+    client.publish(f"{ROOT}/asset/press-1/command", cmd.SerializeToString(), qos=1)
+
+
 class Plant(threading.Thread):
     """Publishes one Telemetry per asset every 1/RATE_HZ s until stopped; after
     breach.set(), BREACH_SIGNAL reads BREACH_VALUE (above its alarm limit of 70) for
@@ -143,7 +166,9 @@ class DashboardTest(th.TwinTestCase):
         model = {"TWIN_MODEL": str(PLANT)}
         for binary, env in (("twin-ingest", {"TWIN_INGEST_WORKERS": 2}),
                             ("twin-predictor", {}),
-                            ("twin-scenario", {"TWIN_SCENARIO_THREADS": 2})):
+                            ("twin-scenario", {"TWIN_SCENARIO_THREADS": 2}),
+                            ("twin-advisor", {"TWIN_ADVISOR_THREADS": 2,
+                                              "TWIN_ADVISOR_REPLICATIONS": 4})):
             self.h.service(binary, broker=broker, redis=redis, env={**model, **env},
                            ready=False)
         for svc in [p for p in self.h.processes if isinstance(p, th.ServiceProcess)]:
@@ -166,6 +191,7 @@ class DashboardTest(th.TwinTestCase):
                 if line.strip() == "READY":
                     plant.breach.set()
                     plant.client.publish(f"{ROOT}/asset/bogus/prediction", BAD_PAYLOAD, qos=1)
+                    send_decisions(plant.client)
                 elif line.strip() == "POISON":
                     send_bad_times(plant.client, "press-1")
         t = threading.Thread(target=reader, daemon=True)

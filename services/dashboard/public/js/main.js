@@ -24,7 +24,8 @@
   function subscribe(client) {
     const r = cfg.topicRoot;
     client.subscribe([`${r}/asset/+/state`, `${r}/asset/+/prediction`, `${r}/asset/+/alert`,
-      `${r}/service/+/+/status`], { qos: 1 }, (err) => {
+      `${r}/asset/+/recommendation`, `${r}/asset/+/command`, `${r}/service/+/+/status`],
+    { qos: 1 }, (err) => {
       if (err) setConn("error", `subscribe: ${err.message}`);
     });
   }
@@ -41,6 +42,12 @@
       } else if (what === "alert") {
         const m = T.net.decode(types.Alert, payload);
         store.applyAlert(Object.assign(m, { asset_id: m.asset_id || id }));
+      } else if (what === "recommendation") {
+        const m = T.net.decode(types.Recommendation, payload);
+        if (m.asset_id === id) T.decisions.onRecommendation(m);
+      } else if (what === "command") {
+        const m = T.net.decode(types.Command, payload);
+        if (m.asset_id === id) T.decisions.onCommand(m);
       }
     } else if (parts[0] === "service" && parts.length === 4) {
       store.applyStatus(parts[1], parts[2], new TextDecoder().decode(payload).trim());
@@ -133,6 +140,7 @@
       if (T.charts.assetId && (changed.includes(T.charts.assetId) || full)) step("charts", () => T.charts.update());
     }
     if (alerts) step("alerts", () => T.alerts.render());
+    if (T.decisions.state.dirty) step("decisions", () => T.decisions.render());
     if (services) step("services", renderServices);
     if (d.errors) {
       d.errors = false;
@@ -143,6 +151,7 @@
   function wireUi() {
     T.assets.onSelect(select);
     T.alerts.onSelect(select);
+    T.decisions.onSelect(select);
     document.getElementById("hide-cleared").addEventListener("change", () => T.alerts.render());
     for (const b of document.querySelectorAll("[data-window]")) {
       b.addEventListener("click", () => {

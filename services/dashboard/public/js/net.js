@@ -46,7 +46,7 @@
     const root = new protobuf.Root();
     await root.load("vendor/twin.proto", { keepCase: true });
     const names = ["TwinState", "Prediction", "Alert", "ScenarioRequest", "ScenarioProgress",
-      "ScenarioResult"];
+      "ScenarioResult", "Recommendation", "Command"];
     const types = {};
     for (const n of names) types[n] = root.lookupType(`twin.v1.${n}`);
     return types;
