@@ -29,6 +29,7 @@
 #include "twin/metrics.h"
 #include "twin/model.h"
 #include "twin/mqtt.h"
+#include "twin/msgq.h"
 #include "twin/store.h"
 #include "twin/validate.h"
 
@@ -246,14 +247,6 @@ extern struct tw_script adv_limit_script;
 
 /* ---- the service (service.c) --------------------------------------------------------------- */
 
-struct adv_inmsg {
-    struct adv_inmsg *next;
-    char *topic;
-    uint8_t *payload;
-    size_t len, full_len;
-    bool oversize, retained;
-};
-
 struct adv_service {
     const struct adv_settings *cfg;
     struct adv_metrics *m;
@@ -262,10 +255,7 @@ struct adv_service {
     struct tw_store *store;
     char client_id[128], status_topic[ADV_TOPIC_MAX], rejected_topic[ADV_TOPIC_MAX];
     char instance_by[128]; /* "twin-advisor/<instance>" */
-    pthread_mutex_t in_lock;
-    pthread_cond_t in_changed;
-    struct adv_inmsg *in_head, *in_tail;
-    size_t in_n, in_bytes;
+    struct tw_msgq inbox;
     bool redis_up;
     /* plant time of the last evaluation per asset (open addressing on the asset id) */
     size_t n_recent, cap_recent;

@@ -13,6 +13,7 @@
 #include "twin/codec.h"
 #include "twin/err.h"
 #include "twin/log.h"
+#include "twin/msgq.h"
 
 #define INBOX_CAP        1024
 #define INBOX_MAX_BYTES  (16u << 20)
@@ -65,7 +66,7 @@ static int publish_retrying(struct adv_service *s, const char *topic, const void
     return rc;
 }
 
-static void reject(struct adv_service *s, const struct adv_inmsg *msg, enum adv_reject r,
+static void reject(struct adv_service *s, const struct tw_qmsg *msg, enum adv_reject r,
                    const char *detail, struct tw_ratelimit *rl)
 {
     uint8_t *buf = NULL;
@@ -463,20 +464,6 @@ out:
 
 /* ---- the three inputs ----------------------------------------------------------------------- */
 
-/* The {asset} of <root>/asset/{asset}/<leaf>, copied to out; false when the topic is not so. */
-static bool topic_asset(const struct adv_service *s, const char *topic, const char *leaf, char *out)
-{
-    size_t root = strlen(s->cfg->common.topic_root);
-    if (strncmp(topic, s->cfg->common.topic_root, root) != 0 || strncmp(topic + root, "/asset/", 7))
-        return false;
-    const char *a = topic + root + 7, *slash = strchr(a, '/');
-    if (!slash || strcmp(slash + 1, leaf) != 0 || slash == a || (size_t)(slash - a) > TW_NAME_MAX)
-        return false;
-    memcpy(out, a, (size_t)(slash - a));
-    out[slash - a] = '\0';
-    return true;
-}
-
 static struct adv_recent *recent_slot(struct adv_service *s, const char *asset)
 {
     if (s->n_recent * 2 >= s->cap_recent) {
@@ -506,7 +493,7 @@ static struct adv_recent *recent_slot(struct adv_service *s, const char *asset)
     return &s->recent[h];
 }
 
-static void on_alert(struct adv_service *s, const struct adv_inmsg *msg, const char *asset)
+static void on_alert(struct adv_service *s, const struct tw_qmsg *msg, const char *asset)
 {
     struct tw_alert_msg am;
     tw_counter_add(s->m->alerts, 1);
@@ -556,7 +543,7 @@ static void on_alert(struct adv_service *s, const struct adv_inmsg *msg, const c
     tw_codec_alert_free(&am);
 }
 
-static void on_request(struct adv_service *s, const struct adv_inmsg *msg)
+static void on_request(struct adv_service *s, const struct tw_qmsg *msg)
 {
     struct adv_request req;
     char err[256];
@@ -582,7 +569,7 @@ static void on_request(struct adv_service *s, const struct adv_inmsg *msg)
     recommend(s, &t);
 }
 
-static void on_approval(struct adv_service *s, const struct adv_inmsg *msg, const char *asset)
+static void on_approval(struct adv_service *s, const struct tw_qmsg *msg, const char *asset)
 {
     struct adv_approval ap;
     char err[256], key[TW_NAME_MAX + 32];
@@ -654,7 +641,7 @@ out:
     free(out);
 }
 
-static void handle(struct adv_service *s, const struct adv_inmsg *msg)
+static void handle(struct adv_service *s, const struct tw_qmsg *msg)
 {
     char asset[TW_NAME_MAX + 1], want[ADV_TOPIC_MAX];
     if (msg->oversize) {
@@ -673,9 +660,11 @@ static void handle(struct adv_service *s, const struct adv_inmsg *msg)
                    &reject_log);
         else
             on_request(s, msg);
-    } else if (topic_asset(s, msg->topic, "alert", asset)) {
+    } else if (tw_topic_asset(msg->topic, s->cfg->common.topic_root, "alert", asset) ==
+               TW_REJECT_NONE) {
         on_alert(s, msg, asset);
-    } else if (topic_asset(s, msg->topic, "approval", asset)) {
+    } else if (tw_topic_asset(msg->topic, s->cfg->common.topic_root, "approval", asset) ==
+               TW_REJECT_NONE) {
         if (msg->retained)
             reject(s, msg, ADV_REJECT_RETAINED, "approvals must not be retained", &reject_log);
         else
@@ -688,63 +677,21 @@ static void handle(struct adv_service *s, const struct adv_inmsg *msg)
 static void on_message(void *ctx, const struct tw_mqtt_msg *msg)
 {
     struct adv_service *s = ctx;
-    size_t topic_len = strlen(msg->topic);
-    bool oversize = msg->len > (size_t)s->cfg->max_payload;
-    size_t keep = oversize ? TW_REJECTED_HEAD_BYTES : msg->len;
-    struct adv_inmsg *m = malloc(sizeof(*m) + topic_len + 1 + keep);
+    struct tw_qmsg *m = tw_msgq_push(&s->inbox, msg, (size_t)s->cfg->max_payload);
     if (!m)
         return;
-    *m = (struct adv_inmsg){
-        .len = keep, .full_len = msg->len, .oversize = oversize, .retained = msg->retained};
-    m->topic = (char *)(m + 1);
-    memcpy(m->topic, msg->topic, topic_len + 1);
-    m->payload = (uint8_t *)m->topic + topic_len + 1;
-    if (keep)
-        memcpy(m->payload, msg->payload, keep);
-    pthread_mutex_lock(&s->in_lock);
-    bool full = s->in_n >= INBOX_CAP || s->in_bytes + keep > INBOX_MAX_BYTES;
-    if (!full) {
-        if (s->in_tail)
-            s->in_tail->next = m;
-        else
-            s->in_head = m;
-        s->in_tail = m;
-        s->in_n++;
-        s->in_bytes += keep;
-        pthread_cond_signal(&s->in_changed);
+    /* Full; never wait here: the loop may be publishing, which needs Paho's lock. */
+    char asset[TW_NAME_MAX + 1];
+    if (tw_topic_asset(m->topic, s->cfg->common.topic_root, "alert", asset) == TW_REJECT_NONE) {
+        tw_counter_add(s->m->skipped[ADV_SKIP_DROPPED], 1);
+        uint32_t suppressed = 0;
+        if (tw_ratelimit_allow(&busy_log, tw_mono_ms(), &suppressed))
+            tw_log(TW_LOG_WARN, "alert_dropped", "asset=%s reason=inbox_full suppressed=%" PRIu32,
+                   asset, suppressed);
+    } else {
+        reject(s, m, ADV_REJECT_BUSY, "the advisor's inbox is full: retry later", &busy_log);
     }
-    pthread_mutex_unlock(&s->in_lock);
-    if (full) { /* never wait here: the loop may be publishing, which needs Paho's lock */
-        char asset[TW_NAME_MAX + 1];
-        if (topic_asset(s, m->topic, "alert", asset)) {
-            tw_counter_add(s->m->skipped[ADV_SKIP_DROPPED], 1);
-            uint32_t suppressed = 0;
-            if (tw_ratelimit_allow(&busy_log, tw_mono_ms(), &suppressed))
-                tw_log(TW_LOG_WARN, "alert_dropped",
-                       "asset=%s reason=inbox_full suppressed=%" PRIu32, asset, suppressed);
-        } else {
-            reject(s, m, ADV_REJECT_BUSY, "the advisor's inbox is full: retry later", &busy_log);
-        }
-        free(m);
-    }
-}
-
-static struct adv_inmsg *inbox_take(struct adv_service *s, int64_t wait_ms)
-{
-    pthread_mutex_lock(&s->in_lock);
-    if (!s->in_head && wait_ms > 0)
-        tw_cond_wait_ms(&s->in_changed, &s->in_lock, wait_ms);
-    struct adv_inmsg *m = s->in_head;
-    if (m) {
-        s->in_head = m->next;
-        if (!s->in_head)
-            s->in_tail = NULL;
-        s->in_n--;
-        s->in_bytes -= m->len;
-    }
-    tw_gauge_set(s->m->inbox_depth, (int64_t)s->in_n);
-    pthread_mutex_unlock(&s->in_lock);
-    return m;
+    free(m);
 }
 
 /* ---- life cycle ----------------------------------------------------------------------------- */
@@ -756,8 +703,7 @@ int adv_service_init(struct adv_service *s, const struct adv_settings *cfg, stru
     s->cfg = cfg;
     s->m = m;
     s->stop = stop;
-    pthread_mutex_init(&s->in_lock, NULL);
-    if (tw_cond_init_monotonic(&s->in_changed) != 0)
+    if (tw_msgq_init(&s->inbox, INBOX_CAP, INBOX_MAX_BYTES) < 0)
         return TW_ENOMEM;
     const char *root = cfg->common.topic_root, *inst = cfg->common.instance;
     snprintf(s->client_id, sizeof(s->client_id), "twin-advisor-%s", inst);
@@ -806,7 +752,8 @@ int adv_service_run(struct adv_service *s)
            s->cfg->group);
     int64_t last_ping = 0;
     while (!*s->stop) {
-        struct adv_inmsg *m = inbox_take(s, 500);
+        struct tw_qmsg *m = tw_msgq_take(&s->inbox, 500);
+        tw_gauge_set(s->m->inbox_depth, (int64_t)tw_msgq_len(&s->inbox));
         tw_gauge_set(s->m->mqtt_up, tw_mqtt_is_connected(s->mqtt));
         if (!m) {
             if (tw_mono_ms() - last_ping > 5000) { /* keeps /healthz honest while idle */
@@ -818,7 +765,7 @@ int adv_service_run(struct adv_service *s)
         handle(s, m);
         free(m);
     }
-    tw_log(TW_LOG_INFO, "stopping", "inbox=%zu", s->in_n);
+    tw_log(TW_LOG_INFO, "stopping", "inbox=%zu", tw_msgq_len(&s->inbox));
     return 0;
 }
 
@@ -827,11 +774,6 @@ void adv_service_free(struct adv_service *s)
     if (s->mqtt)
         tw_mqtt_destroy(s->mqtt, (int)s->cfg->shutdown_grace_ms);
     tw_store_destroy(s->store);
-    for (struct adv_inmsg *m = s->in_head, *n; m; m = n) {
-        n = m->next;
-        free(m);
-    }
     free(s->recent);
-    pthread_mutex_destroy(&s->in_lock);
-    pthread_cond_destroy(&s->in_changed);
+    tw_msgq_destroy(&s->inbox);
 }

@@ -165,20 +165,6 @@ static bool copy_text(char *dst, size_t cap, const char *src)
     return true;
 }
 
-static bool valid_id(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == '_' || ch == '-'))
-            return false;
-    }
-    return true;
-}
-
 int adv_decode_request(const uint8_t *buf, size_t len, struct adv_request *out, char *err,
                        size_t errlen)
 {
@@ -187,7 +173,7 @@ int adv_decode_request(const uint8_t *buf, size_t len, struct adv_request *out, 
     if (!m)
         return tw_fail(err, errlen, "not a RecommendationRequest (protobuf)");
     int rc = 0;
-    if (!valid_id(m->id, ADV_REQ_ID_MAX))
+    if (!tw_valid_id(m->id, strlen(m->id), ADV_REQ_ID_MAX))
         rc = tw_fail(err, errlen, "id must be 1-%d chars of [A-Za-z0-9._-]", ADV_REQ_ID_MAX);
     else if (!tw_valid_asset_id(m->asset_id, strlen(m->asset_id)))
         rc = tw_fail(err, errlen, "asset_id must be 1-64 chars of [A-Za-z0-9._-]");
@@ -212,7 +198,7 @@ int adv_decode_approval(const uint8_t *buf, size_t len, struct adv_approval *out
     if (!m)
         return tw_fail(err, errlen, "not an Approval (protobuf)");
     int rc = 0;
-    if (!valid_id(m->recommendation_id, ADV_ID_MAX - 1))
+    if (!tw_valid_id(m->recommendation_id, strlen(m->recommendation_id), ADV_ID_MAX - 1))
         rc = tw_fail(err, errlen, "recommendation_id must be 1-%d chars of [A-Za-z0-9._-]",
                      ADV_ID_MAX - 1);
     else if (m->asset_id[0] && !tw_valid_asset_id(m->asset_id, strlen(m->asset_id)))

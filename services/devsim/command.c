@@ -51,20 +51,6 @@ static enum devsim_cmd_reject refuse(enum devsim_cmd_reject r, char *detail, siz
     return r;
 }
 
-static bool valid_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > DEVSIM_CMD_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == '_' || ch == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* Copies text for a log line: printable ASCII, anything else as '?', cut at cap - 1. */
 static void copy_printable(char *dst, size_t cap, const char *src)
 {
@@ -83,7 +69,7 @@ static bool same_asset(const char *id, const char *topic_asset)
 static enum devsim_cmd_reject check_ids(const Twin__V1__Command *m, const char *asset, char *detail,
                                         size_t detail_len)
 {
-    if (!valid_id(m->id))
+    if (!tw_valid_id(m->id, strlen(m->id), DEVSIM_CMD_ID_MAX))
         return refuse(DEVSIM_CMD_BAD_ID, detail, detail_len,
                       "id must be 1-%d chars of [A-Za-z0-9._-]", DEVSIM_CMD_ID_MAX);
     if (!same_asset(m->asset_id, asset) || (m->action && !same_asset(m->action->asset_id, asset)))

@@ -33,6 +33,7 @@
 #include "twin/metrics.h"
 #include "twin/model.h"
 #include "twin/mqtt.h"
+#include "twin/msgq.h"
 #include "twin/store.h"
 #include "wire.h"
 
@@ -174,14 +175,6 @@ void scen_job_free(struct scen_job *job);
 
 /* ---- the service (service.c) -------------------------------------------------------------- */
 
-struct scen_inmsg {
-    struct scen_inmsg *next;
-    char *topic;
-    uint8_t *payload; /* the payload, or only its head for an oversize message */
-    size_t len, full_len;
-    bool oversize, retained;
-};
-
 struct scen_service {
     const struct scen_settings *cfg;
     struct scen_metrics *m;
@@ -193,10 +186,7 @@ struct scen_service {
     int redis_up;     /* atomic: read by the HTTP thread */
     int64_t last_redis_ms;
     /* The inbox (the MQTT handler appends, the control loop takes). */
-    pthread_mutex_t in_lock;
-    pthread_cond_t in_changed;
-    struct scen_inmsg *in_head, *in_tail;
-    size_t in_n, in_bytes;
+    struct tw_msgq inbox;
     uint64_t seed_counter; /* atomic */
     char request_topic[SCEN_TOPIC_MAX];
     char cancel_topic[SCEN_TOPIC_MAX]; /* cancels forwarded to this runner by the others */

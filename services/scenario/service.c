@@ -167,7 +167,7 @@ void scen_finish_unrun(struct scen_service *svc, struct tw_store *store, struct 
 
 /* ---- refusing ------------------------------------------------------------------------------ */
 
-static void svc_reject(struct scen_service *svc, const struct scen_inmsg *msg, enum scen_reject r,
+static void svc_reject(struct scen_service *svc, const struct tw_qmsg *msg, enum scen_reject r,
                        const char *id, const char *detail, struct tw_ratelimit *rl)
 {
     uint8_t *buf = NULL;
@@ -186,7 +186,7 @@ static void svc_reject(struct scen_service *svc, const struct scen_inmsg *msg, e
 
 /* A refusal of a request whose id is known: a Rejected and an ERROR result under the id, unless
  * a request with that id is queued or running: its client waits for that one's result. */
-static void svc_refuse(struct scen_service *svc, const struct scen_inmsg *msg, enum scen_reject r,
+static void svc_refuse(struct scen_service *svc, const struct tw_qmsg *msg, enum scen_reject r,
                        const struct scen_request *req, const char *why)
 {
     char dup[ERR_MAX + 96];
@@ -223,8 +223,7 @@ static uint64_t svc_pick_seed(struct scen_service *svc)
 
 /* A cancel of a request another runner holds goes on to that runner's cancel topic. Returns
  * whether it went. */
-static bool svc_forward_cancel(struct scen_service *svc, const struct scen_inmsg *msg,
-                               const char *id)
+static bool svc_forward_cancel(struct scen_service *svc, const struct tw_qmsg *msg, const char *id)
 {
     char holder[TW_NAME_MAX + 1], topic[SCEN_TOPIC_MAX + TW_NAME_MAX];
     if (strcmp(msg->topic, svc->cancel_topic) == 0) /* forwarded already: never twice */
@@ -243,7 +242,7 @@ static bool svc_forward_cancel(struct scen_service *svc, const struct scen_inmsg
     return rc == 0;
 }
 
-static void svc_cancel(struct scen_service *svc, const struct scen_inmsg *msg, const char *id)
+static void svc_cancel(struct scen_service *svc, const struct tw_qmsg *msg, const char *id)
 {
     struct scen_job *removed = NULL;
     char detail[128];
@@ -262,7 +261,7 @@ static void svc_cancel(struct scen_service *svc, const struct scen_inmsg *msg, c
 }
 
 /* Checks a decoded request, translates it and queues it; takes the job. */
-static void svc_submit(struct scen_service *svc, const struct scen_inmsg *msg, struct scen_job *job)
+static void svc_submit(struct scen_service *svc, const struct tw_qmsg *msg, struct scen_job *job)
 {
     char why[ERR_MAX];
     bool too_large = false;
@@ -317,7 +316,7 @@ static void svc_submit(struct scen_service *svc, const struct scen_inmsg *msg, s
     scen_job_free(job);
 }
 
-static void svc_handle(struct scen_service *svc, const struct scen_inmsg *msg)
+static void svc_handle(struct scen_service *svc, const struct tw_qmsg *msg)
 {
     char why[ERR_MAX];
     tw_counter_add(svc->m->received, 1);
@@ -363,63 +362,16 @@ static void svc_handle(struct scen_service *svc, const struct scen_inmsg *msg)
 
 /* ---- the inbox ------------------------------------------------------------------------------ */
 
-static void inmsg_free(struct scen_inmsg *m)
-{
-    free(m);
-}
-
 static void svc_on_message(void *ctx, const struct tw_mqtt_msg *msg)
 {
     struct scen_service *svc = ctx;
-    size_t topic_len = strlen(msg->topic);
-    bool oversize = msg->len > (size_t)svc->cfg->max_payload;
-    size_t keep = oversize ? TW_REJECTED_HEAD_BYTES : msg->len;
-    struct scen_inmsg *m = malloc(sizeof(*m) + topic_len + 1 + keep);
-    if (!m)
-        return;
-    *m = (struct scen_inmsg){
-        .len = keep, .full_len = msg->len, .oversize = oversize, .retained = msg->retained};
-    m->topic = (char *)(m + 1);
-    memcpy(m->topic, msg->topic, topic_len + 1);
-    m->payload = (uint8_t *)m->topic + topic_len + 1;
-    if (keep)
-        memcpy(m->payload, msg->payload, keep);
-    pthread_mutex_lock(&svc->in_lock);
-    bool full = svc->in_n >= INBOX_CAP || svc->in_bytes + keep > INBOX_MAX_BYTES;
-    if (!full) {
-        if (svc->in_tail)
-            svc->in_tail->next = m;
-        else
-            svc->in_head = m;
-        svc->in_tail = m;
-        svc->in_n++;
-        svc->in_bytes += keep;
-        pthread_cond_signal(&svc->in_changed);
-    }
-    pthread_mutex_unlock(&svc->in_lock);
-    if (full) { /* never wait here: the loop may be publishing, which needs Paho's lock */
+    struct tw_qmsg *m = tw_msgq_push(&svc->inbox, msg, (size_t)svc->cfg->max_payload);
+    if (m) { /* full; never wait here: the loop may be publishing, which needs Paho's lock */
         tw_counter_add(svc->m->received, 1);
         svc_reject(svc, m, SCEN_REJECT_BUSY, NULL, "the runner's inbox is full: retry later",
                    &busy_log);
-        inmsg_free(m);
+        free(m);
     }
-}
-
-static struct scen_inmsg *inbox_take(struct scen_service *svc, int64_t wait_ms)
-{
-    pthread_mutex_lock(&svc->in_lock);
-    if (!svc->in_head && wait_ms > 0)
-        tw_cond_wait_ms(&svc->in_changed, &svc->in_lock, wait_ms);
-    struct scen_inmsg *m = svc->in_head;
-    if (m) {
-        svc->in_head = m->next;
-        if (!svc->in_head)
-            svc->in_tail = NULL;
-        svc->in_n--;
-        svc->in_bytes -= m->len;
-    }
-    pthread_mutex_unlock(&svc->in_lock);
-    return m;
 }
 
 /* ---- set-up, loop, shutdown ----------------------------------------------------------------- */
@@ -433,8 +385,8 @@ int scen_service_init(struct scen_service *svc, const struct scen_settings *cfg,
     svc->m = m;
     svc->stop = stop;
     svc->threads = (unsigned)cfg->threads;
-    pthread_mutex_init(&svc->in_lock, NULL);
-    tw_cond_init_monotonic(&svc->in_changed);
+    if (tw_msgq_init(&svc->inbox, INBOX_CAP, INBOX_MAX_BYTES) < 0)
+        return TW_ENOMEM;
     snprintf(svc->request_topic, sizeof(svc->request_topic), "%s/scenario/request",
              cfg->common.topic_root);
     snprintf(svc->rejected_topic, sizeof(svc->rejected_topic), "%s/rejected/scenario",
@@ -475,13 +427,9 @@ void scen_service_free(struct scen_service *svc)
     tw_mqtt_destroy(svc->mqtt, 0); /* before the inbox its handler appends to */
     scen_jobs_destroy(&svc->jobs);
     svc->mqtt = NULL;
-    struct scen_inmsg *m;
-    while ((m = inbox_take(svc, 0)) != NULL)
-        inmsg_free(m);
+    tw_msgq_destroy(&svc->inbox);
     tw_store_destroy(svc->store);
     svc->store = NULL;
-    pthread_mutex_destroy(&svc->in_lock);
-    pthread_cond_destroy(&svc->in_changed);
 }
 
 bool scen_service_healthy(void *ctx, char *detail, size_t len)
@@ -526,7 +474,7 @@ static int svc_wait_redis(struct scen_service *svc)
 static int svc_shutdown(struct scen_service *svc)
 {
     int64_t deadline = tw_mono_ms() + svc->cfg->shutdown_grace_ms;
-    struct scen_inmsg *m;
+    struct tw_qmsg *m;
     tw_log(TW_LOG_INFO, "stopping", "queued=%" PRId64 " running=%" PRId64,
            tw_gauge_get(svc->m->queue_depth), tw_gauge_get(svc->m->running));
     struct scen_job *left = scen_jobs_stop(&svc->jobs, deadline);
@@ -540,9 +488,10 @@ static int svc_shutdown(struct scen_service *svc)
         left = next;
         unrun++;
     }
-    while ((m = inbox_take(svc, 0)) != NULL) { /* the queue is closed: refused with a result */
+    while ((m = tw_msgq_take(&svc->inbox, 0)) !=
+           NULL) { /* the queue is closed: refused with a result */
         svc_handle(svc, m);
-        inmsg_free(m);
+        free(m);
     }
     int64_t left_ms = deadline - tw_mono_ms();
     tw_mqtt_flush(svc->mqtt, left_ms > 1000 ? (int)left_ms : 1000);
@@ -568,10 +517,10 @@ int scen_service_run(struct scen_service *svc)
            svc->cfg->common.instance, svc->cfg->jobs, svc->threads, svc->request_topic,
            svc->cfg->group);
     while (!*svc->stop) {
-        struct scen_inmsg *m = inbox_take(svc, LOOP_WAIT_MS);
+        struct tw_qmsg *m = tw_msgq_take(&svc->inbox, LOOP_WAIT_MS);
         if (m) {
             svc_handle(svc, m);
-            inmsg_free(m);
+            free(m);
         }
         int64_t now = tw_mono_ms();
         scen_jobs_tick(&svc->jobs, now);

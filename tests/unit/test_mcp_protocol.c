@@ -326,7 +326,7 @@ static void unknown_tools_are_protocol_errors_and_tool_failures_are_tool_errors(
 static void every_twin_tool_has_valid_schemas_and_an_asset_where_it_needs_one(void **state)
 {
     (void)state;
-    assert_int_equal(mcp_twin_n_tools, 7);
+    assert_int_equal(mcp_twin_n_tools, 8);
     for (size_t i = 0; i < mcp_twin_n_tools; i++) {
         const struct mcp_tool *t = &mcp_twin_tools[i];
         cJSON *in = cJSON_Parse(t->input_schema), *out = cJSON_Parse(t->output_schema);

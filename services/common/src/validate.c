@@ -41,14 +41,24 @@ static bool name_char(char c, bool signal)
     return signal && (c == ':' || c == '/');
 }
 
-static bool valid_name(const char *s, size_t len, bool signal)
+static bool valid_chars(const char *s, size_t len, size_t max, bool signal)
 {
-    if (!s || len == 0 || len > TW_NAME_MAX)
+    if (!s || len == 0 || len > max)
         return false;
     for (size_t i = 0; i < len; i++)
         if (!name_char(s[i], signal))
             return false;
     return true;
+}
+
+static bool valid_name(const char *s, size_t len, bool signal)
+{
+    return valid_chars(s, len, TW_NAME_MAX, signal);
+}
+
+bool tw_valid_id(const char *s, size_t len, size_t max)
+{
+    return valid_chars(s, len, max, false);
 }
 
 bool tw_valid_asset_id(const char *s, size_t len)

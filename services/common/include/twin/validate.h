@@ -36,6 +36,9 @@ const char *tw_reject_word(enum tw_reject r);
 /* 1–64 chars of [A-Za-z0-9._-]. */
 bool tw_valid_asset_id(const char *s, size_t len);
 
+/* 1–max chars of [A-Za-z0-9._-]: the ids of requests, recommendations and commands. */
+bool tw_valid_id(const char *s, size_t len, size_t max);
+
 /* 1–64 chars of [A-Za-z0-9._:/-], not starting with '_' (reserved for meta fields). */
 bool tw_valid_signal(const char *s, size_t len);
 
