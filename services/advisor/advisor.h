@@ -167,7 +167,7 @@ struct adv_rec {
     const char *asset;
     bool ok;
     char error[256];
-    const char *trigger; /* "threshold_forecast" or "request" */
+    const char *trigger; /* "threshold_forecast", "threshold_breach" or "request" */
     char request_id[ADV_REQ_ID_MAX + 1];
     char signal[65];
     int64_t ts_ms, created_ms, snapshot_ms;

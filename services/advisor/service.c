@@ -257,7 +257,7 @@ static enum adv_decision execute(struct adv_service *s, const char *asset, int s
 
 struct trigger {
     const char *asset;
-    const char *kind; /* "threshold_forecast" or "request" */
+    const char *kind; /* "threshold_forecast", "threshold_breach" or "request" */
     const char *signal, *request_id;
     int64_t ts_ms;
     double forecast_value; /* the value the signal is forecast to reach; NAN: none */
