@@ -86,21 +86,32 @@ static void anomaly_raise(struct pred_signal *s, int64_t ts_ms, double x, double
 }
 
 /* Tracks a run of large same-sign residuals; after SHIFT_RUN of them the level has moved:
- * every model moves to the run's mean value and the CUSUM restarts. */
-static bool anomaly_level_shift(struct pred_signal *s, double x, double z)
+ * every model moves to the run's mean value and the CUSUM restarts. A fast champion can also
+ * catch up with a step sooner, having learnt it 4 sigma at a time (an autoregression may in one
+ * or two samples): the run then ends with the value still where the run's last one was. The
+ * models that learnt the step only as far as the clipping let them, more than 4 sigma from it
+ * still, move there too; otherwise a slow model would take the rest of the step for a trend.
+ * A lone outlier, or a burst that ends with the value back where it was, is no step; nor is a
+ * run after which every model already follows the data. */
+static bool anomaly_level_shift(struct pred_signal *s, double x, double z, double sigma)
 {
     int32_t sign = z > LEARN_CLIP_Z ? 1 : (z < -LEARN_CLIP_Z ? -1 : 0);
     if (sign == 0 || sign != s->run_sign) {
+        bool caught_up =
+            sign == 0 && s->run_len > 0 && fabs(x - s->last_raw) < LEARN_CLIP_Z * sigma;
         s->run_sign = sign;
         s->run_len = sign != 0;
         s->run_sum = sign != 0 ? x : 0.0;
-        return false;
+        if (!caught_up || !pred_bank_relevel(s, x, LEARN_CLIP_Z * sigma))
+            return false;
+        s->cusum_pos = s->cusum_neg = 0;
+        return true;
     }
     s->run_len++;
     s->run_sum += x;
     if (s->run_len < SHIFT_RUN)
         return false;
-    pred_bank_relevel(s, s->run_sum / s->run_len);
+    pred_bank_relevel(s, s->run_sum / s->run_len, 0.0);
     s->run_len = 0;
     s->run_sum = 0;
     s->run_sign = 0;
@@ -127,7 +138,7 @@ double pred_alert_anomaly(struct pred_signal *s, int64_t ts_ms, double x, double
     } else {
         s->quiet = 0;
     }
-    if (anomaly_level_shift(s, x, z))
+    if (anomaly_level_shift(s, x, z, sigma))
         return x; /* the bank has moved to the new level: x is normal there */
     /* Robust update: an outlier teaches the models only as much as a 4-sigma residual. */
     double lim = LEARN_CLIP_Z * sigma;
@@ -244,6 +255,21 @@ static bool forecast_hit(const struct pred_signal *s, const struct pred_point *p
     return false;
 }
 
+/* A limit the signal is already beyond is not forecast: its breach episode covers it. Beyond
+ * means the level the models believe (the champion's one-step forecast), not a breach episode
+ * alone: one sensor glitch past the limit opens an episode (and is learnt as a 4-sigma move at
+ * most), and the episode stays open while the signal is within 3 sigma of the limit, that is
+ * for the last hours of a wear ramp, just when the forecast matters. */
+static bool limit_reached(const struct pred_signal *s, const struct fc_hit *h)
+{
+    if (h->level > s->breach)
+        return false;
+    double now = pred_bank_forecast(s, s->champion1, 1);
+    if (!isfinite(now))
+        return true;
+    return h->dir > 0 ? now >= h->limit : now <= h->limit;
+}
+
 static void forecast_raise(struct pred_signal *s, int64_t ts_ms, const struct fc_hit *h,
                            struct pred_event *ev, size_t *n_ev)
 {
@@ -282,7 +308,7 @@ void pred_alert_forecast(struct pred_signal *s, int64_t ts_ms, struct pred_event
     struct pred_point p[PRED_MAX_POINTS];
     size_t n = pred_signal_forecast(s, p, PRED_MAX_POINTS);
     struct fc_hit hit;
-    bool crossing = forecast_hit(s, p, n, &hit) && hit.level > s->breach;
+    bool crossing = forecast_hit(s, p, n, &hit) && !limit_reached(s, &hit);
     if (crossing) {
         s->fc_miss = 0;
         if (s->fc_hits < FC_RAISE_N)

@@ -11,6 +11,13 @@
 #define SWITCH_MARGIN          0.97 /* a challenger must be 3 % better to take over */
 #define SEARCH_DIRS            8u   /* alpha, beta, gamma, phi; each up and down */
 
+/* Whether model id keeps seasonal values in hw_s (not a Holt pair: without a season, or while a
+ * guessed season warms up, when hw_s holds the warm-up sums). */
+static bool hw_seasonal(const struct pred_signal *s, unsigned id)
+{
+    return s->se.m > 0 && s->es[id].season != PRED_ES_NONE;
+}
+
 double pred_bank_forecast(const struct pred_signal *s, unsigned id, uint32_t h)
 {
     if (id == PM_AR)
@@ -29,14 +36,16 @@ double pred_sigma1(const struct pred_signal *s)
     return r->n1 ? sqrt((double)r->sq1) : NAN;
 }
 
-void pred_bank_relevel(struct pred_signal *s, double level)
+bool pred_bank_relevel(struct pred_signal *s, double level, double min_gap)
 {
+    bool moved = false;
     for (unsigned id = 0; id < PM_COUNT; id++) {
         if (!pred_is_live(s, id))
             continue;
         double delta = level - pred_bank_forecast(s, id, 1);
-        if (!isfinite(delta))
+        if (!isfinite(delta) || fabs(delta) <= min_gap)
             continue;
+        moved = true;
         if (id == PM_SNAIVE)
             for (unsigned k = 0; k < PRED_SEASON_POINTS; k++)
                 s->snaive_s[k] += delta;
@@ -47,7 +56,17 @@ void pred_bank_relevel(struct pred_signal *s, double level)
         else
             pred_es_shift(&s->es[id], delta);
     }
+    if (!moved && min_gap > 0)
+        return false;
+    /* The long-horizon forecasts still pending were made before the shift, which none of them
+     * could see coming: scored, they would reward whichever model hedges towards the long-run
+     * mean (a sawtooth of wear and repairs), not the one that forecasts the running process
+     * best. They are dropped, as forecasts across a gap are never scored. */
+    for (unsigned id = 0; id < PM_COUNT; id++)
+        for (unsigned k = 0; k < PRED_RING; k++)
+            s->rec[id].ring[k] = NAN;
     s->last_x = level;
+    return true;
 }
 
 /* A model whose forecast ran away (non-finite, or a thousand times further from the data than
@@ -65,12 +84,12 @@ void pred_bank_sanitise(struct pred_signal *s, double x)
         if (id == PM_AR) {
             pred_ar_init(&s->ar, s->ar.lambda, 1e-2, x, s->ar.scale);
             pred_ar_update(&s->ar, x);
-        } else if (id >= PM_HWM_A && s->se.m > 0) {
+        } else if (id >= PM_HWM_A && hw_seasonal(s, id)) {
             s->live &= ~(1u << id); /* a ratio model cannot restart from a value near 0 */
         } else {
-            double *season = id == PM_SNAIVE                 ? s->snaive_s
-                             : id >= PM_HWA_A && s->se.m > 0 ? s->hw_s[id - PM_HWA_A]
-                                                             : NULL;
+            double *season = id == PM_SNAIVE                        ? s->snaive_s
+                             : id >= PM_HWA_A && hw_seasonal(s, id) ? s->hw_s[id - PM_HWA_A]
+                                                                    : NULL;
             for (unsigned k = 0; season && k < PRED_SEASON_POINTS; k++)
                 season[k] = id == PM_SNAIVE ? x : 0.0;
             s->es[id].level = id == PM_SNAIVE ? 0.0 : x;
@@ -171,13 +190,14 @@ static void duel_restart(struct pred_signal *s, unsigned f)
     unsigned a = PM_HWA_A + 2 * f, b = a + 1;
     struct pred_es *inc = &s->es[a], *ch = &s->es[b];
     *ch = *inc;
-    memcpy(s->hw_s[b - PM_HWA_A], s->hw_s[a - PM_HWA_A], sizeof(s->hw_s[0]));
+    if (hw_seasonal(s, a))
+        memcpy(s->hw_s[b - PM_HWA_A], s->hw_s[a - PM_HWA_A], sizeof(s->hw_s[0]));
     s->rec[b] = s->rec[a];
     s->duel_a[f] = s->duel_b[f] = 0;
     s->duel_n[f] = 0;
     double p[4] = {inc->alpha, inc->beta, inc->gamma, inc->phi};
     unsigned dir = s->search_dir[f] % SEARCH_DIRS, k = dir / 2;
-    if (k == 2 && s->se.m == 0) /* no season: no gamma to move */
+    if (k == 2 && !hw_seasonal(s, a)) /* no season: no gamma to move */
         dir = s->search_dir[f] = (uint8_t)((dir + 2) % SEARCH_DIRS), k = dir / 2;
     double step = (dir % 2 ? -1.0 : 1.0) * s->search_step[f];
     p[k] = k == 3 ? nudge(p[k], 0.8, 1.0, step) : nudge(p[k], 0.0, 1.0, step);
@@ -212,6 +232,8 @@ static void duel_step(struct pred_signal *s, unsigned f, double ea, double eb)
     unsigned a = PM_HWA_A + 2 * f, b = a + 1;
     if (!pred_is_live(s, a) || !pred_is_live(s, b) || !isfinite(ea) || !isfinite(eb))
         return;
+    if (a == PM_HWM_A && !hw_seasonal(s, a)) /* the slow Holt pair: parameters from the horizon */
+        return;
     s->duel_a[f] += (float)(ea * ea);
     s->duel_b[f] += (float)(eb * eb);
     if (++s->duel_n[f] < duel_length(s))
@@ -219,7 +241,8 @@ static void duel_step(struct pred_signal *s, unsigned f, double ea, double eb)
     bool won = s->duel_b[f] < s->duel_a[f];
     if (won) {
         s->es[a] = s->es[b];
-        memcpy(s->hw_s[a - PM_HWA_A], s->hw_s[b - PM_HWA_A], sizeof(s->hw_s[0]));
+        if (hw_seasonal(s, a))
+            memcpy(s->hw_s[a - PM_HWA_A], s->hw_s[b - PM_HWA_A], sizeof(s->hw_s[0]));
         s->rec[a] = s->rec[b];
     }
     search_next(s, f, won);

@@ -41,6 +41,39 @@ bool pred_config_valid(const struct pred_config *c)
            c->n_points <= PRED_MAX_POINTS;
 }
 
+/* Whether the smoothing pairs run without a season: when the signal has none, and also while a
+ * guessed season waits for its two seasons to be confirmed (a day of minute samples is two days
+ * of warm-up: a signal that may have no season at all must not go that long without a trend).
+ * The additive pair is then Holt's damped trend, its parameters searched on one-step errors; the
+ * multiplicative pair, which needs a season, is Holt's linear trend smoothed over the forecast
+ * horizon (see signal_set_slow_params). Their seasons play no part (PRED_ES_NONE): during a
+ * warm-up hw_s holds the warm-up sums. */
+static bool signal_holt_mode(const struct pred_signal *s)
+{
+    return s->se.m == 0 || (s->season_guessed && !s->warm_done);
+}
+
+/* The slow pair forecasts what a steady drift (a filter loading, a bearing wearing) does over the
+ * horizon: Brown's linear smoothing, which is a linear regression on the recent past weighted
+ * by a discount of 1 − a; as Holt, alpha = a(2 − a), beta = a / (2 − a), no damping. The
+ * regression spans about the scoring horizon (a = 2 / (h + 1)), and twice it for B. One-step
+ * errors say nothing about how well a trend extrapolates hours ahead, so these parameters are
+ * not searched: the long-horizon record decides whether the path follows them. */
+static void signal_set_slow_params(struct pred_signal *s)
+{
+    for (unsigned k = 0; k < 2; k++) {
+        double a = 2.0 / ((double)s->h_score * (k + 1) + 1.0);
+        pred_es_set_params(&s->es[PM_HWM_A + k], &s->se, a * (2.0 - a), a / (2.0 - a), 0.0, 1.0);
+    }
+}
+
+/* Holt's parameters for the additive pair of a signal without a season: one damped, one fast. */
+static void signal_set_holt_params(struct pred_signal *s)
+{
+    pred_es_set_params(&s->es[PM_HWA_A], &s->se, 0.3, 0.05, 0.0, 0.98);
+    pred_es_set_params(&s->es[PM_HWA_B], &s->se, 0.8, 0.1, 0.0, 1.0);
+}
+
 /* Season and horizons in steps, once the step is known. */
 static void signal_set_horizons(struct pred_signal *s)
 {
@@ -60,6 +93,8 @@ static void signal_set_horizons(struct pred_signal *s)
         hs = s->se.m + s->se.m / 2;
     s->h_score = hs < 2 ? 2 : hs;
     s->ring_every = (s->h_score + PRED_RING - 1) / PRED_RING;
+    if (s->es[PM_HWM_A].season == PRED_ES_NONE) /* the slow Holt pair spans the horizon */
+        signal_set_slow_params(s);
 }
 
 #define HOUR_MS (3600LL * 1000)
@@ -97,10 +132,8 @@ static void signal_set_season(struct pred_signal *s)
     for (unsigned i = 0; i < PRED_N_SMOOTH; i++)
         pred_es_set_params(&s->es[i], &s->se, start_params[i][0], start_params[i][1],
                            start_params[i][2], start_params[i][3]);
-    if (m == 0) { /* the additive pair is Holt: one damped, one fast */
-        pred_es_set_params(&s->es[PM_HWA_A], &s->se, 0.3, 0.05, 0.0, 0.98);
-        pred_es_set_params(&s->es[PM_HWA_B], &s->se, 0.8, 0.1, 0.0, 1.0);
-    }
+    if (signal_holt_mode(s)) /* the additive pair is Holt */
+        signal_set_holt_params(s);
     /* Seasonal naive: the last season exactly, or with a long season a season-long average
      * around each seasonal value (one sample would be noise). */
     if (s->se.m > s->se.nbins)
@@ -132,6 +165,8 @@ int pred_signal_init(struct pred_signal *s, const struct pred_config *cfg)
     return 0;
 }
 
+static void signal_start_missing_pairs(struct pred_signal *s);
+
 int pred_signal_reconfigure(struct pred_signal *s, const struct pred_config *cfg)
 {
     if (!pred_config_valid(cfg))
@@ -151,6 +186,7 @@ int pred_signal_reconfigure(struct pred_signal *s, const struct pred_config *cfg
             for (unsigned k = 0; k < PRED_RING; k++)
                 s->rec[i].ring[k] = NAN;
         }
+    signal_start_missing_pairs(s);
     return 0;
 }
 
@@ -165,6 +201,83 @@ int64_t pred_signal_basis_ms(const struct pred_signal *s)
 }
 
 /* ---- learning the step and starting models ------------------------------------------------ */
+
+static void signal_start_holt_pair(struct pred_signal *s, double x0, double x1)
+{
+    signal_set_holt_params(s);
+    for (unsigned id = PM_HWA_A; id <= PM_HWA_B; id++) {
+        s->es[id].season = PRED_ES_NONE;
+        pred_es_start_holt(&s->es[id], x0, x1);
+        s->live |= 1u << id;
+    }
+}
+
+/* The slow pair starts flat: one interval's difference is no slope for hours. */
+static void signal_start_slow_pair(struct pred_signal *s, double x)
+{
+    for (unsigned id = PM_HWM_A; id <= PM_HWM_B; id++) {
+        s->es[id].season = PRED_ES_NONE;
+        pred_es_start_holt(&s->es[id], x, x);
+        s->live |= 1u << id;
+    }
+    signal_set_slow_params(s);
+}
+
+static void signal_start_holt_pairs(struct pred_signal *s, double x0, double x1)
+{
+    signal_start_holt_pair(s, x0, x1);
+    signal_start_slow_pair(s, x1);
+}
+
+/* A state saved by an engine that ran neither pair without a season while a guessed one warmed
+ * up, nor the slow pair, gets them from the current value (same layout: no new version). */
+static void signal_start_missing_pairs(struct pred_signal *s)
+{
+    if (!signal_holt_mode(s) || s->n_obs < 2)
+        return;
+    unsigned a = 1u << PM_HWA_A | 1u << PM_HWA_B, m = 1u << PM_HWM_A | 1u << PM_HWM_B;
+    if ((s->live & a) != a) {
+        for (unsigned id = PM_HWA_A; id <= PM_HWA_B; id++)
+            memset(&s->rec[id], 0, offsetof(struct pred_record, ring));
+        signal_start_holt_pair(s, s->last_x, s->last_x);
+    }
+    if ((s->live & m) != m || s->es[PM_HWM_A].season != PRED_ES_NONE) {
+        for (unsigned id = PM_HWM_A; id <= PM_HWM_B; id++)
+            memset(&s->rec[id], 0, offsetof(struct pred_record, ring));
+        signal_start_slow_pair(s, s->last_x);
+    }
+}
+
+/* The seasonal forms of the pairs, as signal_init set them. */
+static void signal_pairs_seasonal(struct pred_signal *s)
+{
+    for (unsigned id = PM_HWA_A; id <= PM_HWM_B; id++) {
+        s->es[id].season = id >= PM_HWM_A ? PRED_ES_MULT : PRED_ES_ADD;
+        pred_es_set_params(&s->es[id], &s->se, start_params[id][0], start_params[id][1],
+                           start_params[id][2], start_params[id][3]);
+    }
+}
+
+/* A guessed season is confirmed: the pairs leave their Holt warm-up for Holt-Winters, with R's
+ * start parameters, no record and a new parameter search (what Holt learnt says nothing about
+ * the seasonal forms). */
+static void signal_end_holt_warmup(struct pred_signal *s)
+{
+    signal_pairs_seasonal(s);
+    for (unsigned id = PM_HWA_A; id <= PM_HWM_B; id++) {
+        memset(&s->rec[id], 0, offsetof(struct pred_record, ring));
+        for (unsigned k = 0; k < PRED_RING; k++)
+            s->rec[id].ring[k] = NAN;
+    }
+    s->live &= ~(1u << PM_HWA_A | 1u << PM_HWA_B | 1u << PM_HWM_A | 1u << PM_HWM_B);
+    for (unsigned f = 0; f < PRED_FAMILIES; f++) {
+        s->duel_a[f] = s->duel_b[f] = 0;
+        s->duel_n[f] = 0;
+        s->search_step[f] = (float)PRED_SEARCH_STEP_START;
+        s->search_dir[f] = 0;
+        s->search_misses[f] = 0;
+    }
+}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -194,11 +307,9 @@ static void signal_learn_step(struct pred_signal *s, int64_t dt)
     signal_set_horizons(s);
     if (s->se.m != m_before) { /* the smoothing pair ran on another season (or as Holt) */
         s->live &= ~(1u << PM_HWA_A | 1u << PM_HWA_B | 1u << PM_HWM_A | 1u << PM_HWM_B);
-        if (s->se.m == 0 && s->n_obs >= 2) { /* no season after all: the pair is Holt */
-            pred_es_start_holt(&s->es[PM_HWA_A], s->last_x, s->last_x);
-            pred_es_start_holt(&s->es[PM_HWA_B], s->last_x, s->last_x);
-            s->live |= 1u << PM_HWA_A | 1u << PM_HWA_B;
-        }
+        signal_pairs_seasonal(s);
+        if (signal_holt_mode(s) && s->n_obs >= 2) /* no season (yet): the pairs are Holt */
+            signal_start_holt_pairs(s, s->last_x, s->last_x);
         memset(s->hw_s, 0, sizeof(s->hw_s));
         for (unsigned id = PM_HWA_A; id <= PM_HWM_B; id++)
             memset(&s->rec[id], 0, offsetof(struct pred_record, ring));
@@ -285,29 +396,43 @@ static bool season_repeats(const double *x, uint32_t nb)
     return va + vb > 1e-12 * (fabs(sy / n) + 1e-300) && 1.0 - vd / (va + vb) > 0.5;
 }
 
-/* The guessed season is not there: the signal runs without one (the additive pair as Holt). */
+/* The guessed season is not there: the signal runs without one. The pairs have run as Holt
+ * since the start (signal_holt_mode) and go on as they were. */
 static void signal_drop_season(struct pred_signal *s)
 {
+    uint32_t old_hs = s->h_score;
+    struct pred_es holt[4];
+    memcpy(holt, &s->es[PM_HWA_A], sizeof(holt));
+    uint32_t pairs = 1u << PM_HWA_A | 1u << PM_HWA_B | 1u << PM_HWM_A | 1u << PM_HWM_B;
+    bool holt_live = (s->live & pairs) == pairs;
     s->cfg.detect_season = false; /* decided */
     s->season_guessed = false;
     signal_set_season(s);
     signal_set_horizons(s);
     memset(s->hw_s, 0, sizeof(s->hw_s));
-    s->live &=
-        ~(1u << PM_SNAIVE | 1u << PM_HWA_A | 1u << PM_HWA_B | 1u << PM_HWM_A | 1u << PM_HWM_B);
-    pred_es_start_holt(&s->es[PM_HWA_A], s->last_x, s->last_x);
-    pred_es_start_holt(&s->es[PM_HWA_B], s->last_x, s->last_x);
-    s->live |= 1u << PM_HWA_A | 1u << PM_HWA_B;
-    for (unsigned id = 0; id < PM_COUNT; id++) { /* long records were for another horizon */
-        s->rec[id].nh = 0;
-        for (unsigned k = 0; k < PRED_RING; k++)
-            s->rec[id].ring[k] = NAN;
+    s->live &= ~(1u << PM_SNAIVE | pairs);
+    memset(&s->rec[PM_SNAIVE], 0, offsetof(struct pred_record, ring));
+    if (holt_live) {
+        memcpy(&s->es[PM_HWA_A], holt, sizeof(holt));
+        if (s->h_score != old_hs)
+            signal_set_slow_params(s);
+        s->live |= pairs;
+    } else {
+        for (unsigned id = PM_HWA_A; id <= PM_HWM_B; id++)
+            memset(&s->rec[id], 0, offsetof(struct pred_record, ring));
+        signal_start_holt_pairs(s, s->last_x, s->last_x);
     }
-    for (unsigned id = PM_SNAIVE; id <= PM_HWM_B; id++)
-        memset(&s->rec[id], 0, offsetof(struct pred_record, ring));
-    if (s->champion1 != PM_NAIVE && s->champion1 != PM_AR)
+    for (unsigned id = 0; id < PM_COUNT; id++) {
+        if (s->h_score != old_hs || !holt_live || !pred_is_live(s, id)) { /* another horizon */
+            s->rec[id].nh = 0;
+            for (unsigned k = 0; k < PRED_RING; k++)
+                s->rec[id].ring[k] = NAN;
+        }
+    }
+    if (!pred_is_live(s, s->champion1))
         s->champion1 = PM_NAIVE;
-    s->championh = s->champion1;
+    if (!pred_is_live(s, s->championh) || s->rec[s->championh].nh < PRED_MIN_LONG_RECORD)
+        s->championh = s->champion1;
 }
 
 static void signal_start_hw(struct pred_signal *s)
@@ -321,6 +446,8 @@ static void signal_start_hw(struct pred_signal *s)
         signal_drop_season(s);
         return;
     }
+    if (s->season_guessed)
+        signal_end_holt_warmup(s);
     double season[PRED_SEASON_POINTS];
     for (unsigned k = 0; k < PRED_N_HW; k++) {
         unsigned id = PM_HWA_A + k;
@@ -347,11 +474,8 @@ static void signal_start_models(struct pred_signal *s, double prev, double x)
         return;
     }
     if (s->n_obs == 2) {
-        if (s->se.m == 0) {
-            pred_es_start_holt(&s->es[PM_HWA_A], prev, x);
-            pred_es_start_holt(&s->es[PM_HWA_B], prev, x);
-            s->live |= 1u << PM_HWA_A | 1u << PM_HWA_B;
-        }
+        if (signal_holt_mode(s))
+            signal_start_holt_pairs(s, prev, x);
         double scale = fmax(fabs(x - prev), 1e-3 * fabs(prev));
         pred_ar_init(&s->ar, 0.995, 1e-2, prev, scale > 0 ? scale : 1.0);
         pred_ar_update(&s->ar, prev);
@@ -546,7 +670,7 @@ unsigned pred_signal_models_running(const struct pred_signal *s)
 const char *pred_signal_model(const struct pred_signal *s)
 {
     unsigned id = s->champion1;
-    if (s->se.m == 0 && (id == PM_HWA_A || id == PM_HWA_B))
+    if (id >= PM_HWA_A && id <= PM_HWM_B && (s->se.m == 0 || s->es[id].season == PRED_ES_NONE))
         return "holt";
     return model_names[id];
 }

@@ -128,8 +128,10 @@ void pred_bank_record_long(struct pred_signal *s, double x, double lim);
 void pred_bank_pick_champions(struct pred_signal *s);
 /* Restarts any model whose forecast ran away from x. */
 void pred_bank_sanitise(struct pred_signal *s, double x);
-/* A confirmed level shift: moves every model so that its one-step forecast is `level`. */
-void pred_bank_relevel(struct pred_signal *s, double level);
+/* A confirmed level shift: moves every model whose one-step forecast is more than min_gap from
+ * `level` so that it is `level`, and drops the pending long-horizon forecasts. Returns false
+ * (and changes nothing) when min_gap > 0 and no model was that far. */
+bool pred_bank_relevel(struct pred_signal *s, double level, double min_gap);
 
 /* alerts.c: anomaly and limits, called by pred_signal_observe. `e1` is the champion's
  * one-step error (NAN when there was none); returns the value the models should learn. */
