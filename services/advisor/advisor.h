@@ -141,6 +141,7 @@ struct adv_target {
     int station, machine;
     double plant_s; /* plant time of the trigger, s since the epoch */
     uint64_t seed;
+    bool approval_free; /* only kinds without approval may be the recommendation (autonomy) */
 };
 
 /* Finds the station and machine an asset is in; false when it is in none. */
@@ -151,8 +152,9 @@ bool adv_locate(const struct sim_plant *p, const char *asset, int *station, int 
 size_t adv_candidates(const struct sim_plant *p, const struct sim_actions *a, int station,
                       double plant_s, struct adv_action *out, size_t cap);
 
-/* Simulates every candidate against no action (paired replications) and ranks them. 0, or a
- * SIM_E* code with a reason in err. */
+/* Simulates every candidate against no action (paired replications) and ranks them; the
+ * recommendation is the best that pays (of the kinds needing no approval, with
+ * t->approval_free), else no action. 0, or a SIM_E* code with a reason in err. */
 int adv_evaluate(const struct sim_plant *live, const struct sim_actions *a,
                  const struct adv_target *t, uint32_t replications, unsigned threads,
                  const volatile int *cancel, struct adv_eval *out, char *err, size_t errlen);

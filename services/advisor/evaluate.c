@@ -192,8 +192,18 @@ int adv_evaluate(const struct sim_plant *live, const struct sim_actions *a,
         out->opt[j] = x;
     }
     out->best = 0;
-    for (size_t i = 0; i < out->n; i++)
-        if (out->opt[i].pays || out->opt[i].action.kind < 0) {
+    for (size_t i = 0; i < out->n; i++) {
+        const struct adv_action *x = &out->opt[i].action;
+        bool allowed = x->kind < 0 || !t->approval_free || !a->rule[x->kind].approval;
+        if (x->kind < 0 || (out->opt[i].pays && allowed)) {
+            out->best = i;
+            break;
+        }
+    }
+    /* Nothing autonomy may do pays, but an action needing approval does: that one, to await
+     * a person's approval. */
+    for (size_t i = 0; t->approval_free && out->opt[out->best].action.kind < 0 && i < out->n; i++)
+        if (out->opt[i].pays) {
             out->best = i;
             break;
         }

@@ -397,8 +397,9 @@ static bool recommend(struct adv_service *s, const struct trigger *t)
                                     .station = station,
                                     .machine = machine,
                                     .plant_s = live->epoch,
-                                    .seed = fnv1a(t->asset, 0xcbf29ce484222325ull) ^
-                                            (uint64_t)t->ts_ms};
+                                    .seed =
+                                        fnv1a(t->asset, 0xcbf29ce484222325ull) ^ (uint64_t)t->ts_ms,
+                                    .approval_free = cfg->autonomy && a->autonomy_allowed};
         uint32_t reps = cfg->replications > 0 ? (uint32_t)cfg->replications : a->replications;
         rc = adv_evaluate(live, a, &target, reps, (unsigned)cfg->threads,
                           (const volatile int *)s->stop, e, err, sizeof(err));
