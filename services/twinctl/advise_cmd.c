@@ -24,10 +24,10 @@
 
 /* ---- printing a Recommendation ------------------------------------------------------------- */
 
-static void print_estimate(const Twin__V1__Estimate *e, bool with_ci)
+static void print_estimate(const Twin__V1__Estimate *e, bool with_ci, int width)
 {
     if (!e || isnan(e->mean)) {
-        printf("%-26s", "-");
+        printf("%-*s", width, "-");
         return;
     }
     char buf[64];
@@ -35,7 +35,7 @@ static void print_estimate(const Twin__V1__Estimate *e, bool with_ci)
         snprintf(buf, sizeof(buf), "%+.3g (%+.3g .. %+.3g)", e->mean, e->lo, e->hi);
     else
         snprintf(buf, sizeof(buf), "%.4g", e->mean);
-    printf("%-26s", buf);
+    printf("%-*s", width, buf);
 }
 
 static void print_recommendation(const Twin__V1__Recommendation *r)
@@ -53,12 +53,13 @@ static void print_recommendation(const Twin__V1__Recommendation *r)
     printf("  why: %s\n", r->why);
     printf("  ranked by %s (%s is better) over %.4g h, %u paired replications:\n", r->objective,
            r->maximize ? "higher" : "lower", (double)r->horizon_ms / 3600000.0, r->replications);
-    printf("  %-4s %-46s %-26s %s\n", "rank", "action", "objective", "effect (95 % CI)");
+    printf("  %-4s %-46s %-12s %s\n", "rank", "action", "objective", "effect (95 % CI)");
     for (size_t i = 0; i < r->n_options; i++) {
         const Twin__V1__ActionOption *o = r->options[i];
         printf("  %-4u %-46.46s ", o->rank, o->action ? o->action->label : "?");
-        print_estimate(o->objective, false);
-        print_estimate(o->effect, true);
+        print_estimate(o->objective, false, 12);
+        printf(" ");
+        print_estimate(o->effect, true, 0);
         printf("\n");
     }
 }
