@@ -68,13 +68,10 @@ static void print_recommendation(const Twin__V1__Recommendation *r)
 
 /* Waits for a Recommendation on the asset's topic that `want` accepts, or a Rejected from the
  * advisor; prints it. CTL_EXIT_OK, or 1 on a rejection, a refusal or the timeout. */
-static int await(const struct ctl_settings *s, struct tw_inbox *c, const char *asset,
-                 bool (*want)(const Twin__V1__Recommendation *, const void *), const void *arg,
-                 int64_t timeout_ms, bool json)
+static int await(struct tw_inbox *c, const char *rec_topic, const char *rej_topic,
+                 const char *asset, bool (*want)(const Twin__V1__Recommendation *, const void *),
+                 const void *arg, int64_t timeout_ms, bool json)
 {
-    char rec_topic[256], rej_topic[256];
-    snprintf(rec_topic, sizeof(rec_topic), "%s/asset/%s/recommendation", s->topic_root, asset);
-    snprintf(rej_topic, sizeof(rej_topic), "%s/rejected/advisor", s->topic_root);
     int64_t deadline = tw_mono_ms() + timeout_ms;
     while (tw_mono_ms() < deadline) {
         struct tw_inbox_msg *m = tw_inbox_next(c, POLL_MS);
@@ -179,6 +176,26 @@ static const char *who(const char *by)
     return u && u[0] ? u : "operator";
 }
 
+/* Subscribes to the asset's recommendations and the advisor's refusals, publishes the message
+ * (buf) on topic, and awaits the answer `want` accepts. */
+static int ask(const struct ctl_settings *s, const struct advise_opts *o, const char *topic,
+               const uint8_t *buf, size_t len,
+               bool (*want)(const Twin__V1__Recommendation *, const void *), const void *arg)
+{
+    char rec_topic[256], rej_topic[256];
+    snprintf(rec_topic, sizeof(rec_topic), "%s/asset/%s/recommendation", s->topic_root, o->asset);
+    snprintf(rej_topic, sizeof(rej_topic), "%s/rejected/advisor", s->topic_root);
+    const char *filters[] = {rec_topic, rej_topic};
+    struct tw_inbox *c = NULL;
+    if (ctl_session_open(s, filters, 2, CONNECT_TIMEOUT_MS, &c) < 0)
+        return 1;
+    int rc = ctl_session_publish(c, topic, buf, len, CONNECT_TIMEOUT_MS) < 0
+                 ? 1
+                 : await(c, rec_topic, rej_topic, o->asset, want, arg, o->timeout_ms, o->json);
+    tw_inbox_close(c);
+    return rc;
+}
+
 int ctl_recommend(const struct ctl_settings *s, int argc, char **argv)
 {
     struct advise_opts o = {0};
@@ -187,14 +204,8 @@ int ctl_recommend(const struct ctl_settings *s, int argc, char **argv)
                         "[--timeout 2m] [--json]");
     if (rc)
         return rc;
-    char id[64], topic[256], rec_topic[256], rej_topic[256];
+    char id[64], topic[256];
     snprintf(id, sizeof(id), "ctl-%ld-%" PRId64, (long)getpid(), tw_now_ms());
-    snprintf(rec_topic, sizeof(rec_topic), "%s/asset/%s/recommendation", s->topic_root, o.asset);
-    snprintf(rej_topic, sizeof(rej_topic), "%s/rejected/advisor", s->topic_root);
-    const char *filters[] = {rec_topic, rej_topic};
-    struct tw_inbox *c = NULL;
-    if (ctl_session_open(s, filters, 2, CONNECT_TIMEOUT_MS, &c) < 0)
-        return 1;
     Twin__V1__RecommendationRequest m;
     twin__v1__recommendation_request__init(&m);
     m.id = id;
@@ -202,13 +213,11 @@ int ctl_recommend(const struct ctl_settings *s, int argc, char **argv)
     m.signal = (char *)(o.signal ? o.signal : "");
     m.requested_by = (char *)who(o.by);
     uint8_t buf[512];
+    if (twin__v1__recommendation_request__get_packed_size(&m) > sizeof(buf))
+        return ctl_usage_error("--signal or --by too long");
     size_t len = twin__v1__recommendation_request__pack(&m, buf);
     snprintf(topic, sizeof(topic), "%s/recommendation/request", s->topic_root);
-    rc = ctl_session_publish(c, topic, buf, len, CONNECT_TIMEOUT_MS) < 0
-             ? 1
-             : await(s, c, o.asset, answers_request, id, o.timeout_ms, o.json);
-    tw_inbox_close(c);
-    return rc;
+    return ask(s, &o, topic, buf, len, answers_request, id);
 }
 
 int ctl_approve(const struct ctl_settings *s, int argc, char **argv)
@@ -219,13 +228,6 @@ int ctl_approve(const struct ctl_settings *s, int argc, char **argv)
                         "[--reject] [--by NAME] [--json]");
     if (rc)
         return rc;
-    char topic[256], rec_topic[256], rej_topic[256];
-    snprintf(rec_topic, sizeof(rec_topic), "%s/asset/%s/recommendation", s->topic_root, o.asset);
-    snprintf(rej_topic, sizeof(rej_topic), "%s/rejected/advisor", s->topic_root);
-    const char *filters[] = {rec_topic, rej_topic};
-    struct tw_inbox *c = NULL;
-    if (ctl_session_open(s, filters, 2, CONNECT_TIMEOUT_MS, &c) < 0)
-        return 1;
     Twin__V1__Approval m;
     twin__v1__approval__init(&m);
     m.recommendation_id = (char *)o.rec_id;
@@ -233,17 +235,12 @@ int ctl_approve(const struct ctl_settings *s, int argc, char **argv)
     m.approved_by = (char *)who(o.by);
     m.reject = o.reject;
     uint8_t buf[512];
-    if (twin__v1__approval__get_packed_size(&m) > sizeof(buf)) {
-        tw_inbox_close(c);
+    if (twin__v1__approval__get_packed_size(&m) > sizeof(buf))
         return ctl_usage_error("recommendation id or name too long");
-    }
     size_t len = twin__v1__approval__pack(&m, buf);
+    char topic[256];
     snprintf(topic, sizeof(topic), "%s/asset/%s/approval", s->topic_root, o.asset);
-    rc = ctl_session_publish(c, topic, buf, len, CONNECT_TIMEOUT_MS) < 0
-             ? 1
-             : await(s, c, o.asset, decided, o.rec_id, o.timeout_ms, o.json);
-    tw_inbox_close(c);
-    return rc;
+    return ask(s, &o, topic, buf, len, decided, o.rec_id);
 }
 
 /* ---- audit --------------------------------------------------------------------------------- */

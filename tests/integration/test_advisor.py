@@ -200,6 +200,9 @@ class TwinctlTest(TwinTestCase):
         self.assertIn("carol", out.splitlines()[-1])
         self.assertIn("command", out.splitlines()[-1])
         self.assertEqual(ctl("recommend")[0], 2)
+        rc, out, err = ctl("recommend", "press-1", "--by", "x" * 600)
+        self.assertEqual(rc, 2)
+        self.assertIn("too long", err)
 
 
 class AutonomyTest(TwinTestCase):
