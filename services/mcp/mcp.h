@@ -171,6 +171,13 @@ void mcp_signal_limits(cJSON *o, const struct tw_model_signal *spec);
 int mcp_tool_run_scenario(void *ctx, const cJSON *args, cJSON **out, char *err, size_t errlen);
 int mcp_tool_recommend(void *ctx, const cJSON *args, cJSON **out, char *err, size_t errlen);
 
+struct tw_inbox;
+/* Connects a session of its own (client_id) subscribed to filters, then publishes buf on topic:
+ * the session, or NULL with "the broker could not be reached to ask <whom>…" in err. */
+struct tw_inbox *mcp_ask(struct mcp_twin *t, const char *client_id, const char *const *filters,
+                         size_t n_filters, const char *topic, const uint8_t *buf, size_t len,
+                         const char *whom, char *err, size_t errlen);
+
 extern const struct mcp_tool mcp_twin_tools[];
 extern const size_t mcp_twin_n_tools;
 /* twin://plant (the plant model file) and twin://asset/{asset} (model, state, forecast). */

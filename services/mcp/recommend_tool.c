@@ -16,8 +16,7 @@
 #include "twin/v1/twin.pb-c.h"
 #include "twin/validate.h"
 
-#define CONNECT_MS 10000
-#define POLL_MS    200
+#define POLL_MS 200
 
 /* Waits for the Recommendation answering id (1, *out set), a refusal of the request (-1, the
  * reason in err) or the deadline (0). */
@@ -89,25 +88,12 @@ int mcp_tool_recommend(void *ctx, const cJSON *args, cJSON **out, char *err, siz
     uint8_t buf[512];
     size_t len = twin__v1__recommendation_request__pack(&m, buf);
     const char *f[] = {rec_topic, rej_topic};
-    struct tw_inbox_config icfg = {.url = t->mqtt_url,
-                                   .user = t->mqtt_user,
-                                   .password = t->mqtt_password,
-                                   .ca_file = t->mqtt_ca_file,
-                                   .client_id = client_id};
-    struct tw_inbox *in = NULL;
     double wait_s = cJSON_IsNumber(timeout) ? timeout->valuedouble : 120;
     int64_t deadline = tw_mono_ms() + (int64_t)(wait_s * 1000);
-    int rc = tw_inbox_open(&icfg, f, 2, CONNECT_MS, &in);
-    if (rc == 0)
-        rc = tw_inbox_publish(in, req_topic, buf, len, CONNECT_MS);
-    if (rc < 0) {
-        snprintf(err, errlen,
-                 "the broker could not be reached to ask twin-advisor (%s): check TWIN_MQTT_URL "
-                 "and the user; try again later",
-                 tw_strerror(rc));
-        tw_inbox_close(in);
+    struct tw_inbox *in =
+        mcp_ask(t, client_id, f, 2, req_topic, buf, len, "twin-advisor", err, errlen);
+    if (!in)
         return -1;
-    }
     mcp_progress(t->server, 0, 100, "asked twin-advisor: simulating every candidate action");
     int got = await_answer(in, rec_topic, rej_topic, id, buf, len, deadline, out, err, errlen);
     tw_inbox_close(in);

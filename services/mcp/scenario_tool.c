@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* twin-mcp's run_scenario tool: a what-if request sent to twin-scenario over MQTT, its progress
- * passed on as MCP progress notifications, and the KPI comparison returned. */
+/* twin-mcp's run_scenario tool: a what-if request sent to twin-scenario over MQTT (mcp_ask, which
+ * recommend shares), its progress passed on as MCP progress notifications, and the KPI
+ * comparison returned. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -159,6 +160,29 @@ static int await_outcome(struct mcp_twin *t, struct tw_inbox *in, const char *id
     return refused ? -1 : 0;
 }
 
+struct tw_inbox *mcp_ask(struct mcp_twin *t, const char *client_id, const char *const *filters,
+                         size_t n_filters, const char *topic, const uint8_t *buf, size_t len,
+                         const char *whom, char *err, size_t errlen)
+{
+    struct tw_inbox_config icfg = {.url = t->mqtt_url,
+                                   .user = t->mqtt_user,
+                                   .password = t->mqtt_password,
+                                   .ca_file = t->mqtt_ca_file,
+                                   .client_id = client_id};
+    struct tw_inbox *in = NULL;
+    int rc = tw_inbox_open(&icfg, filters, n_filters, CONNECT_MS, &in);
+    if (rc == 0)
+        rc = tw_inbox_publish(in, topic, buf, len, CONNECT_MS);
+    if (rc == 0)
+        return in;
+    snprintf(err, errlen,
+             "the broker could not be reached to ask %s (%s): check TWIN_MQTT_URL and the user; "
+             "try again later",
+             whom, tw_strerror(rc));
+    tw_inbox_close(in);
+    return NULL;
+}
+
 int mcp_tool_run_scenario(void *ctx, const cJSON *args, cJSON **out, char *err, size_t errlen)
 {
     struct mcp_twin *t = ctx;
@@ -181,22 +205,10 @@ int mcp_tool_run_scenario(void *ctx, const cJSON *args, cJSON **out, char *err, 
     snprintf(filters[2], sizeof(filters[2]), "%s/rejected/scenario", t->topic_root);
     snprintf(request_topic, sizeof(request_topic), "%s/scenario/request", t->topic_root);
     const char *f[] = {filters[0], filters[1], filters[2]};
-    struct tw_inbox_config icfg = {.url = t->mqtt_url,
-                                   .user = t->mqtt_user,
-                                   .password = t->mqtt_password,
-                                   .ca_file = t->mqtt_ca_file,
-                                   .client_id = client_id};
-    struct tw_inbox *in = NULL;
     int64_t deadline = tw_mono_ms() + (int64_t)num(args, "timeout_s", 300) * 1000;
-    int rc = tw_inbox_open(&icfg, f, 3, CONNECT_MS, &in);
-    if (rc == 0)
-        rc = tw_inbox_publish(in, request_topic, buf, len, CONNECT_MS);
-    if (rc < 0) {
-        snprintf(err, errlen,
-                 "the broker could not be reached to ask the scenario runner (%s): "
-                 "check TWIN_MQTT_URL and the user; try again later",
-                 tw_strerror(rc));
-        tw_inbox_close(in);
+    struct tw_inbox *in =
+        mcp_ask(t, client_id, f, 3, request_topic, buf, len, "the scenario runner", err, errlen);
+    if (!in) {
         free(buf);
         return -1;
     }
