@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* twin-devsim's signal generator: levels from the model's limits, cycles, noise, wear,
- * failures, repairs, glitches, maintenance and slow-downs, all from one seeded random stream
- * per asset. */
+ * failures, repairs, glitches, maintenance and slow-downs, from two seeded random streams per
+ * asset: one for the readings, one for the machine's lives. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -175,6 +175,16 @@ size_t devsim_head_start_index(const struct tw_model *m)
     return SIZE_MAX;
 }
 
+/* A new life's draws: when it fails (a threshold of cumulative hazard), how long that repair
+ * takes, and the wear after it. */
+static void new_life(struct devsim_asset *a)
+{
+    a->life_hazard = 0.0;
+    a->life_threshold = -log(1.0 - tw_rng_uniform(&a->life_rng));
+    a->life_repair_ms = (int64_t)rng_range(&a->life_rng, MTTR_MIN_MS, MTTR_MAX_MS);
+    a->life_next_wear = rng_range(&a->life_rng, 0.0, 0.1);
+}
+
 static double new_wear_rate(struct devsim_asset *a)
 {
     /* Time from new to the warn limit: 6-18 h of device time. */
@@ -199,6 +209,8 @@ int devsim_asset_init(struct devsim_asset *a, const char *id, const struct tw_mo
     a->wear_rate_per_ms = new_wear_rate(a);
     a->wear = cfg->faults ? rng_range(&a->rng, 0.0, 0.6) : 0.0;
     a->head_start = cfg->faults && cfg->head_start && head_start_target;
+    tw_rng_seed(&a->life_rng, (cfg->seed ^ fnv1a(id)) + 0x9e3779b97f4a7c15ULL);
+    new_life(a);
     return 0;
 }
 
@@ -271,7 +283,8 @@ static void end_downtime(struct devsim_asset *a)
     }
     a->down = false;
     if (a->faults) {
-        a->wear = rng_range(&a->rng, 0.0, 0.1);
+        a->wear = a->life_next_wear;
+        new_life(a);
         if (a->head_start) /* after the first renewal the demo's device wears normally */
             a->wear_rate_per_ms = new_wear_rate(a);
         a->head_start = false;
@@ -346,13 +359,11 @@ static void wear_and_fail(struct devsim_asset *a, int64_t ts_ms, double dt_ms)
     /* The demo's head start fails by wear alone, so that its story (warn, alarm, filter
      * change) always plays out whole. */
     double w2 = a->wear * a->wear;
-    double hazard =
-        a->head_start ? 0.0 : a->speed * dt_ms / MTBF_MS * (1.0 + WEAR_HAZARD * w2 * w2);
-    bool fail = tw_rng_uniform(&a->rng) < hazard;
-    if (fail || a->wear >= wear_to_fail(a)) {
+    if (!a->head_start)
+        a->life_hazard += a->speed * dt_ms / MTBF_MS * (1.0 + WEAR_HAZARD * w2 * w2);
+    if (a->life_hazard >= a->life_threshold || a->wear >= wear_to_fail(a)) {
         a->failures++;
-        go_down(a, DEVSIM_DOWN_FAILURE, ts_ms,
-                ts_ms + (int64_t)rng_range(&a->rng, MTTR_MIN_MS, MTTR_MAX_MS));
+        go_down(a, DEVSIM_DOWN_FAILURE, ts_ms, ts_ms + a->life_repair_ms);
     }
 }
 

@@ -104,6 +104,15 @@ struct devsim_asset {
     struct tw_rng rng;
     bool faults;
     double wear, wear_rate_per_ms;
+    /* A life runs from one renewal (repair or maintenance) to the next. Its draws come from
+     * their own stream, all at its start, so that two runs that differ only in the commands a
+     * machine obeyed meet the same lives in the same order (common random numbers: the paired
+     * comparisons of tests and benchmarks see the commands' effect, not the luck of the draw). */
+    struct tw_rng life_rng;
+    double life_hazard;     /* cumulative hazard since the renewal */
+    double life_threshold;  /* it fails when life_hazard reaches this, an Exp(1) draw */
+    int64_t life_repair_ms; /* how long its repair takes if it fails */
+    double life_next_wear;  /* the wear it starts the next life with */
     bool down;
     enum devsim_down_cause down_cause;
     int64_t down_since_ms, down_until_ms;
