@@ -308,19 +308,18 @@ static void robust_wear(struct adv_service *s, struct sim_plant *p, int station,
         return;
     qsort(v, n, sizeof(v[0]), cmp_double);
     double median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-    double f = sim_curve_eval(&st->live.wear, median);
-    if (isfinite(f) && f > 0)
-        st->machine_mtbf_factor[machine] = f;
+    sim_station_set_wear(st, (uint32_t)machine, median);
 }
 
 /* A forecast crossing of the station's wear signal: the machine is weighed with the wear the
- * forecast says it reaches (the limit, within the horizon), not only the wear it has now. The
- * engine holds a machine's wear constant over a run, so without this a machine that is still
- * healthy but wearing fast would never be worth maintaining before it fails. */
+ * forecast says it reaches (the limit, within the horizon), not only the wear it has now. With
+ * an MTBF factor the engine holds a machine's wear constant over a run, so without this a
+ * machine that is still healthy but wearing fast would never be worth maintaining before it
+ * fails. (With an age the engine wears the machine out itself.) */
 static void forecast_wear(struct sim_plant *p, int station, int machine, const struct trigger *t)
 {
     struct sim_station *st = &p->stations[station];
-    if (!t->signal || isnan(t->forecast_value) || st->live.wear.n == 0 ||
+    if (!t->signal || isnan(t->forecast_value) || st->live.wear.n == 0 || st->live.wear_is_age ||
         strcmp(t->signal, st->live.wear_signal) != 0)
         return;
     double f = sim_curve_eval(&st->live.wear, t->forecast_value);

@@ -57,6 +57,13 @@ bool sim_dist_finish(struct sim_dist *d, const char **why)
         d->mu = log(d->a) - 0.5 * d->sigma * d->sigma;
         d->mean = d->a;
         return true;
+    case SIM_DIST_WEIBULL:
+        if (!(d->a >= SIM_WEIBULL_SHAPE_MIN && d->a <= SIM_WEIBULL_SHAPE_MAX))
+            return dist_fail(why, "shape must be a number from 0.1 to 50");
+        if (!finite_nonneg(d->b) || d->b <= 0.0)
+            return dist_fail(why, "scale must be a finite duration > 0");
+        d->mean = d->b * tgamma(1.0 + 1.0 / d->a);
+        return true;
     }
     return dist_fail(why, "unknown distribution");
 }
@@ -162,4 +169,22 @@ double sim_curve_eval(const struct sim_curve *c, double x)
             return c->y[i - 1] + f * (c->y[i] - c->y[i - 1]);
         }
     return c->y[c->n - 1];
+}
+
+bool sim_station_set_wear(struct sim_station *s, uint32_t m, double v)
+{
+    const struct sim_station_live *l = &s->live;
+    if (l->wear.n == 0 || m >= s->machines || m >= SIM_MAX_MACHINES || !isfinite(v))
+        return false;
+    double y = sim_curve_eval(&l->wear, v);
+    if (l->wear_is_age) {
+        if (!isfinite(y) || y < 0)
+            return false;
+        s->machine_age[m] = y;
+        return true;
+    }
+    if (!isfinite(y) || !(y > 0))
+        return false;
+    s->machine_mtbf_factor[m] = y;
+    return true;
 }

@@ -29,6 +29,8 @@
 #define SIM_MAX_OUTPUTS   8u    /* per station (a split) */
 #define SIM_MAX_SHIFTS    8u    /* working windows per calendar period */
 #define SIM_MAX_WEAR_PTS  16u
+#define SIM_WEIBULL_SHAPE_MIN 0.1
+#define SIM_WEIBULL_SHAPE_MAX 50.0
 #define SIM_INFINITE_CAP  UINT32_MAX /* a buffer without a capacity */
 
 /* A random duration or amount. `scale` multiplies every draw (1 unless a scenario changed the
@@ -40,6 +42,7 @@ enum sim_dist_kind {
     SIM_DIST_TRIANGULAR, /* a = min, b = mode, c = max */
     SIM_DIST_NORMAL,     /* a = mean, b = sd; draws below 0 are redrawn (at most 16 times, then 0) */
     SIM_DIST_LOGNORMAL,  /* a = mean, b = sd of the value itself (not of its log) */
+    SIM_DIST_WEIBULL,    /* a = shape, b = scale; shape > 1: a life that wears out */
 };
 
 struct sim_dist {
@@ -74,6 +77,8 @@ struct sim_station_live {
     double down_below, down_above;
     char wear_signal[SIM_NAME_MAX + 1]; /* "" = none: MTBF is multiplied by wear(value) */
     struct sim_curve wear;
+    bool wear_is_age; /* the curve gives the life a machine has used (s), not an MTBF factor:
+                       * a wear-out (weibull) time to failure then starts from that age */
 };
 
 struct sim_station {
@@ -100,6 +105,8 @@ struct sim_station {
                                                * twin: its most worn machine's factor) */
     double machine_mtbf_factor[SIM_MAX_MACHINES]; /* per machine (its own live wear); 0 = use
                                                    * mtbf_factor */
+    double machine_age[SIM_MAX_MACHINES]; /* life used (s of the failure basis) by each machine
+                                           * at the start, from its live wear; 0 = as new */
     bool down_at_start[SIM_MAX_MACHINES];     /* machine starts broken (repair drawn from ttr) */
     char machine_asset[SIM_MAX_MACHINES][SIM_NAME_MAX + 1]; /* asset id per machine, or "" */
 };
@@ -196,5 +203,10 @@ int sim_plant_supplier(const struct sim_plant *p, const char *name);
 
 /* Evaluates a curve at x (flat outside its points). Pure. */
 double sim_curve_eval(const struct sim_curve *c, double x);
+
+/* Machine m's wear signal reads v: sets its MTBF factor, or with an age curve the life it has
+ * used. Returns false, changing nothing, when the station has no wear curve or the reading
+ * gives no usable value. */
+bool sim_station_set_wear(struct sim_station *s, uint32_t m, double v);
 
 #endif

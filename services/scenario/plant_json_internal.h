@@ -121,9 +121,11 @@ void pj_dist_zero(struct sim_dist *d);
 bool pj_get_dist(struct pj *c, const cJSON *obj, const char *key, enum sim_dist_kind plain,
                  bool positive, struct sim_dist *d);
 
-/* A pj_member callback filling the struct sim_curve at ctx from [[x, factor], ...]: 2 to
- * SIM_MAX_WEAR_PTS points, x strictly increasing, factors > 0; n = 0 when invalid. */
+/* pj_member callbacks filling the struct sim_curve at ctx from [[x, factor], ...] (factors > 0)
+ * or [[x, age], ...] (durations, never decreasing): 2 to SIM_MAX_WEAR_PTS points, x strictly
+ * increasing; n = 0 when invalid. */
 void pj_parse_curve(struct pj *c, const cJSON *item, void *ctx);
+void pj_parse_age_curve(struct pj *c, const cJSON *item, void *ctx);
 
 /* ---- the sections -------------------------------------------------------------------------- */
 

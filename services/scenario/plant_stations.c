@@ -239,7 +239,7 @@ static void parse_down(struct pj *c, const cJSON *item, void *ctx)
                 l->down_above);
 }
 
-static const char *const wear_keys[] = {"signal", "mtbf_factor", NULL};
+static const char *const wear_keys[] = {"signal", "mtbf_factor", "age", NULL};
 
 static void parse_wear(struct pj *c, const cJSON *item, void *ctx)
 {
@@ -253,8 +253,23 @@ static void parse_wear(struct pj *c, const cJSON *item, void *ctx)
         check_live_signal(c, s, l->wear_signal);
         tw_jsonpath_pop(&c->path, saved);
     }
-    if (pj_require(c, item, "mtbf_factor"))
+    /* Either the wear scales a memoryless MTBF, or it says how much of a wearing-out life the
+     * machine has used: then its time to failure is drawn given that it has lasted that long. */
+    bool factor = pj_get(item, "mtbf_factor") != NULL, age = pj_get(item, "age") != NULL;
+    if (factor && age) {
+        pj_fail(c, "give \"mtbf_factor\" or \"age\", not both");
+    } else if (age) {
+        l->wear_is_age = true;
+        pj_member(c, item, "age", &l->wear, pj_parse_age_curve);
+        if (s->ttf.kind != SIM_DIST_WEIBULL) {
+            size_t saved = tw_jsonpath_push(&c->path, "age");
+            pj_fail(c, "needs the station's failures to have \"mtbf\": {\"dist\": \"weibull\", "
+                       "...}: a remaining life from an age is drawn for weibull lives only");
+            tw_jsonpath_pop(&c->path, saved);
+        }
+    } else if (pj_require(c, item, "mtbf_factor")) {
         pj_member(c, item, "mtbf_factor", &l->wear, pj_parse_curve);
+    }
 }
 
 static const char *const live_keys[] = {"down_when", "wear", NULL};

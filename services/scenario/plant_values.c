@@ -262,6 +262,7 @@ static const struct dist_shape dist_shapes[] = {
     {"triangular", SIM_DIST_TRIANGULAR, {"dist", "min", "mode", "max", NULL}},
     {"normal", SIM_DIST_NORMAL, {"dist", "mean", "sd", NULL}},
     {"lognormal", SIM_DIST_LOGNORMAL, {"dist", "mean", "sd", NULL}},
+    {"weibull", SIM_DIST_WEIBULL, {"dist", "shape", "scale", NULL}},
 };
 
 #define N_SHAPES (sizeof dist_shapes / sizeof dist_shapes[0])
@@ -296,15 +297,19 @@ static bool dist_object(struct pj *c, const cJSON *obj, struct sim_dist *d)
         else
             pj_fail_key(c, "dist",
                         "must be one of fixed, exp, uniform, triangular, normal, "
-                        "lognormal");
+                        "lognormal, weibull");
         return false;
     }
     pj_check_keys(c, obj, shape->keys);
     double v[3] = {0, 0, 0};
     bool ok = true;
-    for (int i = 0; shape->keys[i + 1]; i++)
-        ok = pj_require(c, obj, shape->keys[i + 1]) &&
-             pj_get_duration(c, obj, shape->keys[i + 1], true, &v[i]) && ok;
+    for (int i = 0; shape->keys[i + 1]; i++) {
+        const char *key = shape->keys[i + 1];
+        if (strcmp(key, "shape") == 0) /* a plain number, not a duration */
+            ok = pj_require(c, obj, key) && pj_get_real(c, obj, key, PJ_GT0, &v[i]) && ok;
+        else
+            ok = pj_require(c, obj, key) && pj_get_duration(c, obj, key, true, &v[i]) && ok;
+    }
     if (!ok)
         return false;
     memset(d, 0, sizeof *d);
@@ -354,12 +359,14 @@ bool pj_get_dist(struct pj *c, const cJSON *obj, const char *key, enum sim_dist_
 }
 
 /* [[x, factor], ...]: 2 to SIM_MAX_WEAR_PTS points, x strictly increasing, factors > 0. */
-void pj_parse_curve(struct pj *c, const cJSON *item, void *ctx)
+/* A piecewise-linear curve of signal values to factors (> 0) or, with ages, to durations
+ * (>= 0, never decreasing: more wear is never a younger machine). */
+static void parse_curve(struct pj *c, const cJSON *item, struct sim_curve *curve, bool ages)
 {
-    struct sim_curve *curve = ctx;
+    const char *point = ages ? "[value, age]" : "[value, factor]";
     int n = cJSON_GetArraySize(item);
     if (!cJSON_IsArray(item) || n < 2 || (unsigned)n > SIM_MAX_WEAR_PTS) {
-        pj_fail(c, "must be a list of 2 to %u points [value, factor]", SIM_MAX_WEAR_PTS);
+        pj_fail(c, "must be a list of 2 to %u points %s", SIM_MAX_WEAR_PTS, point);
         return;
     }
     bool ok = true;
@@ -367,19 +374,42 @@ void pj_parse_curve(struct pj *c, const cJSON *item, void *ctx)
     for (const cJSON *pt = item->child; pt && i < n; pt = pt->next, i++) {
         size_t saved = tw_jsonpath_push_index(&c->path, i);
         const cJSON *x = cJSON_GetArrayItem(pt, 0), *f = cJSON_GetArrayItem(pt, 1);
+        double y = NAN;
         if (!cJSON_IsArray(pt) || cJSON_GetArraySize(pt) != 2 || !cJSON_IsNumber(x) ||
-            !cJSON_IsNumber(f) || !isfinite(x->valuedouble) || !(f->valuedouble > 0) ||
-            !isfinite(f->valuedouble)) {
+            !isfinite(x->valuedouble)) {
+            pj_fail(c, "must be %s with a finite number as value", point);
+            ok = false;
+        } else if (ages) {
+            size_t at = tw_jsonpath_push_index(&c->path, 1);
+            ok = item_duration(c, f, true, &y) && ok;
+            tw_jsonpath_pop(&c->path, at);
+        } else if (!cJSON_IsNumber(f) || !(f->valuedouble > 0) || !isfinite(f->valuedouble)) {
             pj_fail(c, "must be [value, factor]: finite numbers, factor > 0");
             ok = false;
-        } else if (ok && i > 0 && !(x->valuedouble > curve->x[i - 1])) {
+        } else {
+            y = f->valuedouble;
+        }
+        if (ok && i > 0 && !(x->valuedouble > curve->x[i - 1])) {
             pj_fail(c, "value must be greater than the previous point's (%.17g)", curve->x[i - 1]);
+            ok = false;
+        } else if (ok && ages && i > 0 && y < curve->y[i - 1]) {
+            pj_fail(c, "age must not be less than the previous point's (%.17g s)", curve->y[i - 1]);
             ok = false;
         } else if (ok) {
             curve->x[i] = x->valuedouble;
-            curve->y[i] = f->valuedouble;
+            curve->y[i] = y;
         }
         tw_jsonpath_pop(&c->path, saved);
     }
     curve->n = ok ? (uint32_t)n : 0;
+}
+
+void pj_parse_curve(struct pj *c, const cJSON *item, void *ctx)
+{
+    parse_curve(c, item, ctx, false);
+}
+
+void pj_parse_age_curve(struct pj *c, const cJSON *item, void *ctx)
+{
+    parse_curve(c, item, ctx, true);
 }

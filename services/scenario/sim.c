@@ -510,7 +510,7 @@ int sim_run(struct sim_ctx *c, const struct sim_plant *p, const struct sim_opts 
             on_fail(c, e.idx);
             break;
         case EV_TFAIL:
-            if (e.gen != c->m[e.idx].fail_gen)
+            if (e.gen != c->m[e.idx].fail_gen || c->m[e.idx].maintained)
                 continue;
             on_fail(c, e.idx);
             break;

@@ -177,13 +177,16 @@ static void force(struct sim_ctx *c, const struct sim_perturb *pt, bool on)
         uint32_t mi = s->first + k;
         struct machine *m = &c->m[mi];
         if (on) {
+            m->maintained += pt->kind == SIM_PERTURB_MAINTAIN;
             if (m->forced++ == 0 && !m->broken) {
                 sim_suspend(c, m);
                 sim_m_account(c, m);
             }
         } else if (m->forced > 0) {
-            if (pt->kind == SIM_PERTURB_MAINTAIN)
+            if (pt->kind == SIM_PERTURB_MAINTAIN && m->maintained > 0) {
+                m->maintained--;
                 renew(c, mi); /* before sim_m_up restarts its part with the new ttf_left */
+            }
             m->forced--;
             sim_m_up(c, mi);
         }

@@ -64,8 +64,20 @@ static inline double draw(const struct sim_dist *d, struct tw_rng *r)
         return 0.0;
     case SIM_DIST_LOGNORMAL:
         return exp(d->mu + d->sigma * rng_normal(r)) * d->scale;
+    case SIM_DIST_WEIBULL:
+        return d->b * pow(-log(tw_rng_open(r)), 1.0 / d->a) * d->scale;
     }
     return 0.0;
+}
+
+/* The life left to a weibull life that has lasted `age` already (the same units): inverting
+ * the cumulative hazard, (age/λ)^k + E with E ~ Exp(1). age 0 draws a whole life, as draw(). */
+static inline double draw_residual(const struct sim_dist *d, struct tw_rng *r, double age)
+{
+    if (d->kind != SIM_DIST_WEIBULL || !(age > 0))
+        return draw(d, r);
+    double scale = d->b * d->scale, e = -log(tw_rng_open(r));
+    return scale * pow(pow(age / scale, d->a) + e, 1.0 / d->a) - age;
 }
 
 /* ---- events -------------------------------------------------------------------------- */
@@ -116,6 +128,8 @@ struct machine {
     bool running;           /* the part's DONE/BFAIL event is pending */
     bool broken;
     uint32_t forced;        /* perturbations holding it down */
+    uint32_t maintained;    /* of those, maintenances: a clock failure falling due meanwhile is
+                             * void (the maintenance's end draws a new life) */
     bool holding;           /* blocked: a finished part waits for space */
     int hold_out;           /* the buffer it waits for */
     uint32_t next_blocked;  /* FIFO link in that buffer's blocked list (UINT32_MAX = end) */
@@ -125,7 +139,9 @@ struct machine {
                              * (valid while busy) */
     double run_start;       /* when the current run of processing started */
     double ttf_left;        /* busy basis: busy time left to the next failure */
-    double mtbf_factor;     /* its live wear factor (1 after a maintenance) */
+    double mtbf_factor;     /* its live wear factor (1 after a maintenance; a repair mends the
+                             * failure, not the wear) */
+    double age;             /* life used at the start (its live wear), until the first draw */
     double speed;           /* fraction of nominal speed (SLOW perturbations; 1 = nominal) */
     double ttf_slow;        /* multiplies ttf draws while slowed: Π factor^-exponent */
     uint32_t fail_gen;      /* the generation of its pending EV_TFAIL */
@@ -237,11 +253,15 @@ static inline void at(struct sim_ctx *c, double t, uint32_t type, uint32_t idx, 
 }
 
 /* A machine's next time to failure: its failure stream, scaled by its own wear factor and by
- * a slowdown's (both 1 without them: x * 1 is exact, so plain runs keep their numbers). */
+ * a slowdown's (both 1 without them: x * 1 is exact, so plain runs keep their numbers). The
+ * first draw of a machine that starts with some of its life used (its live wear as an age) is
+ * what is left of that life; every later one is a new life. */
 static inline double ttf_draw(struct sim_ctx *c, struct machine *m)
 {
     const struct sim_station *sp = &c->p->stations[m->station];
-    return draw(&sp->ttf, &m->fail) * m->mtbf_factor * m->ttf_slow;
+    double age = m->age;
+    m->age = 0.0;
+    return draw_residual(&sp->ttf, &m->fail, age) * m->mtbf_factor * m->ttf_slow;
 }
 
 /* ---- statistics ---------------------------------------------------------------------- */

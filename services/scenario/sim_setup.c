@@ -137,6 +137,10 @@ int sim_setup(struct sim_ctx *c, const struct sim_plant *p, const struct sim_opt
             m->mtbf_factor = k < SIM_MAX_MACHINES && sp->machine_mtbf_factor[k] > 0
                                  ? sp->machine_mtbf_factor[k]
                                  : sp->mtbf_factor;
+            /* A machine down at the start is repaired first: its next life is a new one. */
+            m->age = k < SIM_MAX_MACHINES && !sp->down_at_start[k] && sp->machine_age[k] > 0
+                         ? sp->machine_age[k]
+                         : 0.0;
             s->count[M_STARVED]++;
             /* By (station, machine), so that changing one station's machines leaves every
              * other stream as it was (common random numbers across sweep variants). */

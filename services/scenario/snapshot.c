@@ -152,7 +152,7 @@ static bool is_down(const struct sim_station_live *l, double v)
 static void apply_station(struct snap_ctx *c, struct sim_station *s)
 {
     const struct sim_station_live *l = &s->live;
-    double worst = NAN;
+    double worst = NAN, oldest = NAN;
     for (uint32_t m = 0; m < s->machines && m < SIM_MAX_MACHINES; m++) {
         const char *asset = s->machine_asset[m];
         double v;
@@ -162,22 +162,26 @@ static void apply_station(struct snap_ctx *c, struct sim_station *s)
             s->down_at_start[m] = is_down(l, v);
             c->st->machines_down += s->down_at_start[m];
         }
-        if (l->wear.n > 0 && live_value(c, asset, l->wear_signal, &v)) {
-            double f = sim_curve_eval(&l->wear, v);
-            if (!isfinite(f) || !(f > 0))
-                continue;
-            s->machine_mtbf_factor[m] = f; /* its own wear: a maintenance renews one machine */
-            if (isnan(worst) || f < worst)
-                worst = f;
+        /* Its own wear: a maintenance renews one machine. */
+        if (l->wear.n > 0 && live_value(c, asset, l->wear_signal, &v) &&
+            sim_station_set_wear(s, m, v)) {
+            if (l->wear_is_age && (isnan(oldest) || s->machine_age[m] > oldest))
+                oldest = s->machine_age[m];
+            else if (!l->wear_is_age && (isnan(worst) || s->machine_mtbf_factor[m] < worst))
+                worst = s->machine_mtbf_factor[m];
         }
     }
     /* The station's factor is its most worn machine's: the machines without a reading of
-     * their own use it, so their failures are not under-predicted. */
+     * their own use it, so their failures are not under-predicted. (An age is a machine's own:
+     * one without a reading is taken as new.) */
     if (!isnan(worst)) {
         s->mtbf_factor = worst;
         tw_log(TW_LOG_INFO, "snapshot_wear", "id=%s station=%s signal=%s mtbf_factor=%.3g",
                c->job_id, s->name, l->wear_signal, worst);
     }
+    if (!isnan(oldest))
+        tw_log(TW_LOG_INFO, "snapshot_wear", "id=%s station=%s signal=%s age_s=%.0f", c->job_id,
+               s->name, l->wear_signal, oldest);
 }
 
 static void apply_levels(struct snap_ctx *c, struct sim_plant *p)

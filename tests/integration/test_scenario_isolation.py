@@ -110,19 +110,20 @@ class IsolationTest(TwinTestCase):
         self.assertGreater(res.snapshot_ms, 0)
         log = stack.runner.log_text()
         self.assertIn("event=snapshot id=live-1 assets=5 found=3 machines_down=1", log)
-        # press-2's vibration of 8 mm/s on the press's wear curve (flat at 0.1 from 7.85).
-        self.assertIn("station=press signal=vibration mtbf_factor=0.1", log)
-        self.assertIn("station=weld signal=vibration mtbf_factor=1", log)
+        # press-2's vibration of 8 mm/s on the press's wear curve: 12 h of life used at 7.1,
+        # 51 h at 11.0, so 21 h at 8; weld-1 (2 mm/s) is as new.
+        self.assertIn("station=press signal=vibration age_s=75600", log)
+        self.assertIn("station=weld signal=vibration age_s=0", log)
         stack.submit("sweep-1", sweep={"objective": "throughput", "maximize": True,
                                        "parameters": [{"path": "station.press.machines",
                                                        "values": [2, 3]}]})
         self.assertEqual(stack.wait_result("sweep-1").status, stack.pb.ScenarioResult.OK)
-        # Wear is each machine's own: a maintenance renews worn press-2 and pays off over two
-        # weeks, while press-1 (no wear; with the station's worst factor it would be 0.1 too)
-        # only loses its 8 h.
+        # Wear is each machine's own: maintained at once, worn press-2 (21 h into a life of
+        # 10 h on average) is spared the failure due any moment, while press-1 (new) only
+        # loses its 8 h.
         stack.submit("maint-worn", [{"kind": "MAINTAIN", "target": "press-2",
-                                     "start_ms": 3600000, "duration_ms": 3600000}],
-                     horizon_ms=14 * DAY_MS, replications=20)
+                                     "duration_ms": 15 * 60000}],
+                     horizon_ms=8 * 3600000, replications=20)
         stack.submit("maint-new", [{"kind": "MAINTAIN", "target": "press-1",
                                     "start_ms": 3600000, "duration_ms": 8 * 3600000}],
                      horizon_ms=14 * DAY_MS, replications=20)

@@ -201,9 +201,28 @@ static void maintain_cancels_the_pending_clock_failure(void **state)
 }
 
 /* Broken when the maintenance ends: the repair goes on and draws the next failure with the
- * factor already reset. Factor 0.5: it fails at 500 inside [400, 600), is repaired at 800 and
- * fails next at 1800 (with the old factor it would be 1300). */
+ * factor already reset. Factor 0.5: it fails at 500, is under repair over [500, 800) and
+ * maintained over [600, 700) meanwhile, and fails next at 1800 (with the old factor it would
+ * be 1300). */
 static void maintain_of_a_broken_machine_resets_only_its_factor(void **state)
+{
+    (void)state;
+    struct test_plant t;
+    one_station(&t, 1, 10);
+    failures(&t, SIM_FAIL_TIME, dist(SIM_DIST_FIXED, 1000), dist(SIM_DIST_FIXED, 300));
+    t.st[0].machine_mtbf_factor[0] = 0.5;
+    struct sim_perturb m = perturb(SIM_PERTURB_MAINTAIN, 0, 600, 100);
+    struct run r = run_one(&t.p, 0, 1700, &m, 1, 0);
+    assert_true(get(r, "station.m.downtime") == 300.0 / H); /* [500, 800) */
+    run_free(r);
+    r = run_one(&t.p, 0, 2000, &m, 1, 0);
+    assert_true(get(r, "station.m.downtime") == 500.0 / H); /* and [1800, 2000) */
+    run_free(r);
+}
+
+/* A clock failure falling due while the machine is maintained is void: the maintenance renews
+ * it. Factor 0.5 with a maintenance over [400, 600): no failure at 500, the next at 1600. */
+static void a_failure_due_during_a_maintenance_is_void(void **state)
 {
     (void)state;
     struct test_plant t;
@@ -212,10 +231,12 @@ static void maintain_of_a_broken_machine_resets_only_its_factor(void **state)
     t.st[0].machine_mtbf_factor[0] = 0.5;
     struct sim_perturb m = perturb(SIM_PERTURB_MAINTAIN, 0, 400, 200);
     struct run r = run_one(&t.p, 0, 1700, &m, 1, 0);
-    assert_true(get(r, "station.m.downtime") == 400.0 / H); /* [400, 800) */
+    assert_true(get(r, "station.m.downtime") == 300.0 / H); /* [400, 600) and [1600, 1700) */
     run_free(r);
-    r = run_one(&t.p, 0, 2000, &m, 1, 0);
-    assert_true(get(r, "station.m.downtime") == 600.0 / H); /* and [1800, 2000) */
+    /* Held down by a DOWN perturbation instead, it does fail at 500 (repaired at 800). */
+    struct sim_perturb d = perturb(SIM_PERTURB_DOWN, 0, 400, 200);
+    r = run_one(&t.p, 0, 1000, &d, 1, 0);
+    assert_true(get(r, "station.m.downtime") == 400.0 / H); /* [400, 800) */
     run_free(r);
 }
 
@@ -310,6 +331,77 @@ static void each_machine_fails_at_the_rate_of_its_own_wear(void **state)
     struct run b = run_one(&t.p, 0, 1e5, NULL, 0, 0);
     assert_same_run(a, b);
     run_free(a), run_free(b);
+}
+
+/* ---- wear-out lives and their age --------------------------------------------------- */
+
+static struct sim_dist weibull(double shape, double scale)
+{
+    struct sim_dist d = {.kind = SIM_DIST_WEIBULL, .a = shape, .b = scale};
+    const char *why = NULL;
+    assert_true(sim_dist_finish(&d, &why));
+    return d;
+}
+
+/* The share of `reps` replications in which the machine fails within `horizon`: downtime
+ * beyond the `planned` seconds that are not failures (a maintenance, a repair at the start). */
+static double share_failing(const struct test_plant *t, double horizon,
+                            const struct sim_perturb *pt, size_t n, double planned, uint32_t reps)
+{
+    uint32_t failed = 0;
+    for (uint32_t rep = 0; rep < reps; rep++) {
+        struct run r = run_one(&t->p, 0, horizon, pt, n, rep);
+        failed += get(r, "station.m.downtime") > planned / H + 1e-9;
+        run_free(r);
+    }
+    return (double)failed / reps;
+}
+
+/* A weibull life (shape 2, scale 1000 s: mean 1000 Γ(1.5) = 886.2 s) with repairs of 100 s is
+ * down 100 / 986.2 of the time; the mean is the model's MTBF. */
+static void weibull_lives_have_their_mean(void **state)
+{
+    (void)state;
+    struct test_plant t;
+    one_station(&t, 1, 1);
+    struct sim_dist d = weibull(2, 1000);
+    assert_true(fabs(d.mean - 1000 * sqrt(M_PI) / 2) < 1e-9);
+    failures(&t, SIM_FAIL_TIME, d, dist(SIM_DIST_FIXED, 100));
+    double sum = 0;
+    for (uint32_t rep = 0; rep < 4; rep++) {
+        struct run r = run_one(&t.p, 0, 2e6, NULL, 0, rep);
+        sum += get(r, "station.m.down");
+        run_free(r);
+    }
+    print_message("  down %.5f (expected %.5f)\n", sum / 4, 100 / (d.mean + 100));
+    assert_true(fabs(sum / 4 - 100 / (d.mean + 100)) < 0.003);
+}
+
+/* Shape 4, scale 1000 s: a new machine fails within 200 s with probability 1 - e^-(0.2^4) =
+ * 0.0016, one that has used 1000 s of its life with 1 - e^-(1.2^4 - 1) = 0.658; maintained at
+ * once, it is new again; and a machine down at the start is repaired into a new life. */
+static void an_aged_machine_fails_sooner_until_it_is_renewed(void **state)
+{
+    (void)state;
+    struct test_plant t;
+    one_station(&t, 1, 1);
+    failures(&t, SIM_FAIL_TIME, weibull(4, 1000), dist(SIM_DIST_FIXED, 1e6));
+    const uint32_t reps = 2000;
+    double fresh = share_failing(&t, 200, NULL, 0, 0, reps);
+    t.st[0].machine_age[0] = 1000;
+    double aged = share_failing(&t, 200, NULL, 0, 0, reps);
+    struct sim_perturb m = perturb(SIM_PERTURB_MAINTAIN, 0, 0, 1);
+    double renewed = share_failing(&t, 200, &m, 1, 1, reps);
+    /* The age counts once: a machine down at the start is repaired (10 s) into a new life. */
+    t.st[0].down_at_start[0] = true;
+    failures(&t, SIM_FAIL_TIME, weibull(4, 1000), dist(SIM_DIST_FIXED, 10));
+    double repaired = share_failing(&t, 200, NULL, 0, 10, reps);
+    print_message("  within 200 s: new %.4f, aged %.4f (0.658), maintained %.4f, repaired %.4f\n",
+                  fresh, aged, renewed, repaired);
+    assert_true(fresh < 0.01);
+    assert_true(fabs(aged - (1 - exp(-(pow(1.2, 4) - 1)))) < 0.035); /* > 3 standard errors */
+    assert_true(renewed < 0.01);
+    assert_true(repaired < 0.01);
 }
 
 /* ---- slowing down -------------------------------------------------------------------- */
@@ -495,9 +587,12 @@ int main(void)
         cmocka_unit_test(maintain_holds_the_machine_down_exactly_over_its_window),
         cmocka_unit_test(maintain_cancels_the_pending_clock_failure),
         cmocka_unit_test(maintain_of_a_broken_machine_resets_only_its_factor),
+        cmocka_unit_test(a_failure_due_during_a_maintenance_is_void),
         cmocka_unit_test(maintain_redraws_the_busy_time_to_failure),
         cmocka_unit_test(maintain_of_a_worn_machine_pays_off_over_a_long_horizon),
         cmocka_unit_test(each_machine_fails_at_the_rate_of_its_own_wear),
+        cmocka_unit_test(weibull_lives_have_their_mean),
+        cmocka_unit_test(an_aged_machine_fails_sooner_until_it_is_renewed),
         cmocka_unit_test(slow_halves_the_output_of_a_deterministic_station),
         cmocka_unit_test(slow_with_a_wear_exponent_makes_failures_rarer),
         cmocka_unit_test(slow_at_full_speed_changes_nothing),

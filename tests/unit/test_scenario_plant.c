@@ -35,6 +35,10 @@ static char *q(const char *text)
 
 /* One station s from the source to the sink, with more fields F (starting with a comma). */
 #define ONE(F) "{'stations':{'s':{'input':'source','output':'sink','cycle_time':60" F "}}}"
+/* A station with wear-out lives whose live wear is W (after "signal": "x"). */
+#define WEIBULL "{'dist':'weibull','shape':3,'scale':'10h'}"
+#define AGED(W)                                                                                    \
+    ONE(",'failures':{'mtbf':" WEIBULL ",'mttr':60},'live':{'wear':{'signal':'x'," W "}}")
 /* The same station with cycle time C. */
 #define CYC(C) "{'stations':{'s':{'input':'source','output':'sink','cycle_time':" C "}}}"
 /* The same station, and more top-level keys X (starting with a comma). */
@@ -205,6 +209,31 @@ static const struct bad bad_files[] = {
     {ONE(",'live':{'wear':{'signal':'x','mtbf_factor':[[1,1],[2,1,3]]}}"),
      "$.stations.s.live.wear.mtbf_factor[1]: must be [value, factor]", 1},
     {ONE(",'live':{'wear':{'signal':'x'}}"), "$.stations.s.live.wear: missing \"mtbf_factor\"", 1},
+    /* wear-out lives, aged by the live wear */
+    {ONE(",'failures':{'mtbf':{'dist':'weibull','shape':0,'scale':'10h'},'mttr':60}"),
+     "$.stations.s.failures.mtbf.shape: must be a number > 0", 1},
+    {ONE(",'failures':{'mtbf':{'dist':'weibull','shape':'3h','scale':'10h'},'mttr':60}"),
+     "$.stations.s.failures.mtbf.shape: must be a number > 0", 1},
+    {ONE(",'failures':{'mtbf':{'dist':'weibull','shape':60,'scale':'10h'},'mttr':60}"),
+     "$.stations.s.failures.mtbf: shape must be a number from 0.1 to 50", 1},
+    {ONE(",'failures':{'mtbf':{'dist':'weibull','shape':3},'mttr':60}"),
+     "$.stations.s.failures.mtbf: missing \"scale\"", 1},
+    {ONE(",'failures':{'mtbf':{'dist':'weibull','shape':3,'scale':0},'mttr':60}"),
+     "$.stations.s.failures.mtbf: scale must be a finite duration > 0", 1},
+    {ONE(",'failures':{'mtbf':'8h','mttr':60},'live':{'wear':{'signal':'x','age':[[1,0],[2,1]]}}"),
+     "$.stations.s.live.wear.age: needs the station's failures to have \"mtbf\": {\"dist\": "
+     "\"weibull\"",
+     1},
+    {AGED("'age':[[1,0],[2,'8h']],'mtbf_factor':[[1,1],[2,1]]"),
+     "$.stations.s.live.wear: give \"mtbf_factor\" or \"age\", not both", 1},
+    {AGED("'age':[[1,'8h'],[2,'1h']]"),
+     "$.stations.s.live.wear.age[1]: age must not be less than the previous point's (28800 s)", 1},
+    {AGED("'age':[[1,0],[2,'soon']]"), "$.stations.s.live.wear.age[1][1]: must be a duration >= 0",
+     1},
+    {AGED("'age':[[1,0],['2','8h']]"),
+     "$.stations.s.live.wear.age[1]: must be [value, age] with a finite number as value", 1},
+    {AGED("'age':[[1,0]]"),
+     "$.stations.s.live.wear.age: must be a list of 2 to 16 points [value, age]", 1},
     {ONE(",'live':{'wear':{'signal':'x','mtbf_factor':[[1,1],[2,1]]},'stop':{}}"),
      "$.stations.s.live.stop: unknown key", 1},
     /* inputs and outputs */
@@ -867,7 +896,10 @@ static void demo_plant_parses_into_the_line(void **state)
         assert_int_equal(s->input, i == 0 ? SIM_NODE_DEMAND : (int)i - 1);
         assert_int_equal(s->n_outputs, 1);
         assert_int_equal(s->outputs[0], i == 3 ? SIM_NODE_SINK : (int)i);
-        assert_int_equal(s->fail_basis, SIM_FAIL_BUSY);
+        /* Wear-out lives on the clock, aged by the live wear, as twin-devsim's machines. */
+        assert_int_equal(s->fail_basis, SIM_FAIL_TIME);
+        assert_int_equal(s->ttf.kind, SIM_DIST_WEIBULL);
+        assert_true(s->live.wear_is_age && s->live.wear.n >= 2 && s->live.wear.y[0] == 0);
         assert_true(s->follows_shifts && s->mtbf_factor == 1.0 && !s->down_at_start[0]);
     }
     assert_string_equal(p->stations[0].machine_asset[1], "press-2");
@@ -900,7 +932,7 @@ static void demo_plant_parses_into_the_line(void **state)
 static double effective_seconds(const struct sim_station *s)
 {
     double t = s->cycle.mean + (s->setup_every ? s->setup.mean / s->setup_every : 0);
-    if (s->fail_basis == SIM_FAIL_BUSY)
+    if (s->fail_basis != SIM_FAIL_NONE) /* on the clock: down that share of shift time too */
         t *= 1 + s->ttr.mean / s->ttf.mean;
     return t / s->machines;
 }
