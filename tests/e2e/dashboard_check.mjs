@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Drives the dashboard in headless Chromium (playwright-core): page loads without errors, live values change, a forecast band is drawn, an alert shows, a scenario round-trips; saves a screenshot.
+// Drives the dashboard in headless Chromium (playwright-core): page loads without errors, live values change, a forecast band is drawn, an alert shows, an outage and a maintenance scenario round-trip; saves a screenshot.
 //
 // Environment: DASH_URL (the page), DASH_ASSET (an asset the test feeds), DASH_SIGNAL (its
 // signal that gets a forecast), DASH_ALERT_ASSET, DASH_SCREENSHOT (PNG path), CHROMIUM
@@ -184,6 +184,29 @@ async function checkScenario(page) {
   log(`ok: station.press.downtime baseline/scenario/difference ${down.join(" / ")}`);
 }
 
+// A planned maintenance of one press: 2 hours down, so the press station's downtime rises by
+// about that (a new machine barely fails meanwhile).
+async function checkMaintenance(page) {
+  await page.click('.kinds label:has(input[value="MAINTAIN"])'); // the radio itself is hidden under its label
+  await page.fill('input[name="maint_target"]', "press-1");
+  await page.fill('input[name="maint_hours"]', "2");
+  await page.fill('input[name="start_hours"]', "0");
+  await page.click("#scenario-run");
+  const row = '#scenario-result tr[data-kpi="station.press.downtime"]';
+  const done = await until(async () => {
+    if (await page.$(row)) return "table";
+    const err = await page.$eval("#scenario-state", (e) => e.classList.contains("error") && e.textContent);
+    return err ? `error: ${err}` : null;
+  }, 90000, "the KPI table of the maintenance scenario");
+  if (done !== "table") throw new CheckFailed(`scenario panel says ${done}`);
+  const name = await page.$eval("#scenario-result .result-head", (e) => e.textContent);
+  if (!name.includes("press-1 maintained")) throw new CheckFailed(`maintenance result is named ${name}`);
+  const down = await page.$$eval(`${row} td.est .mean`, (els) => els.map((e) => e.textContent));
+  const diff = Number((down[2] || "").replace(/[▲▼\s]/g, "").replace(/\(.*\)$/, ""));
+  if (!(diff > 1 && diff < 3)) throw new CheckFailed(`station.press.downtime difference is not about +2 h: ${JSON.stringify(down)}`);
+  log(`ok: maintenance scenario: station.press.downtime baseline/scenario/difference ${down.join(" / ")}`);
+}
+
 // The Python side published bytes that are no protobuf at all on a prediction topic when
 // it saw READY: the page counts them and keeps going.
 async function checkUndecodable(page) {
@@ -255,6 +278,7 @@ async function main() {
     await checkDecisions(page);
     await checkScenarioError(page);
     await checkScenario(page);
+    await checkMaintenance(page);
     await checkUndecodable(page);
     await checkBadTimes(page);
     // A few more seconds of history and a 1-minute window make a readable picture.

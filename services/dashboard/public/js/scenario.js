@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The what-if panel: builds a ScenarioRequest (machine down, supplier late, demand change), follows its progress and shows baseline vs scenario KPIs with 95 % intervals.
+// The what-if panel: builds a ScenarioRequest (machine down, supplier late, demand change, maintenance, slow-down), follows its progress and shows baseline vs scenario KPIs with 95 % intervals.
 (function (T) {
   "use strict";
 
@@ -39,6 +39,8 @@
     fillList("suppliers", suppliers);
     const f = form().elements;
     if (!f.down_target.value && stations.length) f.down_target.value = stations[0];
+    for (const name of ["maint_target", "slow_target"])
+      if (!f[name].value && (machines.length || stations.length)) f[name].value = machines[0] || stations[0];
     if (!f.supplier.value && suppliers.length) f.supplier.value = suppliers[0];
     shiftHint(plant);
   }
@@ -86,6 +88,25 @@
         const n = Math.max(1, Math.round(number("late_count")));
         return [{ kind: "SUPPLIER_LATE", target, start_ms: startMs, delay_ms: Math.round(days * D), count: n },
           `${target} ${days} d late`];
+      }
+      case "MAINTAIN": {
+        const target = f.maint_target.value.trim();
+        if (!target) throw new Error("name a station or a machine");
+        const hours = number("maint_hours");
+        if (!(hours > 0)) throw new Error("a maintenance takes some time");
+        return [{ kind: "MAINTAIN", target, start_ms: startMs, duration_ms: Math.round(hours * H) },
+          `${target} maintained ${duration(Math.round(hours * H))}`];
+      }
+      case "SLOW": {
+        const target = f.slow_target.value.trim();
+        if (!target) throw new Error("name a station or a machine");
+        const pct = number("slow_pct");
+        if (!(pct > 0 && pct <= 100)) throw new Error("speed is a percentage from 1 to 100");
+        const hours = number("slow_hours");
+        const exponent = number("slow_exponent");
+        if (hours < 0 || exponent < 0) throw new Error("hours and wear exponent cannot be negative");
+        return [{ kind: "SLOW", target, start_ms: startMs, duration_ms: Math.round(hours * H), factor: pct / 100, value: exponent },
+          `${target} at ${pct} % ${hours ? `for ${hours} h` : "to the end"}`];
       }
       default: {
         const pct = number("demand_pct");
