@@ -150,6 +150,27 @@ async function checkScenarioError(page) {
   log(`ok: a refused scenario shows its reason: ${err}`);
 }
 
+// Runs the scenario the form holds and waits for its KPI table (with `row` in it): its status
+// must be OK.
+async function runScenario(page, row, what) {
+  await page.click("#scenario-run");
+  const done = await until(async () => {
+    if (await page.$(row)) return "table";
+    const err = await page.$eval("#scenario-state", (e) => e.classList.contains("error") && e.textContent);
+    return err ? `error: ${err}` : null;
+  }, 90000, what);
+  if (done !== "table") throw new CheckFailed(`scenario panel says ${done}`);
+  const status = await page.$eval("#scenario-result .result-head", (e) => e.dataset.status);
+  if (status !== "OK") throw new CheckFailed(`scenario status ${status}`);
+}
+
+// The difference column of a KPI row as a number ("▲ 8 (+407 %)" -> 8).
+async function kpiDiff(page, kpi) {
+  const cells = await page.$$eval(`#scenario-result tr[data-kpi="${kpi}"] td.est .mean`,
+    (els) => els.map((e) => e.textContent));
+  return [Number((cells[2] || "").replace(/[▲▼\s]/g, "").replace(/\(.*\)$/, "").replace("−", "-")), cells];
+}
+
 async function checkScenario(page) {
   await page.check('input[name="kind"][value="MACHINE_DOWN"]');
   await page.fill('input[name="down_target"]', "press");
@@ -159,16 +180,8 @@ async function checkScenario(page) {
   // At night the demo line is off shift: the panel offers the next shift's start, which
   // makes the outage cost something.
   if (await page.isVisible("#shift-hint button")) await page.click("#shift-hint button");
-  await page.click("#scenario-run");
   const row = '#scenario-result table.kpis tr[data-kpi="throughput"]';
-  const done = await until(async () => {
-    if (await page.$(row)) return "table";
-    const err = await page.$eval("#scenario-state", (e) => e.classList.contains("error") && e.textContent);
-    return err ? `error: ${err}` : null;
-  }, 90000, "the KPI table of the scenario");
-  if (done !== "table") throw new CheckFailed(`scenario panel says ${done}`);
-  const status = await page.$eval("#scenario-result .result-head", (e) => e.dataset.status);
-  if (status !== "OK") throw new CheckFailed(`scenario status ${status}`);
+  await runScenario(page, row, "the KPI table of the scenario");
   const cells = await page.$$eval(`${row} td.est .mean`, (els) => els.map((e) => e.textContent));
   const nums = cells.map((c) => Number(c.replace(/[▲▼\s]/g, "").replace(/\(.*\)$/, "").replace("−", "-")));
   if (cells.length !== 3 || nums.some((x) => !Number.isFinite(x)) || !(nums[0] > 0))
@@ -177,9 +190,7 @@ async function checkScenario(page) {
   log(`ok: scenario round-trip: ${rows} KPI rows, throughput baseline/scenario/difference ${cells.join(" / ")}`);
   // The outage must show where it is certain to: the press station's downtime rises by
   // about the 4 hours asked for.
-  const down = await page.$$eval('#scenario-result tr[data-kpi="station.press.downtime"] td.est .mean',
-    (els) => els.map((e) => e.textContent));
-  const diff = Number((down[2] || "").replace(/[▲▼\s]/g, "").replace(/\(.*\)$/, ""));
+  const [diff, down] = await kpiDiff(page, "station.press.downtime");
   if (!(diff > 2)) throw new CheckFailed(`station.press.downtime difference is not about +4 h: ${JSON.stringify(down)}`);
   log(`ok: station.press.downtime baseline/scenario/difference ${down.join(" / ")}`);
 }
@@ -191,18 +202,11 @@ async function checkMaintenance(page) {
   await page.fill('input[name="maint_target"]', "press-1");
   await page.fill('input[name="maint_hours"]', "2");
   await page.fill('input[name="start_hours"]', "0");
-  await page.click("#scenario-run");
-  const row = '#scenario-result tr[data-kpi="station.press.downtime"]';
-  const done = await until(async () => {
-    if (await page.$(row)) return "table";
-    const err = await page.$eval("#scenario-state", (e) => e.classList.contains("error") && e.textContent);
-    return err ? `error: ${err}` : null;
-  }, 90000, "the KPI table of the maintenance scenario");
-  if (done !== "table") throw new CheckFailed(`scenario panel says ${done}`);
+  await runScenario(page, '#scenario-result tr[data-kpi="station.press.downtime"]',
+    "the KPI table of the maintenance scenario");
   const name = await page.$eval("#scenario-result .result-head", (e) => e.textContent);
   if (!name.includes("press-1 maintained")) throw new CheckFailed(`maintenance result is named ${name}`);
-  const down = await page.$$eval(`${row} td.est .mean`, (els) => els.map((e) => e.textContent));
-  const diff = Number((down[2] || "").replace(/[▲▼\s]/g, "").replace(/\(.*\)$/, ""));
+  const [diff, down] = await kpiDiff(page, "station.press.downtime");
   if (!(diff > 1 && diff < 3)) throw new CheckFailed(`station.press.downtime difference is not about +2 h: ${JSON.stringify(down)}`);
   log(`ok: maintenance scenario: station.press.downtime baseline/scenario/difference ${down.join(" / ")}`);
 }
