@@ -130,7 +130,27 @@ class ClosedLoopTest(TwinTestCase):
                 self.assertGreater(len(got), 0)
                 self.assertEqual(len(got), len(sent))
                 self.assertEqual(arm.report["commands"]["applied"], len(got))
+                self.assert_rate_limits([f for f in audit if f["event"] == "command"])
         self.assertLess(mean + half, 0, "autonomy must cut downtime with 95 % confidence")
+
+    def assert_rate_limits(self, commands):
+        """The audited commands (plant time) keep the model's intervals per machine and its
+        hourly cap for the plant."""
+        actions = json.loads(PLANT.read_text())["actions"]
+        gap_ms = max(tu.duration_ms(actions["autonomy"]["min_interval"]),
+                     tu.duration_ms(actions["maintain"]["min_interval"]))
+        cap = actions["autonomy"]["max_per_hour"]
+        times = sorted(int(f["ts_ms"]) for f in commands)
+        by_asset = {}
+        for f in commands:
+            by_asset.setdefault(f["asset"], []).append(int(f["ts_ms"]))
+        for asset, ts in by_asset.items():
+            ts.sort()
+            for a, b in zip(ts, ts[1:]):
+                self.assertGreaterEqual(b - a, gap_ms, f"{asset}: commands {b - a} ms apart")
+        for i, t in enumerate(times):
+            in_hour = sum(1 for u in times[i:] if u - t < HOUR_MS)
+            self.assertLessEqual(in_hour, cap, f"{in_hour} commands in the hour from {t}")
 
 
 def tw_command(payload):

@@ -3,6 +3,7 @@
 """Helpers shared by every Twinloop test module (re-exported by twinharness)."""
 
 import http.client
+import re
 import socket
 import threading
 import time
@@ -13,6 +14,19 @@ LOOPBACK = "127.0.0.1"
 def now_ms():
     """Wall-clock Unix time in ms (device time, as devices send it)."""
     return time.time_ns() // 1_000_000
+
+
+_DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def duration_ms(text):
+    """A plant-model duration ("45s", "8h", "1h30m", or seconds as a number) in ms."""
+    if isinstance(text, (int, float)):
+        return int(text * 1000)
+    parts = re.findall(r"(\d+)(ms|s|m|h|d|w)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(int(n) * _DURATION_MS[u] for n, u in parts)
 
 
 class WaitTimeout(AssertionError):
