@@ -25,6 +25,14 @@ static void print_summary(const char *file, const struct tw_model *m, const stru
 {
     printf("%s: valid: plant \"%s\", %zu assets of %zu kinds\n", file, tw_model_plant(m),
            tw_model_asset_count(m), tw_model_kind_count(m));
+    for (size_t i = 0; i < tw_model_kind_count(m); i++) {
+        const struct tw_model_kind *k = tw_model_kind_at(m, i);
+        for (size_t j = 0; j < k->n_derived; j++) {
+            const struct tw_model_signal *s = &k->signals[k->derived[j]];
+            printf("  derived %s.%s%s%s%s = %s\n", k->name, s->name, s->unit[0] ? " (" : "",
+                   s->unit, s->unit[0] ? ")" : "", s->expr);
+        }
+    }
     if (!p) {
         printf("%s: no production part: twin-scenario cannot simulate this plant\n", file);
         return;

@@ -209,6 +209,18 @@ static const struct {
      SIG_PATH ".season_samples: must be an integer from 2 to 1000000"},
     {WITH_SIGNAL("{\"season\": \"1d\", \"season_samples\": 24}"),
      SIG_PATH ": \"season\" and \"season_samples\" exclude each other"},
+    /* derived signals */
+    {WITH_SIGNAL("{\"expr\": 5}"), SIG_PATH ".expr: must be a string"},
+    {WITH_SIGNAL("{\"expr\": \"temp * 2\"}"),
+     SIG_PATH ": reads itself: a derived signal cannot be its own input (use an operator such as "
+              "ewma for a running value)"},
+    {WITH_SIGNAL("{\"expr\": \"mean_over(pressure, 1h)\"}"),
+     SIG_PATH ".expr: at 11: no signal \"pressure\" in this kind"},
+    {WITH_SIGNAL("{\"expr\": \"1 +\"}"), SIG_PATH ".expr: at 4: the expression ends too early"},
+    {"{\"version\": 1, \"asset_kinds\": {\"k\": {\"signals\": {\"a\": {\"expr\": \"b + 1\"}, "
+     "\"b\": {\"expr\": \"c\"}, \"c\": {\"expr\": \"a * 2\"}}}}}",
+     "$.asset_kinds.k.signals.c: reads \"a\", which depends on it: derived signals must not "
+     "form a cycle"},
     {"{\"version\": 1, \"assets\": {\"a/b\": {}}}",
      "$.assets['a/b']: invalid asset id: 1-64 characters of [A-Za-z0-9._-]"},
     {"{\"version\": 1, \"assets\": {\"p1\": {}}}", "$.assets.p1: missing \"kind\""},
@@ -230,6 +242,35 @@ static void model_reports_each_error_kind_with_its_path(void **state)
         print_message("case %zu: %s\n", i, error_cases[i].text);
         expect_one_error(error_cases[i].text, error_cases[i].error);
     }
+}
+
+/* Derived signals come in an order where each follows the derived signals it reads. */
+static void derived_signals_are_ordered_by_what_they_read(void **state)
+{
+    (void)state;
+    struct tw_model *m;
+    struct tw_model_errors errs;
+    assert_int_equal(load("{\"version\": 1, \"asset_kinds\": {\"k\": {\"signals\": {"
+                          "\"a_total\": {\"expr\": \"integral(b_power) / 3600\", \"unit\": \"kWh\"},"
+                          "\"b_power\": {\"expr\": \"volts * amps / 1000\", \"unit\": \"kW\"},"
+                          "\"c_mean\": {\"expr\": \"mean_over(a_total, 1h) + b_power\"},"
+                          "\"volts\": {}, \"amps\": {\"unit\": \"A\"}}}}}",
+                          &m, &errs),
+                     0);
+    const struct tw_model_kind *k = tw_model_kind(m, "k");
+    assert_non_null(k);
+    assert_int_equal(k->n_signals, 5);
+    assert_int_equal(k->n_derived, 3);
+    const char *order[3];
+    for (size_t i = 0; i < 3; i++)
+        order[i] = k->signals[k->derived[i]].name;
+    assert_string_equal(order[0], "b_power"); /* a_total reads it */
+    assert_string_equal(order[1], "a_total");
+    assert_string_equal(order[2], "c_mean");
+    assert_null(k->signals[1].expr); /* amps: measured */
+    assert_string_equal(k->signals[2].expr, "volts * amps / 1000");
+    tw_model_free(m);
+    tw_model_errors_free(&errs);
 }
 
 static void model_reports_station_and_nul_errors(void **state)
@@ -527,6 +568,7 @@ int main(void)
         cmocka_unit_test(lookups_on_ten_thousand_assets_are_fast),
         cmocka_unit_test(model_enforces_size_limits),
         cmocka_unit_test(model_stores_at_most_max_errors),
+        cmocka_unit_test(derived_signals_are_ordered_by_what_they_read),
         cmocka_unit_test(demo_plant_loads),
         cmocka_unit_test(missing_file_is_enoent),
         cmocka_unit_test(model_survives_truncation_and_corruption),

@@ -148,8 +148,7 @@ static int signal(struct parser *ps, const char *at, const char *name, size_t le
         return -1;
     }
     if (ps->known && !ps->known(name, len, ps->ctx)) {
-        fail(ps, at, "no signal \"%.*s\" in this kind (nor a derived signal declared before)",
-             (int)len, name);
+        fail(ps, at, "no signal \"%.*s\" in this kind", (int)len, name);
         return -1;
     }
     struct tw_dx *e = ps->e;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "twin/derive.h"
 #include "twin/jsonpath.h"
 #include "twin/validate.h"
 
@@ -252,7 +253,7 @@ static void check_season(struct check *c, const cJSON *obj, struct tw_model_sign
 }
 
 static const char *const signal_keys[] = {"unit",           "warn",        "alarm", "season",
-                                          "season_samples", "description", NULL};
+                                          "season_samples", "description", "expr",  NULL};
 
 static void check_signal(struct check *c, const cJSON *obj, struct tw_model_signal *s)
 {
@@ -281,6 +282,12 @@ static void check_signal(struct check *c, const cJSON *obj, struct tw_model_sign
     }
     check_levels(c, s);
     check_season(c, obj, s);
+    const cJSON *expr = cJSON_GetObjectItemCaseSensitive(obj, "expr");
+    if (expr) { /* parsed once all the kind's signals are known (check_derived) */
+        size_t saved = tw_jsonpath_push(&c->path, "expr");
+        s->expr = want_text(c, expr, TW_DX_TEXT_MAX);
+        tw_jsonpath_pop(&c->path, saved);
+    }
 }
 
 static int signal_cmp(const void *a, const void *b)
@@ -305,6 +312,105 @@ static bool add_signal(struct check *c, const cJSON *it, struct tw_model_signal 
     }
     check_signal(c, it, s);
     return true;
+}
+
+/* ---- derived signals ---------------------------------------------------------------- */
+
+static const struct tw_model_signal *find_signal(const struct tw_model_kind *k, const char *name,
+                                                 size_t len)
+{
+    for (size_t i = 0; i < k->n_signals; i++)
+        if (strlen(k->signals[i].name) == len && memcmp(k->signals[i].name, name, len) == 0)
+            return &k->signals[i];
+    return NULL;
+}
+
+static bool reads_known(const char *name, size_t len, void *ctx)
+{
+    return find_signal(ctx, name, len) != NULL;
+}
+
+/* Depth-first: appends derived signal i after every derived signal it reads. state: 0 not
+ * seen, 1 on the path, 2 placed. Returns false on a cycle, reported once where it closes. */
+static bool place(struct check *c, const struct tw_model_kind *k, const struct tw_dx *dx,
+                  uint8_t *state, uint32_t *order, size_t *n, size_t i)
+{
+    state[i] = 1;
+    for (uint16_t j = 0; j < dx[i].n; j++) {
+        if (dx[i].node[j].op != TW_DX_SIGNAL)
+            continue;
+        const char *name = tw_dx_name(&dx[i], j);
+        const struct tw_model_signal *s = find_signal(k, name, strlen(name));
+        if (!s || !s->expr)
+            continue;
+        size_t r = (size_t)(s - k->signals);
+        if (state[r] == 1) {
+            size_t saved = tw_jsonpath_push(&c->path, k->signals[i].name);
+            if (r == i)
+                fail_at(c, "reads itself: a derived signal cannot be its own input (use an "
+                           "operator such as ewma for a running value)");
+            else
+                fail_at(c,
+                        "reads \"%s\", which depends on it: derived signals must not form "
+                        "a cycle",
+                        name);
+            tw_jsonpath_pop(&c->path, saved);
+            return false;
+        }
+        if (state[r] == 0 && !place(c, k, dx, state, order, n, r))
+            return false;
+    }
+    state[i] = 2;
+    order[(*n)++] = (uint32_t)i;
+    return true;
+}
+
+/* Parses every derived signal's expression against the kind's signals and orders them so
+ * that each comes after those it reads. c's path is at the kind's "signals". */
+static void check_derived(struct check *c, struct tw_model_kind *k)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < k->n_signals; i++)
+        n += k->signals[i].expr != NULL;
+    if (n == 0)
+        return;
+    if (n > TW_MODEL_MAX_DERIVED) {
+        fail_at(c, "too many derived signals (%zu, at most %u per kind)", n, TW_MODEL_MAX_DERIVED);
+        return;
+    }
+    struct tw_dx *dx = calloc(k->n_signals, sizeof *dx);
+    uint8_t *state = calloc(k->n_signals, 1);
+    uint32_t *order = model_alloc(c->m, n * sizeof *order);
+    if (!dx || !state || !order) {
+        c->nomem = true;
+        free(dx), free(state);
+        return;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < k->n_signals; i++) {
+        const struct tw_model_signal *s = &k->signals[i];
+        if (!s->expr)
+            continue;
+        char err[256];
+        if (tw_dx_parse(s->expr, reads_known, (void *)k, &dx[i], err, sizeof err) != 0) {
+            size_t saved = tw_jsonpath_push(&c->path, s->name);
+            size_t at = tw_jsonpath_push(&c->path, "expr");
+            fail_at(c, "%s", err);
+            tw_jsonpath_pop(&c->path, at);
+            tw_jsonpath_pop(&c->path, saved);
+            ok = false;
+        }
+    }
+    size_t placed = 0;
+    for (size_t i = 0; ok && i < k->n_signals; i++)
+        if (k->signals[i].expr && state[i] == 0)
+            ok = place(c, k, dx, state, order, &placed, i);
+    if (ok && placed == n) {
+        k->derived = order;
+        k->n_derived = n;
+    }
+    free(dx);
+    free(state);
 }
 
 static void check_signals(struct check *c, const cJSON *obj, struct tw_model_kind *k)
@@ -334,6 +440,7 @@ static void check_signals(struct check *c, const cJSON *obj, struct tw_model_kin
             sigs[kept++] = sigs[i];
     k->signals = sigs;
     k->n_signals = kept;
+    check_derived(c, k);
 }
 
 static const char *const kind_keys[] = {"description", "signals", NULL};

@@ -15,7 +15,7 @@
  *   primary := number | name | 'quoted name' | call | ( expr )
  *   call    := function ( args )
  *
- * A name is a signal of the asset's kind (or a derived signal declared before this one);
+ * A name is a signal of the asset's kind, measured or derived (without cycles);
  * names holding characters an operator uses ("-", "/", ":") are written in single quotes.
  * Pure functions: abs sqrt exp log (1 argument), min max (2 to 8), clamp(x, lo, hi).
  * Stateful operators, evaluated in the order the asset's updates are applied:
@@ -99,8 +99,8 @@ struct tw_dx {
     uint16_t names_len;
 };
 
-/* Whether name (len bytes) may be read by the expression: a signal of the kind, or a derived
- * signal declared before. */
+/* Whether name (len bytes) may be read by the expression: a signal of the kind (measured or
+ * derived; the caller checks that derived signals do not read each other in a cycle). */
 typedef bool (*tw_dx_known_fn)(const char *name, size_t len, void *ctx);
 
 /* Parses text into *out. Returns 0, or -1 with a sentence in err naming the character

@@ -38,6 +38,7 @@
 #define TW_MODEL_TEXT_MAX        4096u /* bytes of "plant", "description" and "station" */
 #define TW_MODEL_SEASON_MAX_MS   (366LL * 24 * 3600 * 1000)
 #define TW_MODEL_SEASON_MAX_SAMP 1000000u
+#define TW_MODEL_MAX_DERIVED     64u /* derived signals per kind */
 
 /* One threshold pair of a signal ("warn" or "alarm"); each side is optional. A value is out
  * of range when it is > above (has_above) or < below (has_below). */
@@ -60,6 +61,9 @@ struct tw_model_signal {
      * the signal has no season. */
     int64_t season_ms;
     uint32_t season_samples;
+    /* NULL for a measured signal; for a derived one its expression (twin/derive.h), which
+     * ingest evaluates on every update of the asset's state. */
+    const char *expr;
 };
 
 /* An asset kind, the model's equivalent of a DTDL interface. */
@@ -68,6 +72,9 @@ struct tw_model_kind {
     const char *description; /* NULL unless "description" is a string */
     size_t n_signals;
     const struct tw_model_signal *signals; /* sorted by name (strcmp) */
+    size_t n_derived;
+    const uint32_t *derived; /* indices into signals of the derived ones, each after every
+                              * derived signal it reads */
 };
 
 /* One asset of the plant. */
