@@ -121,9 +121,11 @@ static int send_step(struct devsim_pub *p, struct devsim_asset *a, const struct 
     marks_take(a, &before);
     devsim_asset_step(a, ts_ms, values);
     account_step(p, a, &before, ts_ms);
-    for (size_t i = 0; i < a->n; i++)
-        samples[i] = (struct tw_sample){.signal = k->signals[i].name, .value = values[i]};
-    return devsim_pub_send(p, a->id, ts_ms, seq, samples, a->n);
+    size_t n = 0;
+    for (size_t i = 0; i < a->n; i++) /* a derived signal is twin-ingest's to compute */
+        if (!k->signals[i].expr)
+            samples[n++] = (struct tw_sample){.signal = k->signals[i].name, .value = values[i]};
+    return devsim_pub_send(p, a->id, ts_ms, seq, samples, n);
 }
 
 struct devsim_fleet {

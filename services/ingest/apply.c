@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,14 +58,17 @@ static void cmd_push(struct ingest_cmd *c, const char *s, int len)
 }
 
 void ingest_cmd_build(struct ingest_cmd *c, const struct tw_telemetry *t, int64_t ingest_ms,
-                      const struct ingest_apply_params *p)
+                      const struct ingest_apply_params *p, const struct tw_model_kind *kind)
 {
-    static const char *const suffix[INGEST_KEYS] = {"state", "history", "replay"};
+    static const char *const suffix[INGEST_KEYS] = {"state", "history", "replay", "derived"};
+    bool derived = kind && kind->n_derived > 0;
+    int keys = derived ? INGEST_KEYS : INGEST_KEYS - 1;
     c->argc = 0;
-    memcpy(c->numkeys, "3", 2);
+    c->numkeys[0] = (char)('0' + keys);
+    c->numkeys[1] = '\0';
     cmd_push(c, c->numkeys, 1);
-    for (int k = 0; k < INGEST_KEYS; k++) {
-        /* {asset} is the Redis Cluster hash tag: all three keys share one slot. */
+    for (int k = 0; k < keys; k++) {
+        /* {asset} is the Redis Cluster hash tag: all the keys share one slot. */
         int n = snprintf(c->keys[k], sizeof(c->keys[k]), "twin:{%s}:%s", t->asset_id, suffix[k]);
         if (n >= (int)sizeof(c->keys[k])) /* callers pass validated ids; never read past */
             n = (int)sizeof(c->keys[k]) - 1;
@@ -80,6 +84,7 @@ void ingest_cmd_build(struct ingest_cmd *c, const struct tw_telemetry *t, int64_
     cmd_push(c, c->fixed[2], n2);
     cmd_push(c, c->fixed[3], n3);
     cmd_push(c, c->fixed[4], n4);
+    cmd_push(c, derived ? kind->name : "", -1);
     for (size_t i = 0; i < t->n_samples && i < c->max_samples; i++) {
         int n = snprintf(c->values[i], INGEST_VALUE_TEXT, "%.17g", t->samples[i].value);
         cmd_push(c, t->samples[i].signal, -1);

@@ -8,11 +8,18 @@
 #include <stdint.h>
 
 #include "twin/codec.h"
+#include "twin/model.h"
 #include "twin/store.h"
 #include "twin/validate.h"
 
-/* The Lua source of apply.lua, embedded at build time. */
+/* The Lua sources of apply.lua and derive.lua, embedded at build time. */
 extern const char ingest_apply_lua[];
+extern const char ingest_derive_lua[];
+
+/* The apply script for model m (NULL: no derived signals): D, each kind's derived signals
+ * compiled to Lua, then apply.lua. *out is malloc'd. Returns 0, TW_ENOMEM, or TW_EINVAL with
+ * a sentence in err (an expression the model check passed but the compiler refused). */
+int ingest_script_build(const struct tw_model *m, char **out, char *err, size_t errlen);
 
 enum ingest_outcome {
     INGEST_APPLIED = 1,   /* state changed (and history appended) */
@@ -23,8 +30,8 @@ enum ingest_outcome {
 
 const char *ingest_outcome_word(enum ingest_outcome o);
 
-#define INGEST_KEYS       3
-#define INGEST_FIXED_ARGS 5
+#define INGEST_KEYS       4
+#define INGEST_FIXED_ARGS 6
 #define INGEST_VALUE_TEXT 32
 
 /* Storage for one apply command; sized once for max_samples, reused for every message. */
@@ -35,7 +42,7 @@ struct ingest_cmd {
     size_t *argvlen;
     char (*values)[INGEST_VALUE_TEXT];
     char keys[INGEST_KEYS][TW_NAME_MAX + 16];
-    char fixed[INGEST_FIXED_ARGS][24];
+    char fixed[INGEST_FIXED_ARGS - 1][24]; /* the kind is passed by pointer */
     char numkeys[4];
 };
 
@@ -47,11 +54,16 @@ struct ingest_apply_params {
     uint64_t history_maxlen; /* MAXLEN ~ of the history stream */
 };
 
-/* Fills c with "3 <state> <history> <replay> <seq> <ts_ms> <ingest_ms> <W> <maxlen>
- * <signal> <value> …" for t (values as %.17g, which round-trips every double).
- * t->asset_id must be a validated asset id and t->n_samples <= c->max_samples. */
+/* Fills c with "3 <state> <history> <replay> <seq> <ts_ms> <ingest_ms> <W> <maxlen> <kind>
+ * <signal> <value> …" for t (values as %.17g, which round-trips every double). kind: the
+ * asset's kind in the plant model (NULL: none); when it has derived signals the command names
+ * a fourth key, "<derived>" after "<replay>" (and numkeys 4), and carries the kind's name, else
+ * "". An asset without derived signals keeps to three keys: a Redis Cluster slot in migration
+ * answers TRYAGAIN to a script whose keys are partly moved, and a key that never exists would
+ * be "partly" for good. t->asset_id must be a validated asset id and t->n_samples <=
+ * c->max_samples. */
 void ingest_cmd_build(struct ingest_cmd *c, const struct tw_telemetry *t, int64_t ingest_ms,
-                      const struct ingest_apply_params *p);
+                      const struct ingest_apply_params *p, const struct tw_model_kind *kind);
 
 /* The merged state the script returned with INGEST_APPLIED. Signal names point into the
  * reply, so the reply must outlive it. */

@@ -5,18 +5,29 @@
 -- KEYS[2] twin:{a}:history stream, capped with MAXLEN ~
 -- KEYS[3] twin:{a}:replay  string used as a ring bitmap of the last W sequence numbers:
 --                          bit (seq mod W) is set when seq was applied (as update or late).
+-- KEYS[4] twin:{a}:derived hash: derived signal -> its operators' state (D.encode); only
+--                          for an asset whose kind has derived signals
 -- ARGV[1] seq (decimal uint64; "0" = unsequenced)   ARGV[2] ts_ms   ARGV[3] ingest_ms
 -- ARGV[4] W (a power of two, at most 2^20)           ARGV[5] history MAXLEN
--- ARGV[6..] signal, value pairs (values already formatted with %.17g)
+-- ARGV[6] the asset's kind in the plant model ("" unknown)
+-- ARGV[7..] signal, value pairs (values already formatted with %.17g)
+--
+-- The script is assembled by ingest_script_build: before this text come D (derive.lua) and
+-- KINDS, each kind's derived signals as {name, state slots, function(V, S)} in an order where
+-- each follows the derived signals it reads. An update that moves the state on computes them
+-- from the merged values (the state's, overridden by this update's) and stores them like
+-- measured ones; a late update goes to history as sent and computes nothing (its operators
+-- run in the order updates are applied, so an older sample cannot be inserted after).
 --
 -- Returns {1, <HGETALL state>, <previous _ingest_ms>} when the state changed, {2} late (history only),
 -- {3} duplicate, {4} stale. Lua numbers are doubles, so a uint64 seq is handled as two
 -- 32-bit halves (hi, lo): exact for every uint64, where a plain tonumber() would round
 -- sequence numbers above 2^53 together.
 
-local state, history, replay = KEYS[1], KEYS[2], KEYS[3]
+local state, history, replay, derived = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local seq_text, ts, ingest_ms = ARGV[1], ARGV[2], ARGV[3]
 local window, maxlen = tonumber(ARGV[4]), ARGV[5]
+local FIRST = 7 -- the first signal of the pairs
 local TWO32 = 4294967296
 
 local function u64(text)
@@ -35,20 +46,72 @@ local function diff(ahi, alo, bhi, blo)
     return (ahi - bhi) * TWO32 + (alo - blo)
 end
 
-local function append_history()
+-- kv: the update's signal, value pairs (ARGV from FIRST) and then the derived ones.
+local function append_history(kv)
     local entry = {'XADD', history, 'MAXLEN', '~', maxlen, '*', 'ts_ms', ts, 'seq', seq_text}
-    for i = 6, #ARGV do
-        entry[#entry + 1] = ARGV[i]
+    for i = 1, #kv do
+        entry[#entry + 1] = kv[i]
     end
     redis.call(unpack(entry))
+end
+
+local function sent_pairs()
+    local kv = {}
+    for i = FIRST, #ARGV do
+        kv[#kv + 1] = ARGV[i]
+    end
+    return kv
+end
+
+-- Appends the kind's derived signals that have a value to kv, and stores their state.
+local function derive(kv)
+    local kind = KINDS[ARGV[6]]
+    if kind == nil then
+        return
+    end
+    local V = {}
+    local now = redis.call('HGETALL', state)
+    for i = 1, #now, 2 do
+        if string.byte(now[i], 1) ~= 95 then -- not a '_' meta field
+            V[now[i]] = tonumber(now[i + 1])
+        end
+    end
+    for i = FIRST, #ARGV, 2 do
+        V[ARGV[i]] = tonumber(ARGV[i + 1])
+    end
+    local names = {}
+    for i, d in ipairs(kind) do
+        names[i] = d[1]
+    end
+    local saved = redis.call('HMGET', derived, unpack(names))
+    -- _n: the hash exists from the first update on, so that all four keys move together
+    -- when a Redis Cluster slot migrates.
+    local out = {'HSET', derived, '_n', #kind}
+    D.t = tonumber(ts) / 1000
+    for i, d in ipairs(kind) do
+        local S = D.decode(saved[i] or '')
+        local v = d[3](V, S)
+        V[d[1]] = v
+        if v ~= nil then
+            kv[#kv + 1] = d[1]
+            kv[#kv + 1] = string.format('%.17g', v)
+        end
+        if d[2] > 0 then
+            out[#out + 1] = d[1]
+            out[#out + 1] = D.encode(S, d[2])
+        end
+    end
+    redis.call(unpack(out))
 end
 
 local function update_state(set_seq)
     -- When the state changed last tells ingest whether another session may be racing it.
     local previous = redis.call('HGET', state, '_ingest_ms') or '0'
+    local kv = sent_pairs()
+    derive(kv)
     local fields = {'HSET', state}
-    for i = 6, #ARGV do
-        fields[#fields + 1] = ARGV[i]
+    for i = 1, #kv do
+        fields[#fields + 1] = kv[i]
     end
     if set_seq then
         fields[#fields + 1] = '_seq'
@@ -58,23 +121,23 @@ local function update_state(set_seq)
     fields[#fields + 1] = ts
     fields[#fields + 1] = '_ingest_ms'
     fields[#fields + 1] = ingest_ms
-    -- The signals this update carried, so the state can be republished exactly as it was
-    -- first published (signal names cannot hold a comma).
+    -- The signals this update carried and derived, so the state can be republished exactly
+    -- as it was first published (signal names cannot hold a comma).
     local changed = {}
-    for i = 6, #ARGV, 2 do
-        changed[#changed + 1] = ARGV[i]
+    for i = 1, #kv, 2 do
+        changed[#changed + 1] = kv[i]
     end
     fields[#fields + 1] = '_changed'
     fields[#fields + 1] = table.concat(changed, ',')
     redis.call(unpack(fields))
-    append_history()
+    append_history(kv)
     return {1, redis.call('HGETALL', state), previous}
 end
 
 if seq_text == '0' then
     local stored = redis.call('HGET', state, '_ts_ms')
     if stored and tonumber(ts) < tonumber(stored) then
-        append_history()
+        append_history(sent_pairs())
         return {2}
     end
     return update_state(false)
@@ -107,5 +170,5 @@ if redis.call('GETBIT', replay, pos) == 1 then
     return {3}
 end
 redis.call('SETBIT', replay, pos, 1)
-append_history()
+append_history(sent_pairs())
 return {2}

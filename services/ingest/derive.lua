@@ -97,9 +97,16 @@ function D.rate(S, k, x, wrap)
     local st = S[k] or {}
     S[k] = st
     local t0 = st[2]
+    if t0 ~= nil and D.t < t0 then -- the clock went back: this sample says nothing of a rate
+        return nil
+    end
+    if t0 ~= nil and D.t == t0 then -- the same instant again: its value replaces the last one
+        st[1] = x
+        return nil
+    end
     st[2] = D.t
     local d = step(st, x, wrap)
-    if d == nil or t0 == nil or D.t <= t0 then return nil end
+    if d == nil or t0 == nil then return nil end
     return finite(d / (D.t - t0))
 end
 
@@ -111,10 +118,11 @@ function D.integral(S, k, x)
         S[k] = {0, x, D.t}
         return 0
     end
-    if D.t > st[3] then
+    if D.t > st[3] then -- a clock that went back adds nothing (and is not remembered)
         st[1] = st[1] + (st[2] + x) / 2 * (D.t - st[3])
+        st[3] = D.t
     end
-    st[2], st[3] = x, D.t
+    st[2] = x
     return finite(st[1])
 end
 
@@ -153,8 +161,9 @@ function D.time_in(S, k, c)
     end
     if D.t > st[3] then
         if st[2] ~= nil and st[2] ~= 0 then st[1] = st[1] + (D.t - st[3]) end
-        st[2], st[3] = c, D.t
+        st[3] = D.t
     end
+    st[2] = c
     return st[1]
 end
 

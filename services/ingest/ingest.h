@@ -30,6 +30,7 @@ struct ingest_config {
     int64_t shutdown_grace_ms;
     bool retire; /* drain every session of this instance, end them, exit */
     const struct tw_model *model; /* loaded from common.model_path; NULL without one */
+    const char *script;           /* the apply script for that model (ingest_script_build) */
 };
 
 /* Handles into the shared registry; registered by the parent before any worker is forked. */

@@ -347,6 +347,15 @@ int main(int argc, char **argv)
     if (tw_model_load_reporting("twin-ingest", cfg.common.model_path, &model) < 0)
         return 2;
     cfg.model = model;
+    static char *script;
+    char why[512];
+    int src = ingest_script_build(model, &script, why, sizeof(why));
+    if (src < 0) {
+        fprintf(stderr, "twin-ingest: cannot build the apply script: %s\n",
+                src == TW_ENOMEM ? tw_strerror(src) : why);
+        return 2;
+    }
+    cfg.script = script;
     if (action == TW_CONFIG_CHECK) {
         printf("twin-ingest: configuration is valid\n");
         return 0;
@@ -384,6 +393,7 @@ int main(int argc, char **argv)
     tw_http_stop(http);
     tw_metrics_destroy(reg);
     tw_model_free(model);
+    free(script);
     tw_log(TW_LOG_INFO, "stopped", "clean=%d", clean);
     return clean ? 0 : 1;
 }

@@ -23,11 +23,11 @@
  * triggers a republish. */
 #define SETTLE_RACE_WINDOW_MS 25
 /* How long after an asset's last racing update its state is republished. */
-#define SETTLE_DELAY_MS 200
-#define SETTLE_CAPACITY 4096
+#define SETTLE_DELAY_MS  200
+#define SETTLE_CAPACITY  4096
 #define KNOWN_MAX_ASSETS 65536 /* assets remembered as in twin:assets (8-16 bytes each) */
 #define KNOWN_TTL_MS     60000 /* then forgotten: twin:assets is written again within a minute */
-#define SETTLE_BATCH    64
+#define SETTLE_BATCH     64
 
 struct worker {
     const struct ingest_config *cfg;
@@ -43,10 +43,9 @@ struct worker {
     struct ingest_cmd cmd;
     struct ingest_state state;
     struct ingest_settle *settle;
-    struct ingest_known *known; /* assets this worker has put in twin:assets lately */
+    struct ingest_known *known;    /* assets this worker has put in twin:assets lately */
     struct tw_store *settle_store; /* the main thread's own connection, for republishing */
     struct ingest_state settle_state;
-    const char **changed;
     uint8_t *out_buf; /* the handler's encode buffer */
     size_t out_cap;
     uint8_t *settle_buf; /* the main thread's */
@@ -127,8 +126,8 @@ static struct worker_applied worker_apply_cmds(struct worker *w, const char *ass
         cmds[a.n++] = (struct tw_cmd){.argc = 3, .argv = sadd};
     }
     a.apply = (int)a.n;
-    cmds[a.n++] = (struct tw_cmd){.script = &w->script, .argc = w->cmd.argc, .argv = w->cmd.argv,
-                                  .argvlen = w->cmd.argvlen};
+    cmds[a.n++] = (struct tw_cmd){
+        .script = &w->script, .argc = w->cmd.argc, .argv = w->cmd.argv, .argvlen = w->cmd.argvlen};
     if (w->cfg->redis_replicas > 0) {
         a.wait = (int)a.n;
         cmds[a.n++] = (struct tw_cmd){.argc = 3, .argv = wait};
@@ -228,7 +227,9 @@ static void worker_publish_state(struct worker *w, const char *asset, const stru
 static void worker_apply_and_publish(struct worker *w, struct tw_parse_result *res)
 {
     enum ingest_outcome outcome;
-    ingest_cmd_build(&w->cmd, &res->msg, tw_now_ms(), &w->params);
+    const struct tw_model_asset *asset =
+        w->cfg->model ? tw_model_asset(w->cfg->model, res->asset) : NULL;
+    ingest_cmd_build(&w->cmd, &res->msg, tw_now_ms(), &w->params, asset ? asset->kind : NULL);
     struct worker_applied a = worker_apply(w, res->asset);
     int rc = ingest_parse_reply(&a.replies[a.apply], &outcome, &w->state);
     if (rc < 0) {
@@ -239,17 +240,35 @@ static void worker_apply_and_publish(struct worker *w, struct tw_parse_result *r
     } else {
         tw_counter_add(w->m->outcome[outcome], 1);
         if (outcome == INGEST_APPLIED) {
-            const struct tw_telemetry *t = &res->msg;
-            for (size_t i = 0; i < t->n_samples; i++)
-                w->changed[i] = t->samples[i].signal;
-            worker_publish_state(w, res->asset, &w->state, w->changed, t->n_samples, &w->out_buf,
-                                 &w->out_cap, w->m->state_published);
+            /* `changed`: what the update carried and what it derived, as the script stored. */
+            worker_publish_state(w, res->asset, &w->state, w->state.changed, w->state.n_changed,
+                                 &w->out_buf, &w->out_cap, w->m->state_published);
             if (w->state.previous_ingest_ms > 0 &&
                 w->state.ingest_ms - w->state.previous_ingest_ms < SETTLE_RACE_WINDOW_MS)
                 ingest_settle_note(w->settle, res->asset, tw_mono_ms() + SETTLE_DELAY_MS);
         }
     }
     tw_store_replies_free(a.replies, a.n);
+}
+
+/* A device must not send a value for a derived signal: ingest computes it. */
+static void reject_derived(const struct tw_model *model, struct tw_parse_result *res)
+{
+    const struct tw_model_asset *a = tw_model_asset(model, res->asset);
+    if (!a || a->kind->n_derived == 0)
+        return;
+    for (size_t i = 0; i < res->msg.n_samples; i++) {
+        const struct tw_model_signal *s = tw_model_signal(a->kind, res->msg.samples[i].signal);
+        if (s && s->expr) {
+            snprintf(res->detail, sizeof(res->detail),
+                     "signal \"%s\" is derived (%s): twin-ingest computes it, a device may not "
+                     "send it",
+                     s->name, s->expr);
+            tw_codec_telemetry_free(&res->msg);
+            res->reject = TW_REJECT_BAD_SIGNAL;
+            return;
+        }
+    }
 }
 
 /* The MQTT handler, on the client library's receive thread: the PUBACK for this message is
@@ -277,6 +296,8 @@ static void worker_on_message(void *ctx, const struct tw_mqtt_msg *msg)
         snprintf(res.detail, sizeof(res.detail), "asset \"%s\" is not in the plant model",
                  res.asset);
     }
+    if (res.reject == TW_REJECT_NONE && model)
+        reject_derived(model, &res);
     if (res.reject != TW_REJECT_NONE) {
         worker_reject(w, msg, &res);
     } else {
@@ -298,13 +319,12 @@ static int worker_init(struct worker *w)
     w->params.history_maxlen = (uint64_t)cfg->history_maxlen;
     w->reject_log = (struct tw_ratelimit){.burst = 10, .interval_ms = 10000};
     w->redis_log = (struct tw_ratelimit){.burst = 5, .interval_ms = 10000};
-    w->script = (struct tw_script){.name = "apply", .source = ingest_apply_lua};
+    w->script = (struct tw_script){.name = "apply", .source = cfg->script};
     snprintf(w->rejected_topic, sizeof(w->rejected_topic), "%s/rejected/ingest",
              cfg->common.topic_root);
     w->out_cap = 4096;
     w->out_buf = malloc(w->out_cap);
-    w->changed = calloc((size_t)cfg->max_samples + 1, sizeof(*w->changed));
-    if (!w->out_buf || !w->changed)
+    if (!w->out_buf)
         return TW_ENOMEM;
     int rc = ingest_cmd_init(&w->cmd, (size_t)cfg->max_samples);
     if (rc == 0)
@@ -381,7 +401,6 @@ static void worker_free(struct worker *w)
     ingest_state_free(&w->state);
     ingest_state_free(&w->settle_state);
     free(w->settle_buf);
-    free(w->changed);
     free(w->out_buf);
 }
 

@@ -18,6 +18,7 @@ const { chromium } = require("playwright-core");
 const URL = env.DASH_URL;
 const ASSET = env.DASH_ASSET || "press-1";
 const SIGNAL = env.DASH_SIGNAL || "pressure";
+const DERIVED = env.DASH_DERIVED || "motor_power"; // a derived signal of ASSET's kind, in kW
 const ALERT_ASSET = env.DASH_ALERT_ASSET || ASSET;
 const SHOT = env.DASH_SCREENSHOT;
 const T0 = Date.now();
@@ -74,6 +75,11 @@ async function checkLive(page) {
     return now && now !== first ? now : null;
   }, 10000, `the values of ${ASSET} to change`);
   log(`ok: live values change (${first} -> ${changed})`);
+  // A derived signal of the plant model (twin-ingest computes it) shows like a measured one.
+  const derived = await until(() => page.$eval(`.tile[data-asset="${ASSET}"] .val[data-signal="${DERIVED}"]`,
+    (e) => e.textContent).catch(() => null), 10000, `${ASSET}'s derived ${DERIVED} in its tile`);
+  if (!/kW/.test(derived)) throw new CheckFailed(`derived ${DERIVED} shown without its unit: ${derived}`);
+  log(`ok: derived signal in the tile: ${derived}`);
   const services = await until(() => page.$$eval('.svc[data-state="online"]', (els) => els.length >= 3 && els.map((e) => e.dataset.service)),
     10000, "three services shown online");
   log(`ok: services online: ${services.join(", ")}`);
@@ -84,6 +90,10 @@ async function checkBand(page) {
   const card = `.chart-card[data-signal="${SIGNAL}"]`;
   const pts = await until(() => page.$eval(card, (e) => Number(e.dataset.bandPoints) >= 3 && Number(e.dataset.observedPoints) >= 10 && e.dataset.bandPoints).catch(() => null),
     30000, `a chart of ${ASSET}/${SIGNAL} holding a forecast band and observations`);
+  const dcard = `.chart-card[data-signal="${DERIVED}"]`;
+  const dpts = await until(() => page.$eval(dcard, (e) => Number(e.dataset.bandPoints) >= 1 && Number(e.dataset.observedPoints) >= 3 && e.dataset.bandPoints).catch(() => null),
+    30000, `a chart of the derived ${ASSET}/${DERIVED} with observations and a forecast`);
+  log(`ok: the derived ${DERIVED} is charted with its forecast (${dpts} band points)`);
   const px = await until(async () => {
     const n = await bandColumns(page, SIGNAL);
     return n >= 20 ? n : null;

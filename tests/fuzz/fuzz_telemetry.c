@@ -150,11 +150,13 @@ static void check_apply_command(const struct tw_telemetry *t, const struct tw_li
         ready = 1;
     }
     const struct ingest_apply_params p = {.window = 1024, .history_maxlen = 10000};
-    ingest_cmd_build(&cmd, t, FUZZ_NOW_MS, &p);
+    static const struct tw_model_kind kind = {.name = "k", .n_derived = 1};
+    ingest_cmd_build(&cmd, t, FUZZ_NOW_MS, &p, &kind);
     CHECK(cmd.argc == 1 + INGEST_KEYS + INGEST_FIXED_ARGS + 2 * (int)t->n_samples);
     char text[TW_NAME_MAX + 32];
     snprintf(text, sizeof(text), "%" PRIu64, t->seq);
-    CHECK(cmd.argvlen[4] == strlen(text) && memcmp(cmd.argv[4], text, cmd.argvlen[4]) == 0);
+    CHECK(cmd.argvlen[1 + INGEST_KEYS] == strlen(text) &&
+          memcmp(cmd.argv[1 + INGEST_KEYS], text, cmd.argvlen[1 + INGEST_KEYS]) == 0);
     snprintf(text, sizeof(text), "twin:{%s}:replay", t->asset_id);
     CHECK(cmd.argvlen[3] == strlen(text) && memcmp(cmd.argv[3], text, cmd.argvlen[3]) == 0);
     for (size_t i = 0; i < t->n_samples; i++) {

@@ -63,6 +63,12 @@ class DeriveOpsTest(TwinTestCase):
     def test_integral_total_ewma_and_time_in(self):
         self.check("D.integral(S,1,V['x'])",
                    [(0, 2), (10, 4), (20, None), (30, 4)], [0, 30, 30, 110])
+        # A clock that goes back adds nothing and does not count twice afterwards.
+        self.check("D.integral(S,1,V['x'])",
+                   [(0, 1), (10, 1), (5, 3), (20, 3)], [0, 10, 10, 40])
+        self.check("D.time_in(S,1,V['x'])", [(0, 1), (10, 0), (5, 1), (20, 1)], [0, 10, 10, 20])
+        self.check("D.rate(S,1,V['x'])", [(0, 0), (10, 10), (5, 20), (20, 30)],
+                   [None, 1, None, 2])
         self.check("D.total(S,1,V['x'])", [(0, 1), (1, 2), (2, None), (3, 3)], [1, 3, 3, 6])
         self.check("D.ewma(S,1,V['x'],10)", [(0, 0), (10, 10), (30, 5), (40, 13)],
                    [0, 5, 5, 9])

@@ -83,6 +83,24 @@ class DevsimTest(TwinTestCase):
             return None
         for a in assets:
             th.wait_until(lambda a=a: banded(a), 20, what=f"a Prediction of {a} with bands")
+        # The press kind's derived signals (twin-ingest computes them; devsim sends only the
+        # measured ones) are in state and history and get forecasts like measured ones.
+        kind = json.loads(PLANT.read_text())["asset_kinds"]["press"]["signals"]
+        derived = {name for name, sig in kind.items() if "expr" in sig}
+        self.assertGreaterEqual(len(derived), 5)
+
+        def forecast_signals(asset):
+            out = set()
+            for m in watch.messages(f"{ROOT}/asset/{asset}/prediction"):
+                out |= {f.signal for f in pb.Prediction.FromString(m.payload).forecasts}
+            return out
+        th.wait_until(lambda: derived <= forecast_signals("press-1"), 30,
+                      what=f"forecasts of press-1's derived signals {sorted(derived)}")
+        state = r.hgetall("twin:{press-1}:state")
+        self.assertLessEqual(derived, set(state), state)
+        self.assertGreater(float(state["motor_power"]), 0)
+        newest = r.xrevrange("twin:{press-1}:history", count=1)[0][1]
+        self.assertLessEqual(derived, set(newest), newest)
         self.assertGreater(sim.metric("twin_devsim_acked_total"), 7 * 20)
         self.assertEqual(sim.metric("twin_devsim_publish_failed_total"), 0)
         self.assertEqual(sim.metric("twin_devsim_assets"), 7)

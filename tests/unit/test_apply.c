@@ -25,6 +25,8 @@ static uint64_t bits_of(double d)
 }
 
 static const struct ingest_apply_params default_params = {.window = 1024, .history_maxlen = 10000};
+/* A kind with a derived signal: its commands name the fourth key and the kind. */
+static const struct tw_model_kind derived_kind = {.name = "press", .n_derived = 1};
 
 /* Checks argument i of c against want, byte for byte and by length. */
 static void assert_arg(const struct ingest_cmd *c, int i, const char *want)
@@ -50,17 +52,19 @@ static void apply_cmd_has_exact_layout(void **state)
                              .seq = UINT64_MAX,
                              .n_samples = 2,
                              .samples = (struct tw_sample *)s};
-    ingest_cmd_build(&c, &t, 1700000000456, &default_params);
+    ingest_cmd_build(&c, &t, 1700000000456, &default_params, &derived_kind);
     static const char *const want[] = {
-        "3",
+        "4",
         "twin:{press-1}:state",
         "twin:{press-1}:history",
         "twin:{press-1}:replay",
+        "twin:{press-1}:derived",
         "18446744073709551615",
         "1700000000123",
         "1700000000456",
         "1024",
         "10000",
+        "press",
         "temp",
         "21.5",
         "line:1/rpm",
@@ -84,13 +88,13 @@ static void apply_cmd_is_rebuilt_from_scratch_on_reuse(void **state)
                              .seq = 9,
                              .n_samples = 3,
                              .samples = (struct tw_sample *)three};
-    ingest_cmd_build(&c, &t, 6, &default_params);
-    assert_int_equal(c.argc, 9 + 6);
+    ingest_cmd_build(&c, &t, 6, &default_params, &derived_kind);
+    assert_int_equal(c.argc, 11 + 6);
     const struct tw_sample one[] = {{"z", 0.25}};
     struct tw_telemetry u = {
         .asset_id = "n", .ts_ms = -7, .seq = 0, .n_samples = 1, .samples = (struct tw_sample *)one};
     const struct ingest_apply_params p = {.window = 1u << 20, .history_maxlen = 1};
-    ingest_cmd_build(&c, &u, INT64_MIN, &p);
+    ingest_cmd_build(&c, &u, INT64_MIN, &p, NULL);
     static const char *const want[] = {"3",
                                        "twin:{n}:state",
                                        "twin:{n}:history",
@@ -100,6 +104,7 @@ static void apply_cmd_is_rebuilt_from_scratch_on_reuse(void **state)
                                        "-9223372036854775808",
                                        "1048576",
                                        "1",
+                                       "",
                                        "z",
                                        "0.25"};
     assert_int_equal(c.argc, sizeof(want) / sizeof(want[0]));
@@ -118,12 +123,13 @@ static void apply_cmd_keys_hold_a_64_char_asset_whole(void **state)
     const struct tw_sample s[] = {{"x", 1}};
     struct tw_telemetry t = {
         .asset_id = asset, .ts_ms = 1, .seq = 1, .n_samples = 1, .samples = (struct tw_sample *)s};
-    ingest_cmd_build(&c, &t, 1, &default_params);
-    char want[3][128];
+    ingest_cmd_build(&c, &t, 1, &default_params, &derived_kind);
+    char want[4][128];
     snprintf(want[0], sizeof(want[0]), "twin:{%s}:state", asset);
     snprintf(want[1], sizeof(want[1]), "twin:{%s}:history", asset);
     snprintf(want[2], sizeof(want[2]), "twin:{%s}:replay", asset);
-    for (int k = 0; k < 3; k++)
+    snprintf(want[3], sizeof(want[3]), "twin:{%s}:derived", asset);
+    for (int k = 0; k < 4; k++)
         assert_arg(&c, 1 + k, want[k]);
     ingest_cmd_free(&c);
 }
@@ -150,8 +156,8 @@ static void apply_cmd_seq_text_is_exact_for_every_uint64(void **state)
                                  .seq = cases[i].seq,
                                  .n_samples = 1,
                                  .samples = (struct tw_sample *)s};
-        ingest_cmd_build(&c, &t, 1, &default_params);
-        assert_arg(&c, 4, cases[i].text);
+        ingest_cmd_build(&c, &t, 1, &default_params, NULL);
+        assert_arg(&c, 4, cases[i].text); /* three keys: no derived signals */
     }
     ingest_cmd_free(&c);
 }
@@ -192,10 +198,10 @@ static void apply_cmd_values_round_trip_through_text_bit_for_bit(void **state)
     struct ingest_cmd c;
     assert_int_equal(ingest_cmd_init(&c, N), 0);
     struct tw_telemetry t = {.asset_id = "a", .ts_ms = 1, .seq = 1, .n_samples = N, .samples = s};
-    ingest_cmd_build(&c, &t, 1, &default_params);
-    assert_int_equal(c.argc, 9 + 2 * N);
+    ingest_cmd_build(&c, &t, 1, &default_params, NULL);
+    assert_int_equal(c.argc, 10 + 2 * N);
     for (size_t i = 0; i < N; i++) {
-        int k = 9 + 2 * (int)i;
+        int k = 10 + 2 * (int)i;
         assert_arg(&c, k, names[i]);
         char want[64], text[64];
         snprintf(want, sizeof(want), "%.17g", values[i]);
@@ -228,10 +234,10 @@ static void apply_cmd_fills_max_samples_exactly(void **state)
     assert_int_equal(ingest_cmd_init(&c, N), 0);
     struct tw_telemetry t = {
         .asset_id = "a", .ts_ms = INT64_MIN, .seq = UINT64_MAX, .n_samples = N, .samples = s};
-    ingest_cmd_build(&c, &t, INT64_MIN, &default_params);
-    assert_int_equal(c.argc, 9 + 2 * N);
+    ingest_cmd_build(&c, &t, INT64_MIN, &default_params, NULL);
+    assert_int_equal(c.argc, 10 + 2 * N);
     assert_arg(&c, 5, "-9223372036854775808");
-    assert_arg(&c, 9 + 2 * N - 1, "-2.2250738585072014e-308");
+    assert_arg(&c, 10 + 2 * N - 1, "-2.2250738585072014e-308");
     ingest_cmd_free(&c);
 }
 

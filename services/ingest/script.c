@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The apply script for a plant model: the derived-signal operators, each kind's derived
+ * signals compiled to Lua in evaluation order, and apply.lua. Pure: unit-tested. */
+#include "apply.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "twin/derive.h"
+#include "twin/err.h"
+
+struct text {
+    char *buf;
+    size_t len, cap;
+    bool nomem;
+};
+
+static void add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add(struct text *t, const char *fmt, ...)
+{
+    for (int pass = 0; pass < 2 && !t->nomem; pass++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->nomem = true;
+            return;
+        }
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = (t->cap + (size_t)n + 1) * 2;
+        char *grown = realloc(t->buf, cap);
+        if (!grown) {
+            t->nomem = true;
+            return;
+        }
+        t->buf = grown;
+        t->cap = cap;
+    }
+}
+
+/* One kind's entry: {{name, slots, function(V, S) return <expr> end}, ...} in the order the
+ * model gives (each derived signal after those it reads). */
+static int add_kind(struct text *t, const struct tw_model_kind *k, char *err, size_t errlen)
+{
+    static struct tw_dx dx; /* 4 KB: not on the stack; callers run at startup, one at a time */
+    static char lua[8192];
+    add(t, "  ['%s'] = {\n", k->name);
+    for (size_t i = 0; i < k->n_derived; i++) {
+        const struct tw_model_signal *s = &k->signals[k->derived[i]];
+        char why[256];
+        const char *problem = tw_dx_parse(s->expr, NULL, NULL, &dx, why, sizeof why) != 0 ? why
+                              : tw_dx_lua(&dx, lua, sizeof lua) < 0 ? "too large to compile"
+                                                                    : NULL;
+        if (problem) { /* the model was checked: only a changed limit could get here */
+            snprintf(err, errlen, "kind %s, derived signal %s: %s", k->name, s->name, problem);
+            return TW_EINVAL;
+        }
+        add(t, "    {'%s', %u, function(V, S) return %s end},\n", s->name, dx.n_state, lua);
+    }
+    add(t, "  },\n");
+    return 0;
+}
+
+int ingest_script_build(const struct tw_model *m, char **out, char *err, size_t errlen)
+{
+    struct text t = {0};
+    *out = NULL;
+    add(&t, "local D = (function()\n%s\nreturn D\nend)()\n", ingest_derive_lua);
+    add(&t, "local KINDS = {\n");
+    for (size_t i = 0; m && i < tw_model_kind_count(m); i++) {
+        const struct tw_model_kind *k = tw_model_kind_at(m, i);
+        if (k->n_derived == 0)
+            continue;
+        int rc = add_kind(&t, k, err, errlen);
+        if (rc < 0) {
+            free(t.buf);
+            return rc;
+        }
+    }
+    add(&t, "}\n%s", ingest_apply_lua);
+    if (t.nomem) {
+        free(t.buf);
+        return TW_ENOMEM;
+    }
+    *out = t.buf;
+    return 0;
+}
