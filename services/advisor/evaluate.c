@@ -220,7 +220,7 @@ static void effect_text(const struct adv_option *o, const char *objective, char 
 void adv_explain(const struct adv_eval *e, const char *trigger, char *out, size_t len)
 {
     const struct adv_option *b = &e->opt[e->best];
-    char eff[160], h[32];
+    char eff[SCN_PATH_MAX + 128], h[32]; /* the objective's name and four numbers */
     format_duration(e->horizon, h, sizeof(h));
     if (b->action.kind < 0) {
         const struct adv_option *top =
