@@ -5,8 +5,8 @@
 -- KEYS[2] twin:{a}:history stream, capped with MAXLEN ~
 -- KEYS[3] twin:{a}:replay  string used as a ring bitmap of the last W sequence numbers:
 --                          bit (seq mod W) is set when seq was applied (as update or late).
--- KEYS[4] twin:{a}:derived hash: derived signal -> its operators' state (D.encode); only
---                          for an asset whose kind has derived signals
+-- KEYS[4] twin:{a}:derived hash: "state" -> every derived signal's operator state by name
+--                          (D.encode); only for an asset whose kind has derived signals
 -- ARGV[1] seq (decimal uint64; "0" = unsequenced)   ARGV[2] ts_ms   ARGV[3] ingest_ms
 -- ARGV[4] W (a power of two, at most 2^20)           ARGV[5] history MAXLEN
 -- ARGV[6] the asset's kind in the plant model ("" unknown)
@@ -79,29 +79,25 @@ local function derive(kv)
     for i = FIRST, #ARGV, 2 do
         V[ARGV[i]] = tonumber(ARGV[i + 1])
     end
-    local names = {}
-    for i, d in ipairs(kind) do
-        names[i] = d[1]
-    end
-    local saved = redis.call('HMGET', derived, unpack(names))
-    -- _n: the hash exists from the first update on, so that all four keys move together
-    -- when a Redis Cluster slot migrates.
-    local out = {'HSET', derived, '_n', #kind}
+    -- Every derived signal's operator state, by name, in one field: one read and one write
+    -- per update, and the hash exists from the first update on (so that all four keys move
+    -- together when a Redis Cluster slot migrates).
+    local all = D.decode(redis.call('HGET', derived, 'state'))
     D.t = tonumber(ts) / 1000
-    for i, d in ipairs(kind) do
-        local S = D.decode(saved[i] or '')
+    for _, d in ipairs(kind) do
+        local S = all[d[1]]
+        if type(S) ~= 'table' then
+            S = {}
+        end
         local v = d[3](V, S)
         V[d[1]] = v
         if v ~= nil then
             kv[#kv + 1] = d[1]
             kv[#kv + 1] = string.format('%.17g', v)
         end
-        if d[2] > 0 then
-            out[#out + 1] = d[1]
-            out[#out + 1] = D.encode(S, d[2])
-        end
+        all[d[1]] = d[2] > 0 and S or nil
     end
-    redis.call(unpack(out))
+    redis.call('HSET', derived, 'state', D.encode(all))
 end
 
 local function update_state(set_seq)

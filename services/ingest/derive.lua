@@ -236,35 +236,15 @@ end
 
 -- ---- state on the wire ------------------------------------------------------------------
 
--- A derived signal's state: its slots, each its numbers (nil as "n"), slots split by ";".
-function D.decode(text)
-    local S = {}
-    if not text or text == '' then return S end
-    local k = 0
-    for slot in string.gmatch(text .. ';', '([^;]*);') do
-        k = k + 1
-        local st, i = {}, 0
-        for v in string.gmatch(slot, '[^,]+') do
-            i = i + 1
-            if v ~= 'n' then st[i] = tonumber(v) end
-        end
-        if i > 0 then S[k] = st end
-    end
+-- A derived signal's state: its slots as MessagePack (Redis's cmsgpack: doubles exact, holes
+-- kept, and far cheaper than text). Anything else (hand-edited, an older layout) starts over.
+function D.decode(blob)
+    if not blob or blob == '' then return {} end
+    local ok, S = pcall(cmsgpack.unpack, blob)
+    if not ok or type(S) ~= 'table' then return {} end
     return S
 end
 
-function D.encode(S, n)
-    local out = {}
-    for k = 1, n do
-        local st, parts = S[k], {}
-        if st then
-            local last = 0
-            for i, _ in pairs(st) do if i > last then last = i end end
-            for i = 1, last do
-                parts[i] = st[i] == nil and 'n' or string.format('%.17g', st[i])
-            end
-        end
-        out[k] = table.concat(parts, ',')
-    end
-    return table.concat(out, ';')
+function D.encode(S)
+    return cmsgpack.pack(S)
 end
