@@ -24,7 +24,8 @@ static void add(struct text *t, const char *fmt, ...)
     for (int pass = 0; pass < 2 && !t->nomem; pass++) {
         va_list ap;
         va_start(ap, fmt);
-        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+        /* No buffer yet: measure only (NULL + 0 would be undefined behaviour). */
+        int n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->cap - t->len, fmt, ap);
         va_end(ap);
         if (n < 0) {
             t->nomem = true;
