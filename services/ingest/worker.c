@@ -224,12 +224,12 @@ static void worker_publish_state(struct worker *w, const char *asset, const stru
     tw_counter_add(rc == 0 ? published : w->m->state_publish_failed, 1);
 }
 
-static void worker_apply_and_publish(struct worker *w, struct tw_parse_result *res)
+/* kind: the asset's kind in the plant model, NULL when it has none. */
+static void worker_apply_and_publish(struct worker *w, struct tw_parse_result *res,
+                                     const struct tw_model_kind *kind)
 {
     enum ingest_outcome outcome;
-    const struct tw_model_asset *asset =
-        w->cfg->model ? tw_model_asset(w->cfg->model, res->asset) : NULL;
-    ingest_cmd_build(&w->cmd, &res->msg, tw_now_ms(), &w->params, asset ? asset->kind : NULL);
+    ingest_cmd_build(&w->cmd, &res->msg, tw_now_ms(), &w->params, kind);
     struct worker_applied a = worker_apply(w, res->asset);
     int rc = ingest_parse_reply(&a.replies[a.apply], &outcome, &w->state);
     if (rc < 0) {
@@ -252,9 +252,8 @@ static void worker_apply_and_publish(struct worker *w, struct tw_parse_result *r
 }
 
 /* A device must not send a value for a derived signal: ingest computes it. */
-static void reject_derived(const struct tw_model *model, struct tw_parse_result *res)
+static void reject_derived(const struct tw_model_asset *a, struct tw_parse_result *res)
 {
-    const struct tw_model_asset *a = tw_model_asset(model, res->asset);
     if (!a || a->kind->n_derived == 0)
         return;
     for (size_t i = 0; i < res->msg.n_samples; i++) {
@@ -288,20 +287,22 @@ static void worker_on_message(void *ctx, const struct tw_mqtt_msg *msg)
         rc = tw_telemetry_parse(msg->topic, w->cfg->common.topic_root, msg->payload, msg->len,
                                 &w->limits, tw_now_ms(), &res);
     }
+    /* The asset in the plant model, looked up once per message. */
     const struct tw_model *model = w->cfg->model;
-    if (res.reject == TW_REJECT_NONE && model && tw_model_reject_unknown_assets(model) &&
-        !tw_model_has_asset(model, res.asset)) {
+    const struct tw_model_asset *asset =
+        res.reject == TW_REJECT_NONE && model ? tw_model_asset(model, res.asset) : NULL;
+    if (res.reject == TW_REJECT_NONE && model && tw_model_reject_unknown_assets(model) && !asset) {
         tw_codec_telemetry_free(&res.msg);
         res.reject = TW_REJECT_UNKNOWN_ASSET;
         snprintf(res.detail, sizeof(res.detail), "asset \"%s\" is not in the plant model",
                  res.asset);
     }
-    if (res.reject == TW_REJECT_NONE && model)
-        reject_derived(model, &res);
+    if (res.reject == TW_REJECT_NONE)
+        reject_derived(asset, &res);
     if (res.reject != TW_REJECT_NONE) {
         worker_reject(w, msg, &res);
     } else {
-        worker_apply_and_publish(w, &res);
+        worker_apply_and_publish(w, &res, asset ? asset->kind : NULL);
         tw_codec_telemetry_free(&res.msg);
     }
     tw_histogram_observe(w->m->handle_seconds, (double)(tw_mono_ns() - t0) / 1e9);

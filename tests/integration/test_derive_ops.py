@@ -12,7 +12,7 @@ from twinharness import TwinTestCase
 DERIVE_LUA = th.REPO_DIR / "services" / "ingest" / "derive.lua"
 
 DRIVER = """
-local S, slots = {}, %d
+local S = {}
 local out = {}
 for i = 1, #ARGV, 2 do
     D.t = tonumber(ARGV[i])
@@ -33,15 +33,15 @@ class DeriveOpsTest(TwinTestCase):
         self.r = self.h.redis().client()
         self.lib = DERIVE_LUA.read_text()
 
-    def run_expr(self, lua, seq, slots=1):
+    def run_expr(self, lua, seq):
         args = []
         for t, x in seq:
             args += [repr(float(t)), "nil" if x is None else repr(float(x))]
-        out = self.r.eval(self.lib + DRIVER % (slots, lua), 0, *args)
+        out = self.r.eval(self.lib + DRIVER % lua, 0, *args)
         return [None if v == "nil" else float(v) for v in out]
 
-    def check(self, lua, seq, want, slots=1, places=9):
-        got = self.run_expr(lua, seq, slots)
+    def check(self, lua, seq, want, places=9):
+        got = self.run_expr(lua, seq)
         self.assertEqual(len(got), len(want), lua)
         for i, (g, w) in enumerate(zip(got, want)):
             if w is None:
@@ -104,13 +104,13 @@ class DeriveOpsTest(TwinTestCase):
         lua = ("D.add(D.add(D.integral(S,1,V['x']),D.ewma(S,2,V['x'],7)),"
                "D.add(D.mean_over(S,3,V['x'],3600),D.delta(S,4,V['x'])))")
         seq = [(t * 0.7, math.pi * t % 3) for t in range(40)]
-        got = self.run_expr(lua, seq, slots=4)
+        got = self.run_expr(lua, seq)
         # The same with the state kept in Lua only (no encoding between updates).
         args = []
         for t, x in seq:
             args += [repr(float(t)), repr(float(x))]
-        direct = self.r.eval(self.lib + DRIVER.replace("S = D.decode(D.encode(S))", "")
-                             % (4, lua), 0, *args)
+        direct = self.r.eval(self.lib + DRIVER.replace("S = D.decode(D.encode(S))", "") % lua,
+                             0, *args)
         self.assertEqual([repr(g) for g in got], [repr(float(v)) if v != "nil" else "None"
                                                   for v in direct])
 
