@@ -244,6 +244,11 @@ void pred_table_signal_config(const struct pred_settings *s, const char *asset, 
     /* The model gives a season only when it knows one; otherwise it is detected. */
     out->detect_season = spec->season_ms == 0 && spec->season_samples == 0;
     out->has_limits = limit_given(&spec->warn) || limit_given(&spec->alarm);
+    if (spec->has_physics) { /* whole seconds, at most 366 days: checked by the model */
+        out->physics.cycle_s = (uint32_t)(spec->physics_cycle_ms / 1000);
+        out->physics.memory_s = (uint32_t)(spec->physics_memory_ms / 1000);
+        out->physics.drift = spec->physics_drift;
+    }
     out->warn = spec->warn;
     out->alarm = spec->alarm;
 }

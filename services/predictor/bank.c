@@ -22,6 +22,8 @@ double pred_bank_forecast(const struct pred_signal *s, unsigned id, uint32_t h)
 {
     if (id == PM_AR)
         return pred_ar_forecast(&s->ar, h);
+    if (id == PM_GREY)
+        return pred_grey_forecast(&s->grey, &s->cfg.physics, s->step_ms, h);
     const double *season = NULL;
     if (id == PM_SNAIVE)
         season = s->snaive_s;
@@ -51,6 +53,8 @@ bool pred_bank_relevel(struct pred_signal *s, double level, double min_gap)
                 s->snaive_s[k] += delta;
         else if (id == PM_AR)
             pred_ar_shift(&s->ar, delta);
+        else if (id == PM_GREY)
+            pred_grey_shift(&s->grey, delta);
         else if (s->es[id].season == PRED_ES_MULT && s->se.m > 0)
             s->es[id].level = s->es[id].level * (level / (level - delta)); /* keep the ratio */
         else
@@ -84,6 +88,8 @@ void pred_bank_sanitise(struct pred_signal *s, double x)
         if (id == PM_AR) {
             pred_ar_init(&s->ar, s->ar.lambda, 1e-2, x, s->ar.scale);
             pred_ar_update(&s->ar, x);
+        } else if (id == PM_GREY) {
+            pred_grey_init(&s->grey, &s->cfg.physics, s->grey.t_ms, x);
         } else if (id >= PM_HWM_A && hw_seasonal(s, id)) {
             s->live &= ~(1u << id); /* a ratio model cannot restart from a value near 0 */
         } else {

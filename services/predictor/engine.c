@@ -15,7 +15,7 @@
 #define Z_RATE                0.15 /* adaptive-conformal step, in units of Z_START */
 
 static const char *const model_names[PM_COUNT] = {
-    "naive", "snaive", "hw_add", "hw_add", "hw_mult", "hw_mult", "ar",
+    "naive", "snaive", "hw_add", "hw_add", "hw_mult", "hw_mult", "ar", "grey",
 };
 
 /* Starting parameters (alpha, beta, gamma, phi) of each smoothing model. */
@@ -33,12 +33,21 @@ size_t pred_signal_size(void)
     return sizeof(struct pred_signal);
 }
 
+/* No physics at all, or a cycle and/or a drift with a memory, each within a year or so. */
+static bool physics_valid(const struct pred_grey_spec *p)
+{
+    if (p->cycle_s == 0 && p->drift == 0)
+        return p->memory_s == 0;
+    return p->cycle_s <= PRED_MAX_STEP_MS / 1000 && p->drift <= 2 && p->memory_s > 0 &&
+           p->memory_s <= PRED_MAX_STEP_MS / 1000;
+}
+
 bool pred_config_valid(const struct pred_config *c)
 {
     return c->step_ms >= 0 && c->step_ms <= PRED_MAX_STEP_MS && c->season_ms >= 0 &&
            c->season_samples <= PRED_MAX_SEASON_STEPS && c->horizon_ms >= 0 &&
            c->horizon_steps <= PRED_MAX_HORIZON_STEPS && c->n_points >= 1 &&
-           c->n_points <= PRED_MAX_POINTS;
+           c->n_points <= PRED_MAX_POINTS && physics_valid(&c->physics);
 }
 
 /* Whether the smoothing pairs run without a season: when the signal has none, and also while a
@@ -178,6 +187,13 @@ int pred_signal_reconfigure(struct pred_signal *s, const struct pred_config *cfg
     s->cfg.season_ms = keep.season_ms;
     s->cfg.season_samples = keep.season_samples;
     s->cfg.detect_season = keep.detect_season;
+    /* Another relation (or none): the grey-box member starts again at the next observation. */
+    if (memcmp(&keep.physics, &cfg->physics, sizeof(cfg->physics)) != 0) {
+        s->live &= ~(1u << PM_GREY);
+        memset(&s->rec[PM_GREY], 0, offsetof(struct pred_record, ring));
+        for (unsigned k = 0; k < PRED_RING; k++)
+            s->rec[PM_GREY].ring[k] = NAN;
+    }
     uint32_t old_hs = s->h_score;
     signal_set_horizons(s);
     if (s->h_score != old_hs) /* pending long forecasts were for another horizon */
@@ -505,9 +521,18 @@ static void signal_cover(struct pred_signal *s, double x)
 }
 
 /* During an anomaly the seasons are not learnt (an outage must not become part of the daily
- * shape); levels and trends are, from the robustly clipped value. */
-static void signal_learn(struct pred_signal *s, double x)
+ * shape); levels and trends are, from the robustly clipped value. The grey-box member starts
+ * at the first value it can learn (the second observation, or the first after its relation
+ * changed). */
+static void signal_learn(struct pred_signal *s, int64_t ts_ms, double x)
 {
+    if (pred_has_physics(&s->cfg)) {
+        if (pred_is_live(s, PM_GREY))
+            pred_grey_update(&s->grey, &s->cfg.physics, ts_ms, x);
+        else
+            pred_grey_init(&s->grey, &s->cfg.physics, ts_ms, x);
+        s->live |= 1u << PM_GREY;
+    }
     for (unsigned id = 0; id < PRED_N_SMOOTH; id++) {
         if (!pred_is_live(s, id) || (id == PM_SNAIVE && s->anomaly))
             continue;
@@ -544,6 +569,8 @@ static void signal_bridge(struct pred_signal *s, uint64_t missing)
                 pred_es_skip(&s->es[id]);
         if (pred_is_live(s, PM_AR))
             pred_ar_skip(&s->ar);
+        if (pred_is_live(s, PM_GREY))
+            pred_grey_skip(&s->grey, &s->cfg.physics, s->step_ms);
         if (s->se.m > 0 && !s->warm_done && s->t + 1 >= 2ull * s->se.m)
             signal_start_hw(s);
     }
@@ -596,7 +623,7 @@ size_t pred_signal_observe(struct pred_signal *s, int64_t ts_ms, double x,
         s->n_scored++;
         double learn = pred_alert_anomaly(s, ts_ms, x, e1, ev, &n_ev);
         s->t++;
-        signal_learn(s, learn);
+        signal_learn(s, ts_ms, learn);
         pred_bank_sanitise(s, learn);
         pred_bank_record_long(s, x, lim);
         warm_add(s, s->t, learn);

@@ -43,10 +43,13 @@ struct pred_config {
     bool detect_season;      /* no hint: guess the season from the step (a day for steps up to
                               * an hour, a week up to a day, a year of months or quarters) and
                               * keep it only if the first two seasons repeat each other */
-    int64_t horizon_ms;      /* forecast horizon as a duration, or … */
-    uint32_t horizon_steps;  /* … as a number of steps (wins when non-zero); default 24 */
-    uint32_t n_points;       /* forecast points over the horizon, 1..PRED_MAX_POINTS */
     bool has_limits;
+    int64_t horizon_ms;     /* forecast horizon as a duration, or … */
+    uint32_t horizon_steps; /* … as a number of steps (wins when non-zero); default 24 */
+    uint32_t n_points;      /* forecast points over the horizon, 1..PRED_MAX_POINTS */
+    /* A physical relation for the grey-box member (models.h, struct pred_grey): all zero when
+     * none; otherwise a cycle and/or a drift, and the memory its parameters are fitted over. */
+    struct pred_grey_spec physics;
     struct tw_model_limit warn;
     struct tw_model_limit alarm;
 };
@@ -118,7 +121,8 @@ size_t pred_signal_forecast(const struct pred_signal *s, struct pred_point *out,
 /* How many models of the bank run for this signal (they all learn every observation). */
 unsigned pred_signal_models_running(const struct pred_signal *s);
 
-/* The champion's name ("naive", "snaive", "holt", "hw_add", "hw_mult", "ar") and record. */
+/* The champion's name ("naive", "snaive", "holt", "hw_add", "hw_mult", "ar", "grey") and
+ * record. */
 const char *pred_signal_model(const struct pred_signal *s);
 void pred_signal_quality(const struct pred_signal *s, struct pred_quality *q);
 

@@ -8,15 +8,26 @@
 /* The bank. Two variants of each Holt-Winters family run side by side: the incumbent (A) and
  * a challenger (B) one search step away; see duel_step in bank.c. Models PM_NAIVE .. PM_HWM_B
  * are struct pred_es; without a season the additive pair is Holt's damped trend and the
- * multiplicative pair is not used. */
-enum pred_model_id { PM_NAIVE, PM_SNAIVE, PM_HWA_A, PM_HWA_B, PM_HWM_A, PM_HWM_B, PM_AR, PM_COUNT };
+ * multiplicative pair is not used. PM_GREY runs only for a signal whose plant model declares
+ * its physics (pred_config.physics). */
+enum pred_model_id {
+    PM_NAIVE,
+    PM_SNAIVE,
+    PM_HWA_A,
+    PM_HWA_B,
+    PM_HWM_A,
+    PM_HWM_B,
+    PM_AR,
+    PM_GREY,
+    PM_COUNT
+};
 
 #define PRED_N_SMOOTH          PM_AR
 #define PRED_N_HW              4u /* PM_HWA_A .. PM_HWM_B keep a season each */
 #define PRED_FAMILIES          2u /* Holt-Winters additive, multiplicative: A and B each */
 #define PRED_RING              6u /* pending long-horizon forecasts per model */
 #define PRED_DT_LEARN          5u /* intervals whose median becomes the step */
-#define PRED_STATE_VERSION     1u
+#define PRED_STATE_VERSION     2u /* 2: the grey-box member */
 #define PRED_MIN_LONG_RECORD   3u /* long-horizon forecasts scored before that record counts */
 #define PRED_MAX_SEASON_STEPS  10000000u
 #define PRED_MAX_HORIZON_STEPS 1000000u
@@ -39,13 +50,13 @@ struct pred_record {
 
 struct pred_signal {
     uint32_t version;
+    uint32_t n_dt; /* intervals in dt (time grid) */
     struct pred_config cfg;
 
     /* time grid */
     int64_t step_ms;
     int64_t last_ts_ms;
     int64_t dt[PRED_DT_LEARN];
-    uint32_t n_dt;
     uint64_t t;      /* grid step of the last observation (0 = the first) */
     uint64_t n_obs;  /* observations learnt */
     double last_x;   /* the last observation as learnt (after robust clipping) */
@@ -58,14 +69,15 @@ struct pred_signal {
     uint32_t ring_every;    /* a long-horizon forecast is recorded every so many steps */
 
     /* the bank */
+    uint32_t live; /* bit per model: started */
     struct pred_es es[PRED_N_SMOOTH];
     double snaive_s[PRED_SEASON_POINTS];
     /* Until the Holt-Winters models start, their seasons hold the warm-up sums of the first
      * two seasons (hw_s[0..1] per seasonal value) and counts (hw_s[2..3]). */
     double hw_s[PRED_N_HW][PRED_SEASON_POINTS];
     struct pred_ar ar;
+    struct pred_grey grey;
     struct pred_record rec[PM_COUNT];
-    uint32_t live;                                      /* bit per model: started */
     float duel_a[PRED_FAMILIES], duel_b[PRED_FAMILIES]; /* squared errors this duel */
     uint32_t duel_n[PRED_FAMILIES];
     float search_step[PRED_FAMILIES];  /* logit step of the parameter search */
@@ -79,24 +91,24 @@ struct pred_signal {
     /* intervals */
     double z;                /* interval multiplier, adapted to hit 95 % coverage */
     double pend_lo, pend_hi; /* the published one-step interval for the next step */
-    bool pend_valid;
-    uint64_t n_cov; /* observations scored for coverage */
+    uint64_t n_cov;          /* observations scored for coverage */
     float cov_ew;
+    bool pend_valid;
 
     /* anomaly */
     double cusum_pos, cusum_neg;
     double run_sum; /* sum of the observations in the run */
+    uint64_t n_scored;
     uint32_t run_len;
     int32_t run_sign;
     uint32_t quiet;
     uint8_t anomaly; /* 0 none, else the severity raised */
-    uint64_t n_scored;
 
     /* limits */
-    uint8_t breach;         /* 0, PRED_WARNING, PRED_CRITICAL */
-    uint32_t breach_inside; /* consecutive samples back inside */
-    uint8_t fc;             /* threshold-forecast episode severity (0: none) */
+    uint8_t breach; /* 0, PRED_WARNING, PRED_CRITICAL */
+    uint8_t fc;     /* threshold-forecast episode severity (0: none) */
     uint8_t fc_hits, fc_miss;
+    uint32_t breach_inside; /* consecutive samples back inside */
     uint64_t next_check_t;
     float tokens; /* alert budget */
 };
@@ -106,8 +118,15 @@ static inline bool pred_is_live(const struct pred_signal *s, unsigned id)
     return (s->live >> id) & 1u;
 }
 
+/* Whether the configuration declares a physical relation (the grey-box member runs). */
+static inline bool pred_has_physics(const struct pred_config *c)
+{
+    return c->physics.cycle_s > 0 || c->physics.drift > 0;
+}
+
 /* Weight of a new value in an exponentially weighted mean over about `window` points (an
  * equal-weight mean until there are that many). */
+
 static inline float pred_ew_rate(uint32_t n, uint32_t window)
 {
     return 1.0f / (float)(n < window ? n : window);

@@ -346,3 +346,177 @@ void pred_ar_shift(struct pred_ar *a, double delta)
     /* Keep the fitted mean in step with the lags: intercept moves by d·(1 − Σphi). */
     a->theta[0] += d * (1.0 - sum_phi);
 }
+
+/* ---- grey-box ------------------------------------------------------------------------------ */
+
+#define GREY_P_START   1e4 /* P's start: a prior worth 1e-4 observations, whatever the units */
+#define GREY_TRACE_MAX 1e8 /* as AR_TRACE_MAX: no forgetting while P is this large */
+#define GREY_PHI_MAX   0.999
+
+static unsigned grey_dim(const struct pred_grey_spec *spec)
+{
+    return 1u + (spec->cycle_s > 0 ? 2u : 0u) + spec->drift;
+}
+
+static unsigned grey_at(unsigned i, unsigned j)
+{
+    if (i > j) {
+        unsigned k = i;
+        i = j;
+        j = k;
+    }
+    return i * PRED_GREY_MAX - i * (i - 1) / 2 + (j - i);
+}
+
+/* The relation's regressors at t_ms, whose τ is tau: 1, the cycle's cos and sin, τ, τ². */
+static void grey_features(const struct pred_grey_spec *spec, int64_t t_ms, double tau, double *f)
+{
+    unsigned n = 0;
+    f[n++] = 1.0;
+    if (spec->cycle_s > 0) {
+        int64_t period = 1000 * (int64_t)spec->cycle_s, in = t_ms % period;
+        if (in < 0)
+            in += period;
+        double w = 2.0 * M_PI * (double)in / (double)period;
+        f[n++] = cos(w);
+        f[n++] = sin(w);
+    }
+    if (spec->drift >= 1)
+        f[n++] = tau;
+    if (spec->drift >= 2)
+        f[n++] = tau * tau;
+}
+
+static double grey_relation(const struct pred_grey *g, const double *f, unsigned n)
+{
+    double y = 0;
+    for (unsigned i = 0; i < n; i++)
+        y += g->theta[i] * f[i];
+    return y;
+}
+
+static double grey_tau(const struct pred_grey *g, const struct pred_grey_spec *spec, int64_t t_ms)
+{
+    return g->tau + (double)(t_ms - g->t_ms) / (1e3 * spec->memory_s);
+}
+
+static double grey_phi(const struct pred_grey *g)
+{
+    if (!(g->rxx > 0))
+        return 0.0;
+    return fmin(fmax((double)g->rxy / g->rxx, 0.0), GREY_PHI_MAX);
+}
+
+void pred_grey_init(struct pred_grey *g, const struct pred_grey_spec *spec, int64_t t_ms, double x)
+{
+    memset(g, 0, sizeof(*g));
+    g->theta[0] = x;
+    for (unsigned i = 0; i < grey_dim(spec); i++)
+        g->p[grey_at(i, i)] = GREY_P_START;
+    g->t_ms = t_ms;
+}
+
+double pred_grey_forecast(const struct pred_grey *g, const struct pred_grey_spec *spec,
+                          int64_t step_ms, uint32_t h)
+{
+    double f[PRED_GREY_MAX];
+    int64_t t_ms = g->t_ms + (int64_t)h * step_ms;
+    grey_features(spec, t_ms, grey_tau(g, spec, t_ms), f);
+    return grey_relation(g, f, grey_dim(spec)) + pow(grey_phi(g), h) * g->resid;
+}
+
+/* Moves τ's origin to the last observation: the drift terms are re-expanded around it (θ' = Tθ,
+ * P' = T P Tᵀ), so τ and τ² stay near 1 and P well conditioned however long the signal runs. */
+static void grey_rebase(struct pred_grey *g, const struct pred_grey_spec *spec)
+{
+    unsigned n = grey_dim(spec);
+    unsigned j1 = spec->cycle_s > 0 ? 3u : 1u, j2 = j1 + 1;
+    double d = g->tau, t[PRED_GREY_MAX][PRED_GREY_MAX] = {{0}};
+    for (unsigned i = 0; i < n; i++)
+        t[i][i] = 1.0;
+    t[0][j1] = d;
+    if (spec->drift >= 2) {
+        t[0][j2] = d * d;
+        t[j1][j2] = 2.0 * d;
+    }
+    double th[PRED_GREY_MAX] = {0}, tp[PRED_GREY_MAX][PRED_GREY_MAX] = {{0}};
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned k = 0; k < n; k++) {
+            th[i] += t[i][k] * g->theta[k];
+            for (unsigned j = 0; j < n; j++)
+                tp[i][j] += t[i][k] * g->p[grey_at(k, j)];
+        }
+    for (unsigned i = 0; i < n; i++) {
+        g->theta[i] = th[i];
+        for (unsigned j = i; j < n; j++) {
+            double v = 0;
+            for (unsigned k = 0; k < n; k++)
+                v += tp[i][k] * t[j][k];
+            g->p[grey_at(i, j)] = v;
+        }
+    }
+    g->tau = 0.0;
+}
+
+void pred_grey_update(struct pred_grey *g, const struct pred_grey_spec *spec, int64_t t_ms,
+                      double x)
+{
+    unsigned n = grey_dim(spec);
+    double tau = grey_tau(g, spec, t_ms), f[PRED_GREY_MAX], pf[PRED_GREY_MAX];
+    double lambda = exp(-(double)(t_ms - g->t_ms) / (1e3 * spec->memory_s));
+    grey_features(spec, t_ms, tau, f);
+    double pre = x - grey_relation(g, f, n);
+    double trace = 0;
+    for (unsigned i = 0; i < n; i++)
+        trace += g->p[grey_at(i, i)];
+    if (trace > GREY_TRACE_MAX)
+        lambda = 1.0;
+    double denom = lambda;
+    for (unsigned i = 0; i < n; i++) {
+        pf[i] = 0;
+        for (unsigned j = 0; j < n; j++)
+            pf[i] += g->p[grey_at(i, j)] * f[j];
+        denom += f[i] * pf[i];
+    }
+    for (unsigned i = 0; i < n; i++) {
+        g->theta[i] += pf[i] * pre / denom;
+        for (unsigned j = i; j < n; j++)
+            g->p[grey_at(i, j)] = (g->p[grey_at(i, j)] - pf[i] * pf[j] / denom) / lambda;
+    }
+    /* The residual's autoregression: what the relation missed now against what it had left
+     * unexplained at the last step. */
+    g->rxy = (float)(lambda * g->rxy + pre * g->resid);
+    g->rxx = (float)(lambda * g->rxx + g->resid * g->resid);
+    g->resid = x - grey_relation(g, f, n);
+    g->t_ms = t_ms;
+    g->tau = tau;
+    if (spec->drift > 0 && g->tau > 1.0)
+        grey_rebase(g, spec);
+}
+
+void pred_grey_skip(struct pred_grey *g, const struct pred_grey_spec *spec, int64_t step_ms)
+{
+    g->resid *= grey_phi(g);
+    g->tau = grey_tau(g, spec, g->t_ms + step_ms);
+    g->t_ms += step_ms;
+}
+
+void pred_grey_shift(struct pred_grey *g, double delta)
+{
+    g->theta[0] += delta;
+}
+
+bool pred_grey_valid(const struct pred_grey *g, const struct pred_grey_spec *spec)
+{
+    for (unsigned i = 0; i < PRED_GREY_MAX; i++)
+        if (!isfinite(g->theta[i]))
+            return false;
+    for (unsigned i = 0; i < PRED_GREY_PSIZE; i++)
+        if (!isfinite(g->p[i]))
+            return false;
+    for (unsigned i = 0; i < grey_dim(spec); i++)
+        if (!(g->p[grey_at(i, i)] > 0))
+            return false;
+    return isfinite(g->tau) && g->tau >= 0 && isfinite(g->resid) && isfinite(g->rxy) &&
+           isfinite(g->rxx) && g->rxx >= 0 && g->t_ms > -(1LL << 60) && g->t_ms < (1LL << 60);
+}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The forecasting models of the predictor's bank (exponential smoothing in all its forms,
- * autoregression by recursive least squares): pure arithmetic on a regular grid. */
+ * autoregression by recursive least squares, grey-box physical relations): pure arithmetic. */
 #ifndef PRED_MODELS_H
 #define PRED_MODELS_H
 
@@ -121,5 +121,52 @@ double pred_ar_forecast(const struct pred_ar *a, uint32_t h);
 double pred_ar_update(struct pred_ar *a, double x);
 void pred_ar_skip(struct pred_ar *a); /* a missing step: its own forecast stands in */
 void pred_ar_shift(struct pred_ar *a, double delta);
+
+/*
+ * Grey-box: a physical relation whose form the plant model declares ("physics") and whose
+ * parameters are fitted online, plus an autoregression of what it leaves unexplained:
+ *
+ *   x(t) = c + a·cos(2πt/P) + b·sin(2πt/P) + d1·τ + d2·τ² + r(t),   r(t) = φ·r(t−1) + noise
+ *
+ * The cycle (period P) is a periodic driver such as the ambient temperature over a day or a
+ * shift pattern: its amplitude and phase are fitted, its timing is the wall clock's (t mod P),
+ * so it survives gaps and restarts. The drift (degree 0, 1 or 2) is heat from wear, fouling or
+ * any slow process that grows smoothly with time: τ counts memories since an origin that moves
+ * along with the data. Parameters by recursive least squares with exponential forgetting (an
+ * observation's weight falls by e every `memory`); the residual's φ by a lag-1 regression with
+ * the same forgetting. A forecast h steps ahead is the relation at that time plus φ^h·r.
+ */
+#define PRED_GREY_MAX   5u /* c, a, b, d1, d2 */
+#define PRED_GREY_PSIZE (PRED_GREY_MAX * (PRED_GREY_MAX + 1u) / 2u)
+
+struct pred_grey_spec {
+    uint32_t cycle_s;  /* the cycle's period in seconds; 0: no cycle */
+    uint32_t memory_s; /* > 0 */
+    uint8_t drift;     /* 0, 1 or 2 */
+};
+
+struct pred_grey {
+    double theta[PRED_GREY_MAX];
+    double p[PRED_GREY_PSIZE]; /* upper half of P, row by row */
+    int64_t t_ms;              /* time of the grid step the state stands at */
+    double tau;                /* its τ, in memories */
+    double resid;              /* x − relation at t_ms, after learning */
+    float rxy, rxx;            /* lag-1 moments of the residual */
+};
+
+/* Starts from the first observation x at t_ms. */
+void pred_grey_init(struct pred_grey *g, const struct pred_grey_spec *spec, int64_t t_ms, double x);
+/* Forecast h grid steps of step_ms ahead. */
+double pred_grey_forecast(const struct pred_grey *g, const struct pred_grey_spec *spec,
+                          int64_t step_ms, uint32_t h);
+/* Learns x observed at t_ms (later than the last). */
+void pred_grey_update(struct pred_grey *g, const struct pred_grey_spec *spec, int64_t t_ms,
+                      double x);
+/* A missing step: time moves on by step_ms and the residual decays as forecast. */
+void pred_grey_skip(struct pred_grey *g, const struct pred_grey_spec *spec, int64_t step_ms);
+/* Adds delta to the relation (a confirmed level shift). */
+void pred_grey_shift(struct pred_grey *g, double delta);
+/* Whether the state is usable with spec (finite, P's diagonal positive). */
+bool pred_grey_valid(const struct pred_grey *g, const struct pred_grey_spec *spec);
 
 #endif

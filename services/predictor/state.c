@@ -83,6 +83,8 @@ static bool state_models_valid(const struct pred_signal *s)
            all_finite(&s->hw_s[0][0], PRED_N_HW * PRED_SEASON_POINTS) &&
            all_finite(s->ar.theta, PRED_AR_DIM) && all_finite(s->ar.p, PRED_AR_PSIZE) &&
            all_finite(s->ar.lag, PRED_AR_ORDER) && isfinite(s->ar.centre) &&
+           (!pred_is_live(s, PM_GREY) ||
+            (pred_has_physics(&s->cfg) && pred_grey_valid(&s->grey, &s->cfg.physics))) &&
            (!pred_is_live(s, PM_AR) ||
             (s->ar.scale > 0 && isfinite(s->ar.scale) && s->ar.lambda > 0 && s->ar.lambda <= 1));
 }

@@ -37,7 +37,7 @@ class PredictorContractTest(TwinTestCase):
         for pt in f.points:
             self.assertTrue(pt.lo <= pt.mean <= pt.hi)
             self.assertLess(abs(pt.mean - 50.0), 10.0)
-        self.assertIn(f.model, {"naive", "snaive", "hw_add", "hw_mult", "holt", "ar"})
+        self.assertIn(f.model, {"naive", "snaive", "hw_add", "hw_mult", "holt", "ar", "grey"})
         self.assertEqual(f.quality.n, n - 1)
         # Every sample learnt once: ingest's settle republishes (same state again) are not.
         self.assertEqual(s.predictor.metric("twin_predictor_updates_total"), n)

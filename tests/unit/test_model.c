@@ -209,6 +209,27 @@ static const struct {
      SIG_PATH ".season_samples: must be an integer from 2 to 1000000"},
     {WITH_SIGNAL("{\"season\": \"1d\", \"season_samples\": 24}"),
      SIG_PATH ": \"season\" and \"season_samples\" exclude each other"},
+    /* physics (the predictor's grey-box member) */
+    {WITH_SIGNAL("{\"physics\": \"1d\"}"), SIG_PATH ".physics: must be an object"},
+    {WITH_SIGNAL("{\"physics\": {}}"),
+     SIG_PATH ".physics: must declare a \"cycle\", a \"drift\" (1 or 2) or both"},
+    {WITH_SIGNAL("{\"physics\": {\"drift\": 0}}"),
+     SIG_PATH ".physics: must declare a \"cycle\", a \"drift\" (1 or 2) or both"},
+    {WITH_SIGNAL("{\"physics\": {\"cycle\": \"1d\", \"drfit\": 1}}"),
+     SIG_PATH ".physics.drfit: unknown key"},
+    {WITH_SIGNAL("{\"physics\": {\"drift\": 3}}"),
+     SIG_PATH ".physics.drift: must be 0 (none), 1 (linear) or 2 (quadratic)"},
+    {WITH_SIGNAL("{\"physics\": {\"drift\": 1.5}}"),
+     SIG_PATH ".physics.drift: must be 0 (none), 1 (linear) or 2 (quadratic)"},
+    {WITH_SIGNAL("{\"physics\": {\"cycle\": \"1500ms\"}}"),
+     SIG_PATH ".physics.cycle: must be a duration of whole seconds such as \"1d\", \"8h\" or "
+              "\"90s\" (at most 366d)"},
+    {WITH_SIGNAL("{\"physics\": {\"cycle\": 86400}}"),
+     SIG_PATH ".physics.cycle: must be a duration of whole seconds such as \"1d\", \"8h\" or "
+              "\"90s\" (at most 366d)"},
+    {WITH_SIGNAL("{\"physics\": {\"drift\": 2, \"memory\": \"2y\"}}"),
+     SIG_PATH ".physics.memory: must be a duration of whole seconds such as \"1d\", \"8h\" or "
+              "\"90s\" (at most 366d)"},
     /* derived signals */
     {WITH_SIGNAL("{\"expr\": 5}"), SIG_PATH ".expr: must be a string"},
     {WITH_SIGNAL("{\"expr\": \"temp * 2\"}"),
@@ -244,19 +265,57 @@ static void model_reports_each_error_kind_with_its_path(void **state)
     }
 }
 
+/* "physics" gives the grey-box relation; memory defaults to the cycle, or a day. */
+static void physics_is_parsed_with_its_defaults(void **state)
+{
+    (void)state;
+    struct tw_model *m;
+    struct tw_model_errors errs;
+    assert_int_equal(load("{\"version\": 1, \"asset_kinds\": {\"k\": {\"signals\": {"
+                          "\"a\": {\"physics\": {\"cycle\": \"12h\", \"drift\": 2}},"
+                          "\"b\": {\"physics\": {\"drift\": 1}},"
+                          "\"c\": {\"physics\": {\"cycle\": \"1d\", \"drift\": 0, "
+                          "\"memory\": \"3h\"}},"
+                          "\"d\": {}}}}}",
+                          &m, &errs),
+                     0);
+    const struct tw_model_kind *k = tw_model_kind(m, "k");
+    assert_non_null(k);
+    assert_int_equal(k->n_signals, 4);
+    const struct tw_model_signal *a = &k->signals[0], *b = &k->signals[1], *c = &k->signals[2],
+                                 *d = &k->signals[3];
+    assert_true(a->has_physics);
+    assert_int_equal(a->physics_cycle_ms, 12 * 3600000LL);
+    assert_int_equal(a->physics_drift, 2);
+    assert_int_equal(a->physics_memory_ms, 12 * 3600000LL);
+    assert_true(b->has_physics);
+    assert_int_equal(b->physics_cycle_ms, 0);
+    assert_int_equal(b->physics_drift, 1);
+    assert_int_equal(b->physics_memory_ms, 86400000LL);
+    assert_true(c->has_physics);
+    assert_int_equal(c->physics_cycle_ms, 86400000LL);
+    assert_int_equal(c->physics_drift, 0);
+    assert_int_equal(c->physics_memory_ms, 3 * 3600000LL);
+    assert_false(d->has_physics);
+    assert_int_equal(d->physics_memory_ms, 0);
+    tw_model_free(m);
+    tw_model_errors_free(&errs);
+}
+
 /* Derived signals come in an order where each follows the derived signals it reads. */
 static void derived_signals_are_ordered_by_what_they_read(void **state)
 {
     (void)state;
     struct tw_model *m;
     struct tw_model_errors errs;
-    assert_int_equal(load("{\"version\": 1, \"asset_kinds\": {\"k\": {\"signals\": {"
-                          "\"a_total\": {\"expr\": \"integral(b_power) / 3600\", \"unit\": \"kWh\"},"
-                          "\"b_power\": {\"expr\": \"volts * amps / 1000\", \"unit\": \"kW\"},"
-                          "\"c_mean\": {\"expr\": \"mean_over(a_total, 1h) + b_power\"},"
-                          "\"volts\": {}, \"amps\": {\"unit\": \"A\"}}}}}",
-                          &m, &errs),
-                     0);
+    assert_int_equal(
+        load("{\"version\": 1, \"asset_kinds\": {\"k\": {\"signals\": {"
+             "\"a_total\": {\"expr\": \"integral(b_power) / 3600\", \"unit\": \"kWh\"},"
+             "\"b_power\": {\"expr\": \"volts * amps / 1000\", \"unit\": \"kW\"},"
+             "\"c_mean\": {\"expr\": \"mean_over(a_total, 1h) + b_power\"},"
+             "\"volts\": {}, \"amps\": {\"unit\": \"A\"}}}}}",
+             &m, &errs),
+        0);
     const struct tw_model_kind *k = tw_model_kind(m, "k");
     assert_non_null(k);
     assert_int_equal(k->n_signals, 5);
@@ -569,6 +628,7 @@ int main(void)
         cmocka_unit_test(model_enforces_size_limits),
         cmocka_unit_test(model_stores_at_most_max_errors),
         cmocka_unit_test(derived_signals_are_ordered_by_what_they_read),
+        cmocka_unit_test(physics_is_parsed_with_its_defaults),
         cmocka_unit_test(demo_plant_loads),
         cmocka_unit_test(missing_file_is_enoent),
         cmocka_unit_test(model_survives_truncation_and_corruption),

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the predictor's models: R's HoltWinters figures, RLS against a batch fit,
- * seasonal interpolation, damping, and refusals. */
+ * seasonal interpolation, damping, refusals, and the grey-box relation. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -185,6 +185,99 @@ static void ar_forecast_iterates_and_shift_moves_it(void **state)
     assert_true(fabs(pred_ar_forecast(&a, 5) - (f5 + 10.0)) < 1e-6);
 }
 
+/* ---- grey-box ---------------------------------------------------------------------------- */
+
+#define DAY_MS   86400000LL
+#define EPOCH_MS 1704067200000LL /* 2024-01-01T00:00Z */
+
+/* A daily cycle on the wall clock plus a quadratic drift in days since EPOCH_MS. */
+static double grey_truth(int64_t t_ms)
+{
+    double w = 2.0 * M_PI * (double)(t_ms % DAY_MS) / (double)DAY_MS;
+    double d = (double)(t_ms - EPOCH_MS) / (double)DAY_MS;
+    return 50.0 + 3.0 * cos(w) - 2.0 * sin(w) + 0.8 * d + 0.3 * d * d;
+}
+
+/* Noise-free data of the relation's own form are fitted exactly, and forecast exactly hours
+ * ahead, across the re-expansions of the drift around a moving origin (every memory). */
+static void grey_fits_its_relation_exactly(void **state)
+{
+    (void)state;
+    const int64_t step = 600000; /* 10 min */
+    struct pred_grey_spec spec = {.cycle_s = 86400, .memory_s = 2 * 86400, .drift = 2};
+    struct pred_grey g;
+    pred_grey_init(&g, &spec, EPOCH_MS, grey_truth(EPOCH_MS));
+    int64_t t = EPOCH_MS;
+    for (int i = 1; i <= 6 * 144; i++) {
+        t += step;
+        pred_grey_update(&g, &spec, t, grey_truth(t));
+        assert_true(pred_grey_valid(&g, &spec));
+    }
+    assert_true(g.tau < 1.0); /* the origin moved along */
+    for (uint32_t h = 1; h <= 36; h += 7) {
+        double f = pred_grey_forecast(&g, &spec, step, h);
+        assert_true(fabs(f - grey_truth(t + h * step)) < 1e-6);
+    }
+    /* A confirmed shift moves the whole relation. */
+    double f = pred_grey_forecast(&g, &spec, step, 10);
+    pred_grey_shift(&g, -4.0);
+    assert_true(fabs(pred_grey_forecast(&g, &spec, step, 10) - (f - 4.0)) < 1e-9);
+}
+
+/* The residual's autoregression is learnt and decays over the horizon; a missing step moves
+ * time on as a forecast would. */
+static void grey_residual_decays_and_skips_move_time(void **state)
+{
+    (void)state;
+    const int64_t step = 10000;
+    struct pred_grey_spec spec = {.cycle_s = 3600, .memory_s = 86400, .drift = 0};
+    struct pred_grey g;
+    uint64_t rng = 42;
+    double r = 0;
+    int64_t t = EPOCH_MS;
+    pred_grey_init(&g, &spec, t, 20.0);
+    for (int i = 1; i <= 20000; i++) {
+        t += step;
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        double u = (double)(rng >> 11) / 9007199254740992.0 - 0.5; /* uniform, sd 0.29 */
+        r = 0.8 * r + u;
+        double w = 2.0 * M_PI * (double)(t % 3600000) / 3600000.0;
+        pred_grey_update(&g, &spec, t, 20.0 + 1.5 * sin(w) + r);
+    }
+    /* A cycle ahead (φ^360 ≈ 0): the relation alone, fitted through the noise. */
+    double w = 2.0 * M_PI * (double)(t % 3600000) / 3600000.0;
+    assert_true(fabs(pred_grey_forecast(&g, &spec, step, 360) - (20.0 + 1.5 * sin(w))) < 0.1);
+    /* One step ahead: the relation (the same phase a cycle later) plus φ times the last
+     * residual, φ as generated. */
+    double phi =
+        (pred_grey_forecast(&g, &spec, step, 1) - pred_grey_forecast(&g, &spec, step, 361)) /
+        g.resid;
+    assert_true(fabs(phi - 0.8) < 0.05);
+    double two = pred_grey_forecast(&g, &spec, step, 2);
+    pred_grey_skip(&g, &spec, step);
+    assert_true(fabs(pred_grey_forecast(&g, &spec, step, 1) - two) < 1e-9);
+}
+
+static void grey_validity_refuses_damaged_state(void **state)
+{
+    (void)state;
+    struct pred_grey_spec spec = {.cycle_s = 86400, .memory_s = 86400, .drift = 1};
+    struct pred_grey g;
+    pred_grey_init(&g, &spec, EPOCH_MS, 1.0);
+    assert_true(pred_grey_valid(&g, &spec));
+    g.theta[2] = NAN;
+    assert_false(pred_grey_valid(&g, &spec));
+    pred_grey_init(&g, &spec, EPOCH_MS, 1.0);
+    g.p[0] = -1.0; /* P(0, 0) */
+    assert_false(pred_grey_valid(&g, &spec));
+    pred_grey_init(&g, &spec, EPOCH_MS, 1.0);
+    g.tau = -0.5;
+    assert_false(pred_grey_valid(&g, &spec));
+    pred_grey_init(&g, &spec, EPOCH_MS, 1.0);
+    g.rxx = -1.0f;
+    assert_false(pred_grey_valid(&g, &spec));
+}
+
 static void long_season_interpolates_between_points(void **state)
 {
     (void)state;
@@ -253,6 +346,9 @@ int main(void)
         cmocka_unit_test(long_season_interpolates_between_points),
         cmocka_unit_test(damped_trend_levels_off),
         cmocka_unit_test(multiplicative_refuses_non_positive_values),
+        cmocka_unit_test(grey_fits_its_relation_exactly),
+        cmocka_unit_test(grey_residual_decays_and_skips_move_time),
+        cmocka_unit_test(grey_validity_refuses_damaged_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

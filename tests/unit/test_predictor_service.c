@@ -575,7 +575,8 @@ static const char plant_json[] =
     " \"asset_kinds\": {\"press\": {\"signals\": {"
     "   \"temp\": {\"unit\": \"degC\", \"warn\": {\"above\": 80},"
     "              \"alarm\": {\"above\": 95, \"below\": -10}, \"season\": \"1d\"},"
-    "   \"pressure\": {\"warn\": {\"below\": 50}, \"season_samples\": 24},"
+    "   \"pressure\": {\"warn\": {\"below\": 50}, \"season_samples\": 24,"
+    "                  \"physics\": {\"cycle\": \"8h\", \"drift\": 1}},"
     "   \"count\": {}}}},"
     " \"assets\": {\"press-1\": {\"kind\": \"press\"}, \"press-2\": {\"kind\": \"press\"}}}";
 
@@ -597,6 +598,7 @@ static void expect_no_model_hint(const struct pred_config *c)
     assert_false(c->has_limits);
     assert_false(c->warn.has_above || c->warn.has_below);
     assert_false(c->alarm.has_above || c->alarm.has_below);
+    assert_true(c->physics.cycle_s == 0 && c->physics.memory_s == 0 && c->physics.drift == 0);
 }
 
 /* The config must be one the engine accepts, since the service initialises signals with it. */
@@ -642,6 +644,9 @@ static void signal_config_takes_limits_and_season_of_a_listed_signal(void **stat
     assert_true(c.warn.has_below && !c.warn.has_above);
     assert_true(c.warn.below == 50.0);
     assert_false(c.alarm.has_above || c.alarm.has_below);
+    assert_int_equal(c.physics.cycle_s, 8 * 3600);
+    assert_int_equal(c.physics.memory_s, 8 * 3600);
+    assert_int_equal(c.physics.drift, 1);
     expect_engine_accepts(&c);
 
     /* Listed without limits or season: the season is detected. */

@@ -252,8 +252,63 @@ static void check_season(struct check *c, const cJSON *obj, struct tw_model_sign
     }
 }
 
-static const char *const signal_keys[] = {"unit",           "warn",        "alarm", "season",
-                                          "season_samples", "description", "expr",  NULL};
+static const char *const physics_keys[] = {"cycle", "drift", "memory", NULL};
+
+/* A duration of whole seconds, at most a year, at c's path + key; 0 when absent. */
+static int64_t want_seconds(struct check *c, const cJSON *obj, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    int64_t ms = 0;
+    if (!item)
+        return 0;
+    size_t saved = tw_jsonpath_push(&c->path, key);
+    if (!cJSON_IsString(item) || !item->valuestring ||
+        tw_model_parse_duration(item->valuestring, &ms) != 0 || ms % 1000 != 0) {
+        fail_at(c, "must be a duration of whole seconds such as \"1d\", \"8h\" or \"90s\" (at "
+                   "most 366d)");
+        ms = 0;
+    }
+    tw_jsonpath_pop(&c->path, saved);
+    return ms;
+}
+
+/* "physics": {"cycle": "1d", "drift": 2, "memory": "1d"}: at least a cycle or a drift. */
+static void check_physics(struct check *c, const cJSON *obj, struct tw_model_signal *s)
+{
+    const cJSON *physics = cJSON_GetObjectItemCaseSensitive(obj, "physics");
+    if (!physics)
+        return;
+    size_t saved = tw_jsonpath_push(&c->path, "physics");
+    if (want_object(c, physics)) {
+        check_keys(c, physics, physics_keys);
+        s->physics_cycle_ms = want_seconds(c, physics, "cycle");
+        s->physics_memory_ms = want_seconds(c, physics, "memory");
+        const cJSON *drift = cJSON_GetObjectItemCaseSensitive(physics, "drift");
+        if (drift) {
+            size_t inner = tw_jsonpath_push(&c->path, "drift");
+            double v = cJSON_IsNumber(drift) ? drift->valuedouble : -1;
+            if (v == 0 || v == 1 || v == 2)
+                s->physics_drift = (uint8_t)v;
+            else
+                fail_at(c, "must be 0 (none), 1 (linear) or 2 (quadratic)");
+            tw_jsonpath_pop(&c->path, inner);
+        }
+        bool drift_bad =
+            drift && s->physics_drift == 0 && !(cJSON_IsNumber(drift) && drift->valuedouble == 0);
+        if (s->physics_cycle_ms == 0 && s->physics_drift == 0) {
+            if (!cJSON_GetObjectItemCaseSensitive(physics, "cycle") && !drift_bad)
+                fail_at(c, "must declare a \"cycle\", a \"drift\" (1 or 2) or both");
+        } else {
+            s->has_physics = true;
+            if (s->physics_memory_ms == 0)
+                s->physics_memory_ms = s->physics_cycle_ms ? s->physics_cycle_ms : 86400000;
+        }
+    }
+    tw_jsonpath_pop(&c->path, saved);
+}
+
+static const char *const signal_keys[] = {
+    "unit", "warn", "alarm", "season", "season_samples", "description", "expr", "physics", NULL};
 
 static void check_signal(struct check *c, const cJSON *obj, struct tw_model_signal *s)
 {
@@ -282,6 +337,7 @@ static void check_signal(struct check *c, const cJSON *obj, struct tw_model_sign
     }
     check_levels(c, s);
     check_season(c, obj, s);
+    check_physics(c, obj, s);
     const cJSON *expr = cJSON_GetObjectItemCaseSensitive(obj, "expr");
     if (expr) { /* parsed once all the kind's signals are known (check_derived) */
         size_t saved = tw_jsonpath_push(&c->path, "expr");

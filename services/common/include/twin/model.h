@@ -64,6 +64,14 @@ struct tw_model_signal {
     /* NULL for a measured signal; for a derived one its expression (twin/derive.h), which
      * ingest evaluates on every update of the asset's state. */
     const char *expr;
+    /* A physical relation the predictor fits as a grey-box model ("physics"): a periodic driver
+     * ("cycle": "1d", e.g. the ambient temperature over a day) and/or a smooth drift with time
+     * ("drift": 1 linear, 2 quadratic; heat from wear, fouling), fitted over "memory" (default
+     * the cycle, or 1d). has_physics false: none (the other fields are 0). */
+    bool has_physics;
+    uint8_t physics_drift;
+    int64_t physics_cycle_ms;
+    int64_t physics_memory_ms;
 };
 
 /* An asset kind, the model's equivalent of a DTDL interface. */
