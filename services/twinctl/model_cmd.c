@@ -32,6 +32,17 @@ static void print_summary(const char *file, const struct tw_model *m, const stru
             printf("  derived %s.%s%s%s%s = %s\n", k->name, s->name, s->unit[0] ? " (" : "",
                    s->unit, s->unit[0] ? ")" : "", s->expr);
         }
+        for (size_t j = 0; j < k->n_signals; j++) {
+            const struct tw_model_signal *s = &k->signals[j];
+            if (!s->has_physics)
+                continue;
+            printf("  physics %s.%s: cycle %gh, drift %s, memory %gh\n", k->name, s->name,
+                   (double)s->physics_cycle_ms / 3600000.0,
+                   s->physics_drift == 2   ? "quadratic"
+                   : s->physics_drift == 1 ? "linear"
+                                           : "none",
+                   (double)s->physics_memory_ms / 3600000.0);
+        }
     }
     if (!p) {
         printf("%s: no production part: twin-scenario cannot simulate this plant\n", file);

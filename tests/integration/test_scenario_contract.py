@@ -292,7 +292,8 @@ class TwinctlTest(TwinTestCase):
         # The line is demand-limited: the other press catches up, so throughput moves by noise
         # only (a CI run saw lo = +0.008 parts/h); it must not rise beyond that noise.
         self.assertLessEqual(sk.kpi(d, "throughput")["difference"]["lo"], 0.25)
-        self.assertGreaterEqual(sk.kpi(d, "lead_time")["difference"]["hi"], 0.0)
+        # Nor may orders get faster beyond that noise (a run here saw hi = -0.0005 h, 2 s).
+        self.assertGreaterEqual(sk.kpi(d, "lead_time")["difference"]["hi"], -0.01)
         _, d, _ = station
         self.assertGreater(sk.kpi(d, "lead_time")["difference"]["lo"], 0)
         self.assertGreater(sk.kpi(d, "station.press.downtime")["difference"]["lo"], 7.0)
@@ -414,17 +415,20 @@ class TwinctlTest(TwinTestCase):
         doc["stations"]["press"]["cycle_time"]["sd"] = -3
         doc["stations"]["weld"]["inptu"] = "press_out"
         doc["suppliers"]["steel_mill"]["stock"] = "no_such_stock"
+        doc["asset_kinds"]["press"]["signals"]["oil_temp"]["physics"] = {"cycle": "90ms"}
         bad = self.h.dir / "bad.json"
         bad.write_text(json.dumps(doc))
         res = self.h.run("twinctl", ["model", "check", str(bad)], timeout=20)
         self.assertEqual(res.returncode, 2)
         err = res.stderr.decode()
         for path in ("$.version", "$.stations.press.cycle_time.sd", "$.stations.weld.inptu",
-                     "$.suppliers.steel_mill.stock"):
+                     "$.suppliers.steel_mill.stock",
+                     "$.asset_kinds.press.signals.oil_temp.physics.cycle"):
             self.assertIn(f"{bad}: {path}", err)
         good = self.h.run("twinctl", ["model", "check", str(sk.DEMO_PLANT)], timeout=20)
         self.assertEqual(good.returncode, 0, good.stderr)
         self.assertIn(b"valid", good.stdout)
+        self.assertIn(b"physics press.oil_temp: cycle 24h, drift none, memory 48h", good.stdout)
         res = self.h.run("twin-scenario", ["--check-model", "--model", str(bad)], timeout=20)
         self.assertEqual(res.returncode, 2)
         self.assertIn(b"$.stations.press.cycle_time.sd", res.stderr)
