@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Benchmarks twin-ingest's cost of derived signals: maximum throughput with a plant model whose
 # kind has 10 derived signals against the same model without them (and the broker alone, the raw
-# limit), on private loopback mosquitto and redis-server; prints a markdown block for
-# tests/bench/RESULTS.md.
+# limit), on private loopback mosquitto and redis-server, with each process's CPU time per message
+# and Redis's time per EVALSHA; prints a markdown block for tests/bench/RESULTS.md.
 #
 # Usage: tests/bench/run_derived.sh [--rounds N] [--duration S] [--assets N] [--build DIR] [--keep]
 #   --rounds N    alternating rounds of (none, derived) (default 3)
@@ -87,15 +87,52 @@ PY
 
 declare -A R
 
-# One loadgen phase at the maximum rate; R[name] = its received msg/s.
+# utime + stime in clock ticks of a process and its children (twin-ingest's workers,
+# twin-loadgen's publisher and subscriber).
+tree_ticks() {
+    local pid sum=0
+    [ -n "$1" ] || { echo 0; return; }
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        sum=$((sum + $(cpu_ticks "$pid")))
+    done
+    echo "$sum"
+}
+
+# "mosquitto redis ingest loadgen" ticks, in that order.
+all_ticks() {
+    echo "$(cpu_ticks "$MOSQ_PID") $(cpu_ticks "$REDIS_PID") $(tree_ticks "$INGEST_PID") $(tree_ticks "$1")"
+}
+
+# One loadgen phase at the maximum rate; R[name] = its received msg/s; R[name.cpu] = CPU µs per
+# message of mosquitto, redis-server, twin-ingest, twin-loadgen and their sum over the measured
+# seconds; R[name.eval] = Redis's µs per EVALSHA call (INFO commandstats, same interval).
 phase() {
-    local name=$1 mode=$2 out
-    out=$("$LOADGEN" --url "mqtt://127.0.0.1:$MQTT_PORT" --warmup 2 --duration "$DURATION" \
-        --mode "$mode" --rate 0 --assets "$ASSETS" --prefix "$PREFIX" 2>"$TMP/$name.err" |
-        grep '^RESULT' || true)
+    local name=$1 mode=$2 out lg t0 t1 hz span
+    hz=$(getconf CLK_TCK)
+    span=$((DURATION > 2 ? DURATION - 1 : 1))
+    "$LOADGEN" --url "mqtt://127.0.0.1:$MQTT_PORT" --warmup 2 --duration "$DURATION" \
+        --mode "$mode" --rate 0 --assets "$ASSETS" --prefix "$PREFIX" >"$TMP/$name.out" \
+        2>"$TMP/$name.err" &
+    lg=$!
+    # Sampled inside the measured interval (after connect and warm-up, before the loadgen's
+    # roles exit): a role that has exited takes its CPU time with it.
+    sleep 2.5
+    redis-cli -p "$REDIS_PORT" config resetstat >/dev/null
+    t0=$(all_ticks "$lg")
+    sleep "$span"
+    t1=$(all_ticks "$lg")
+    R[$name.eval]=$(redis-cli -p "$REDIS_PORT" info commandstats |
+        sed -n 's/^cmdstat_evalsha:.*usec_per_call=\([0-9.]*\).*/\1/p')
+    wait "$lg" || true
+    out=$(grep '^RESULT' "$TMP/$name.out" || true)
     R[$name]=$(sed -n 's/.* throughput=\([0-9.]*\).*/\1/p' <<<"$out")
     R[$name.lost]=$(sed -n 's/.* lost=\([0-9]*\).*/\1/p' <<<"$out")
-    log "phase $name: ${R[$name]:-failed} msg/s, lost ${R[$name.lost]:-?}"
+    R[$name.cpu]=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v s="$span" -v r="${R[$name]:-0}" \
+        'BEGIN{split(a, x, " "); split(b, y, " "); t = 0
+               for (i = 1; i <= 4; i++) { u = r > 0 ? 1e6 * (y[i] - x[i]) / hz / s / r : 0
+                                          t += u; printf "%.0f | ", u }
+               printf "%.0f", t}')
+    log "phase $name: ${R[$name]:-failed} msg/s, lost ${R[$name.lost]:-?}, CPU us/msg (mosquitto | redis | ingest | loadgen | sum) ${R[$name.cpu]}, evalsha ${R[$name.eval]:-?} us"
 }
 
 ingest_with() {
@@ -117,7 +154,7 @@ main() {
     start_redis
     start_mosquitto
     phase broker broker
-    local r sum0=0 sum1=0 rows=""
+    local r sum0=0 sum1=0 rows="" cpurows=""
     for r in $(seq 1 "$ROUNDS"); do
         ingest_with "$TMP/plain.json"
         phase "plain$r" ingest
@@ -125,6 +162,9 @@ main() {
         phase "derived$r" ingest
         sum0=$(awk -v a="$sum0" -v b="${R[plain$r]:-0}" 'BEGIN{print a + b}')
         sum1=$(awk -v a="$sum1" -v b="${R[derived$r]:-0}" 'BEGIN{print a + b}')
+        cpurows="$cpurows| plain $r | ${R[plain$r.cpu]} | ${R[plain$r.eval]:-?} |
+| derived $r | ${R[derived$r.cpu]} | ${R[derived$r.eval]:-?} |
+"
         rows="$rows| $r | ${R[plain$r]:-failed} (lost ${R[plain$r.lost]:-?}) | ${R[derived$r]:-failed} (lost ${R[derived$r.lost]:-?}) | $(awk -v a="${R[plain$r]:-0}" -v b="${R[derived$r]:-0}" 'BEGIN{printf "%.0f %%", (a > 0 ? 100 * b / a : 0)}') |
 "
     done
@@ -141,6 +181,11 @@ main() {
 | round | no derived signals, msg/s | 10 derived signals, msg/s | derived / none |
 |---|---|---|---|
 ${rows}
+CPU per message over the measured seconds (utime + stime from /proc, µs; Redis's µs per EVALSHA from INFO commandstats):
+
+| phase | mosquitto | redis-server | twin-ingest | twin-loadgen | sum | EVALSHA µs/call |
+|---|---|---|---|---|---|---|
+${cpurows}
 | target | measured | verdict |
 |---|---|---|
 | throughput with 10 derived signals >= 80 % of without | $pct % (sum over $ROUNDS rounds) | $(verdict "$pct >= 80") |
