@@ -12,8 +12,14 @@
 local D = {}
 D.t = 0
 
+-- The library functions the operators call, as locals: an upvalue is read without the two
+-- table lookups (a global, then its field) each call would otherwise make.
+local abs, exp, floor, log = math.abs, math.exp, math.floor, math.log
+local max, sqrt = math.max, math.sqrt
+local HUGE = math.huge
+
 local function finite(x)
-    if x == nil or x ~= x or x == math.huge or x == -math.huge then
+    if x == nil or x ~= x or x == HUGE or x == -HUGE then
         return nil
     end
     return x
@@ -35,15 +41,15 @@ function D.gt(a, b) return a and b and truth(a > b) end
 function D.ge(a, b) return a and b and truth(a >= b) end
 function D.eq(a, b) return a and b and truth(a == b) end
 function D.ne(a, b) return a and b and truth(a ~= b) end
-function D.abs(a) return a and math.abs(a) end
+function D.abs(a) return a and abs(a) end
 function D.sqrt(a)
     if not a or a < 0 then return nil end
-    return math.sqrt(a)
+    return sqrt(a)
 end
-function D.exp(a) return a and finite(math.exp(a)) end
+function D.exp(a) return a and finite(exp(a)) end
 function D.log(a)
     if not a or a <= 0 then return nil end
-    return math.log(a)
+    return log(a)
 end
 function D.min(...)
     local m
@@ -173,40 +179,50 @@ end
 local BUCKETS = 16
 local FIELDS = 6
 
+-- Adds x (unless nil) to its bucket, forgets the buckets that left the window, and returns the
+-- window's count, mean, m2, min and max. A bucket's fields are read into locals once.
 local function window_add(S, k, x, w)
     local st = S[k] or {}
     S[k] = st
-    local b = math.floor(D.t / (w / BUCKETS))
+    local b = floor(D.t / (w / BUCKETS))
     if x ~= nil then
         local at = (b % BUCKETS) * FIELDS
+        local n, mean, m2, lo, hi
         if st[at + 1] ~= b then
-            st[at + 1], st[at + 2], st[at + 3], st[at + 4], st[at + 5], st[at + 6] = b, 0, 0, 0, x, x
+            st[at + 1] = b
+            n, mean, m2, lo, hi = 0, 0, 0, x, x
+        else
+            n, mean, m2, lo, hi = st[at + 2], st[at + 3], st[at + 4], st[at + 5], st[at + 6]
         end
-        local n = st[at + 2] + 1
-        local d = x - st[at + 3]
-        st[at + 2] = n
-        st[at + 3] = st[at + 3] + d / n
-        st[at + 4] = st[at + 4] + d * (x - st[at + 3])
-        if x < st[at + 5] then st[at + 5] = x end
-        if x > st[at + 6] then st[at + 6] = x end
+        n = n + 1
+        local d = x - mean
+        mean = mean + d / n
+        m2 = m2 + d * (x - mean)
+        if x < lo then lo = x end
+        if x > hi then hi = x end
+        st[at + 2], st[at + 3], st[at + 4], st[at + 5], st[at + 6] = n, mean, m2, lo, hi
     end
-    -- The buckets of the window, merged (Chan et al.).
+    -- The buckets of the window, merged (Chan et al.) in bucket order.
     local n, mean, m2, lo, hi = 0, 0, 0, nil, nil
+    local oldest = b - BUCKETS
     for i = 0, BUCKETS - 1 do
         local at = i * FIELDS
         local bi = st[at + 1]
-        if bi ~= nil and bi > b - BUCKETS and bi <= b and st[at + 2] > 0 then
-            local nb, mb = st[at + 2], st[at + 3]
-            local d = mb - mean
-            local total = n + nb
-            mean = mean + d * nb / total
-            m2 = m2 + st[at + 4] + d * d * n * nb / total
-            n = total
-            if lo == nil or st[at + 5] < lo then lo = st[at + 5] end
-            if hi == nil or st[at + 6] > hi then hi = st[at + 6] end
-        elseif bi ~= nil and (bi <= b - BUCKETS or bi > b) then
-            st[at + 1] = nil -- out of the window: forget it (a clock far ahead is dropped too)
-            for f = 2, FIELDS do st[at + f] = nil end
+        if bi == nil then -- an empty bucket: nothing to merge or forget
+        elseif bi > oldest and bi <= b then
+            local nb = st[at + 2]
+            if nb > 0 then
+                local d = st[at + 3] - mean
+                local total = n + nb
+                mean = mean + d * nb / total
+                m2 = m2 + st[at + 4] + d * d * n * nb / total
+                n = total
+                local blo, bhi = st[at + 5], st[at + 6]
+                if lo == nil or blo < lo then lo = blo end
+                if hi == nil or bhi > hi then hi = bhi end
+            end
+        elseif bi <= oldest or bi > b then
+            for f = 1, FIELDS do st[at + f] = nil end -- out of the window (or a clock far ahead)
         end
     end
     return n, mean, m2, lo, hi
@@ -231,7 +247,7 @@ end
 function D.std_over(S, k, x, w)
     local n, _, m2 = window_add(S, k, x, w)
     if n < 2 then return nil end
-    return math.sqrt(math.max(m2, 0) / (n - 1))
+    return sqrt(max(m2, 0) / (n - 1))
 end
 
 -- ---- state on the wire ------------------------------------------------------------------
