@@ -14,10 +14,11 @@
 --
 -- The script is assembled by ingest_script_build: before this text come D (derive.lua) and
 -- KINDS, each kind's derived signals as {name, state slots, function(V, S)} in an order where
--- each follows the derived signals it reads. An update that moves the state on computes them
--- from the merged values (the state's, overridden by this update's) and stores them like
--- measured ones; a late update goes to history as sent and computes nothing (its operators
--- run in the order updates are applied, so an older sample cannot be inserted after).
+-- each follows the derived signals it reads, and as `reads` the measured signals they read. An
+-- update that moves the state on computes them from the merged values (the state's,
+-- overridden by this update's) and stores them like measured ones; a late update goes to
+-- history as sent and computes nothing (its operators run in the order updates are applied,
+-- so an older sample cannot be inserted after).
 --
 -- Returns {1, <HGETALL state>, <previous _ingest_ms>} when the state changed, {2} late (history only),
 -- {3} duplicate, {4} stale. Lua numbers are doubles, so a uint64 seq is handled as two
@@ -63,22 +64,48 @@ local function sent_pairs()
     return kv
 end
 
+-- Whether this update carries the signal name (with a number or not).
+local function sent(name)
+    for i = FIRST, #ARGV, 2 do
+        if ARGV[i] == name then
+            return true
+        end
+    end
+    return false
+end
+
+-- The values the kind's expressions read: this update's, and from the state only the
+-- measured signals they read (kind.reads) that the update does not carry. Derived signals are
+-- computed before they are read, so their stored values are never needed.
+local function derive_inputs(kind)
+    local V = {}
+    for i = FIRST, #ARGV, 2 do
+        V[ARGV[i]] = tonumber(ARGV[i + 1])
+    end
+    local missing = {}
+    for _, name in ipairs(kind.reads) do
+        if V[name] == nil and not sent(name) then
+            missing[#missing + 1] = name
+        end
+    end
+    if #missing > 0 then
+        local stored = redis.call('HMGET', state, unpack(missing))
+        for i = 1, #missing do
+            if stored[i] then
+                V[missing[i]] = tonumber(stored[i])
+            end
+        end
+    end
+    return V
+end
+
 -- Appends the kind's derived signals that have a value to kv, and stores their state.
 local function derive(kv)
     local kind = KINDS[ARGV[6]]
     if kind == nil then
         return
     end
-    local V = {}
-    local now = redis.call('HGETALL', state)
-    for i = 1, #now, 2 do
-        if string.byte(now[i], 1) ~= 95 then -- not a '_' meta field
-            V[now[i]] = tonumber(now[i + 1])
-        end
-    end
-    for i = FIRST, #ARGV, 2 do
-        V[ARGV[i]] = tonumber(ARGV[i + 1])
-    end
+    local V = derive_inputs(kind)
     -- Every derived signal's operator state, by name, in one field: one read and one write
     -- per update, and the hash exists from the first update on (so that all four keys move
     -- together when a Redis Cluster slot migrates).

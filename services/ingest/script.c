@@ -46,12 +46,29 @@ static void add(struct text *t, const char *fmt, ...)
     }
 }
 
-/* One kind's entry: {{name, slots, function(V, S) return <expr> end}, ...} in the order the
- * model gives (each derived signal after those it reads). */
+/* Marks in read[] the kind's measured signals that e reads (derived ones are computed before
+ * they are read, so the script never fetches them). */
+static void mark_reads(const struct tw_model_kind *k, const struct tw_dx *e, bool *read)
+{
+    for (uint16_t i = 0; i < e->n; i++) {
+        if (e->node[i].op != TW_DX_SIGNAL)
+            continue;
+        const struct tw_model_signal *s = tw_model_signal(k, tw_dx_name(e, i));
+        if (s && !s->expr)
+            read[s - k->signals] = true;
+    }
+}
+
+/* One kind's entry: {{name, slots, function(V, S) return <expr> end}, ..., reads = {...}}, the
+ * derived signals in the order the model gives (each after those it reads), reads the measured
+ * signals their expressions read, which the script takes from the state when an update does
+ * not carry them. */
 static int add_kind(struct text *t, const struct tw_model_kind *k, char *err, size_t errlen)
 {
     static struct tw_dx dx; /* 4 KB: not on the stack; callers run at startup, one at a time */
     static char lua[8192];
+    static bool read[TW_MODEL_MAX_SIGNALS];
+    memset(read, 0, sizeof read);
     add(t, "  ['%s'] = {\n", k->name);
     for (size_t i = 0; i < k->n_derived; i++) {
         const struct tw_model_signal *s = &k->signals[k->derived[i]];
@@ -64,8 +81,13 @@ static int add_kind(struct text *t, const struct tw_model_kind *k, char *err, si
             return TW_EINVAL;
         }
         add(t, "    {'%s', %u, function(V, S) return %s end},\n", s->name, dx.n_state, lua);
+        mark_reads(k, &dx, read);
     }
-    add(t, "  },\n");
+    add(t, "    reads = {");
+    for (size_t i = 0; i < k->n_signals && i < TW_MODEL_MAX_SIGNALS; i++)
+        if (read[i])
+            add(t, "'%s', ", k->signals[i].name);
+    add(t, "},\n  },\n");
     return 0;
 }
 
