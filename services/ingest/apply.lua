@@ -47,19 +47,16 @@ local function diff(ahi, alo, bhi, blo)
     return (ahi - bhi) * TWO32 + (alo - blo)
 end
 
--- kv: the update's signal, value pairs (ARGV from FIRST) and then the derived ones.
-local function append_history(kv)
-    local entry = {'XADD', history, 'MAXLEN', '~', maxlen, '*', 'ts_ms', ts, 'seq', seq_text}
-    for i = 1, #kv do
-        entry[#entry + 1] = kv[i]
-    end
-    redis.call(unpack(entry))
+-- kv[1..n]: the update's signal, value pairs (ARGV from FIRST) and then the derived ones.
+local function append_history(kv, n)
+    redis.call('XADD', history, 'MAXLEN', '~', maxlen, '*', 'ts_ms', ts, 'seq', seq_text,
+               unpack(kv, 1, n))
 end
 
 local function sent_pairs()
     local kv = {}
     for i = FIRST, #ARGV do
-        kv[#kv + 1] = ARGV[i]
+        kv[i - FIRST + 1] = ARGV[i]
     end
     return kv
 end
@@ -111,18 +108,21 @@ local function derive(kv)
     -- together when a Redis Cluster slot migrates).
     local all = D.decode(redis.call('HGET', derived, 'state'))
     D.t = tonumber(ts) / 1000
-    for _, d in ipairs(kind) do
-        local S = all[d[1]]
+    local n, format = #kv, string.format
+    for i = 1, #kind do
+        local d = kind[i]
+        local name = d[1]
+        local S = all[name]
         if type(S) ~= 'table' then
             S = {}
         end
         local v = d[3](V, S)
-        V[d[1]] = v
+        V[name] = v
         if v ~= nil then
-            kv[#kv + 1] = d[1]
-            kv[#kv + 1] = string.format('%.17g', v)
+            kv[n + 1], kv[n + 2] = name, format('%.17g', v)
+            n = n + 2
         end
-        all[d[1]] = d[2] > 0 and S or nil
+        all[name] = d[2] > 0 and S or nil
     end
     redis.call('HSET', derived, 'state', D.encode(all))
 end
@@ -132,35 +132,32 @@ local function update_state(set_seq)
     local previous = redis.call('HGET', state, '_ingest_ms') or '0'
     local kv = sent_pairs()
     derive(kv)
-    local fields = {'HSET', state}
-    for i = 1, #kv do
-        fields[#fields + 1] = kv[i]
-    end
-    if set_seq then
-        fields[#fields + 1] = '_seq'
-        fields[#fields + 1] = seq_text
-    end
-    fields[#fields + 1] = '_ts_ms'
-    fields[#fields + 1] = ts
-    fields[#fields + 1] = '_ingest_ms'
-    fields[#fields + 1] = ingest_ms
     -- The signals this update carried and derived, so the state can be republished exactly
     -- as it was first published (signal names cannot hold a comma).
+    local n = #kv
     local changed = {}
-    for i = 1, #kv, 2 do
-        changed[#changed + 1] = kv[i]
+    for i = 1, n, 2 do
+        changed[(i + 1) / 2] = kv[i]
     end
-    fields[#fields + 1] = '_changed'
-    fields[#fields + 1] = table.concat(changed, ',')
-    redis.call(unpack(fields))
-    append_history(kv)
+    -- The meta fields follow the pairs in kv itself: HSET takes them all, XADD the pairs.
+    local m = n
+    if set_seq then
+        kv[m + 1], kv[m + 2] = '_seq', seq_text
+        m = m + 2
+    end
+    kv[m + 1], kv[m + 2] = '_ts_ms', ts
+    kv[m + 3], kv[m + 4] = '_ingest_ms', ingest_ms
+    kv[m + 5], kv[m + 6] = '_changed', table.concat(changed, ',')
+    redis.call('HSET', state, unpack(kv))
+    append_history(kv, n)
     return {1, redis.call('HGETALL', state), previous}
 end
 
 if seq_text == '0' then
     local stored = redis.call('HGET', state, '_ts_ms')
     if stored and tonumber(ts) < tonumber(stored) then
-        append_history(sent_pairs())
+        local kv = sent_pairs()
+        append_history(kv, #kv)
         return {2}
     end
     return update_state(false)
@@ -193,5 +190,6 @@ if redis.call('GETBIT', replay, pos) == 1 then
     return {3}
 end
 redis.call('SETBIT', replay, pos, 1)
-append_history(sent_pairs())
+local kv = sent_pairs()
+append_history(kv, #kv)
 return {2}
