@@ -140,8 +140,13 @@ double pred_alert_anomaly(struct pred_signal *s, int64_t ts_ms, double x, double
     }
     if (anomaly_level_shift(s, x, z, sigma))
         return x; /* the bank has moved to the new level: x is normal there */
-    /* Robust update: an outlier teaches the models only as much as a 4-sigma residual. */
+    /* Robust update: an outlier teaches the models only as much as a 4-sigma residual. But a
+     * value within that of the last one learnt, with the champion's forecast critically far
+     * from both, is no outlier: the champion is what went wrong (an autoregression thrown by
+     * a restart), and clipping towards its forecast would teach every model its mistake. */
     double lim = LEARN_CLIP_Z * sigma;
+    if (fabs(x - s->last_x) <= lim && fabs(z) >= CRITICAL_Z)
+        return x;
     return x - e1 + (e1 > lim ? lim : (e1 < -lim ? -lim : e1));
 }
 

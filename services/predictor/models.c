@@ -257,11 +257,34 @@ static void ar_regressor(const double *lag, double *phi)
         phi[i + 1] = lag[i];
 }
 
+/* Whether the fitted recursion is explosive (a root outside the unit circle): its impulse
+ * response still grows by half between steps 64 and 128, which a stable recursion's does not
+ * (and a unit root's, a trend, only grows linearly). A fit thrown by a restart after a flat
+ * stretch can be: iterated far ahead it runs off to 1e18 within the hour. */
+#define EXPLOSIVE_GROWTH 1.5
+
+static bool ar_explosive(const struct pred_ar *a)
+{
+    double v[PRED_AR_ORDER] = {1.0}, at64 = 0, at128 = 0;
+    for (uint32_t k = 1; k <= 128; k++) {
+        double y = 0;
+        for (uint32_t i = 0; i < PRED_AR_ORDER; i++)
+            y += a->theta[i + 1] * v[i];
+        memmove(v + 1, v, (PRED_AR_ORDER - 1) * sizeof(double));
+        v[0] = y;
+        for (uint32_t i = 0; k % 64 == 0 && i < PRED_AR_ORDER; i++)
+            *(k == 64 ? &at64 : &at128) += fabs(v[i]);
+    }
+    return !(at128 <= EXPLOSIVE_GROWTH * at64 + 1.0);
+}
+
 double pred_ar_forecast(const struct pred_ar *a, uint32_t h)
 {
     double lag[PRED_AR_ORDER], phi[PRED_AR_DIM], y = 0;
     if (a->n_lags < PRED_AR_ORDER)
         return a->n_lags ? a->lag[0] * a->scale + a->centre : NAN;
+    if (h > 1 && ar_explosive(a)) /* no forecast beyond the next step */
+        return NAN;
     memcpy(lag, a->lag, sizeof(lag));
     for (uint32_t k = 0; k < h; k++) {
         ar_regressor(lag, phi);

@@ -270,6 +270,44 @@ static void plant_pump_failure_is_flagged(void **state)
     assert_true(r.false_alarms <= 2); /* acceptance: <= 1 per signal-day, 14 days here */
 }
 
+/* The pump's flow stops for 6 h and restarts with a 60 s ramp. After such a flat stretch the
+ * autoregression's fit is thrown; before, its forecasts ran off to 1e18 within the hour while it
+ * was the one-step champion, and the robust update clipped towards its forecast taught the
+ * other models the same (the last-value model stood at 6e4 with the flow at 120). Now an
+ * explosive recursion forecasts no further than one step and a value near the last one is
+ * learnt as it is. What is left: for 5 samples after the restart the path's first point is up
+ * to ~5,600 (a near-unit-root fit whose long-run mean lies far out); it must stay below 1e4. */
+static void pump_restart_does_not_throw_the_forecast_path(void **state)
+{
+    (void)state;
+    static int64_t ts[PLANT_N];
+    static double x[PLANT_N];
+    assert_int_equal(testdata_load("plant/pump_flow.csv", ts, x, PLANT_N), PLANT_N);
+    struct pred_config cfg = plant_config();
+    struct pred_signal *s = new_signal(&cfg);
+    struct pred_event ev[PRED_MAX_EVENTS];
+    struct pred_point path[PRED_MAX_POINTS];
+    double worst = 0;
+    long n_far = 0;
+    for (long i = 0; i < PLANT_N; i++) {
+        pred_signal_observe(s, ts[i], x[i], ev);
+        if (i % 4 && (i < 87000 || i > 91000)) /* every sample around the outage */
+            continue;
+        size_t np = pred_signal_forecast(s, path, PRED_MAX_POINTS);
+        bool far = false;
+        for (size_t k = 0; k < np; k++) {
+            double d = fabs(path[k].mean);
+            worst = d > worst ? d : worst;
+            far = far || d > 1000.0;
+        }
+        n_far += far;
+    }
+    printf("pump flow: paths with a point beyond 1000: %ld, largest |mean| %.6g\n", n_far, worst);
+    assert_true(worst < 1e4);
+    assert_true(n_far <= 10);
+    free(s);
+}
+
 /* Wear ramps as twin-devsim's demo plant makes them: a vibration sampled every minute whose base
  * climbs from 0.65 of the warn limit to it in 8-12 h, with noise, a daily cycle and a one-sample
  * sensor glitch (1.5-3 times the climb) every 37 minutes; at 110 % wear the machine stops (an
@@ -549,6 +587,7 @@ int main(void)
         cmocka_unit_test(plant_wear_crossings_are_forecast_two_hours_ahead),
         cmocka_unit_test(plant_vibration_step_and_spike_are_flagged),
         cmocka_unit_test(plant_pump_failure_is_flagged),
+        cmocka_unit_test(pump_restart_does_not_throw_the_forecast_path),
         cmocka_unit_test(sawtooth_wear_ramps_are_forecast_an_hour_ahead),
         cmocka_unit_test(saved_state_continues_exactly_and_corruption_is_refused),
         cmocka_unit_test(fresh_and_young_states_round_trip),
