@@ -15,9 +15,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_STATE 4096
 
+/* With physics, so that the grey-box member's state is part of what is overwritten. */
 static const struct pred_config cfg = {.season_samples = 12,
                                        .horizon_steps = 24,
                                        .n_points = 24,
+                                       .physics = {.cycle_s = 3600, .memory_s = 7200, .drift = 2},
                                        .has_limits = true,
                                        .warn = {.has_above = true, .above = 80.0}};
 
