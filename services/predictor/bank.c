@@ -21,9 +21,8 @@ static bool hw_seasonal(const struct pred_signal *s, unsigned id)
 double pred_bank_forecast(const struct pred_signal *s, unsigned id, uint32_t h)
 {
     if (id == PM_AR)
-        return pred_ar_forecast(&s->ar, h);
-    if (id == PM_GREY)
-        return pred_grey_forecast(&s->grey, &s->cfg.physics, s->step_ms, h);
+        return pred_is_grey(s) ? pred_grey_forecast(&s->grey, &s->cfg.physics, s->step_ms, h)
+                               : pred_ar_forecast(&s->ar, h);
     const double *season = NULL;
     if (id == PM_SNAIVE)
         season = s->snaive_s;
@@ -51,10 +50,10 @@ bool pred_bank_relevel(struct pred_signal *s, double level, double min_gap)
         if (id == PM_SNAIVE)
             for (unsigned k = 0; k < PRED_SEASON_POINTS; k++)
                 s->snaive_s[k] += delta;
+        else if (id == PM_AR && pred_is_grey(s))
+            pred_grey_shift(&s->grey, delta);
         else if (id == PM_AR)
             pred_ar_shift(&s->ar, delta);
-        else if (id == PM_GREY)
-            pred_grey_shift(&s->grey, delta);
         else if (s->es[id].season == PRED_ES_MULT && s->se.m > 0)
             s->es[id].level = s->es[id].level * (level / (level - delta)); /* keep the ratio */
         else
@@ -85,11 +84,11 @@ void pred_bank_sanitise(struct pred_signal *s, double x)
         double f = pred_bank_forecast(s, id, 1);
         if (isfinite(f) && fabs(f - x) <= bound)
             continue;
-        if (id == PM_AR) {
+        if (id == PM_AR && pred_is_grey(s)) {
+            pred_grey_init(&s->grey, &s->cfg.physics, s->grey.t_ms, x);
+        } else if (id == PM_AR) {
             pred_ar_init(&s->ar, s->ar.lambda, 1e-2, x, s->ar.scale);
             pred_ar_update(&s->ar, x);
-        } else if (id == PM_GREY) {
-            pred_grey_init(&s->grey, &s->cfg.physics, s->grey.t_ms, x);
         } else if (id >= PM_HWM_A && hw_seasonal(s, id)) {
             s->live &= ~(1u << id); /* a ratio model cannot restart from a value near 0 */
         } else {

@@ -15,7 +15,7 @@
 #define Z_RATE                0.15 /* adaptive-conformal step, in units of Z_START */
 
 static const char *const model_names[PM_COUNT] = {
-    "naive", "snaive", "hw_add", "hw_add", "hw_mult", "hw_mult", "ar", "grey",
+    "naive", "snaive", "hw_add", "hw_add", "hw_mult", "hw_mult", "ar",
 };
 
 /* Starting parameters (alpha, beta, gamma, phi) of each smoothing model. */
@@ -187,12 +187,18 @@ int pred_signal_reconfigure(struct pred_signal *s, const struct pred_config *cfg
     s->cfg.season_ms = keep.season_ms;
     s->cfg.season_samples = keep.season_samples;
     s->cfg.detect_season = keep.detect_season;
-    /* Another relation (or none): the grey-box member starts again at the next observation. */
+    /* Another relation (or none): model PM_AR starts again, as the grey-box model or the
+     * autoregression, at the next observation. */
     if (memcmp(&keep.physics, &cfg->physics, sizeof(cfg->physics)) != 0) {
-        s->live &= ~(1u << PM_GREY);
-        memset(&s->rec[PM_GREY], 0, offsetof(struct pred_record, ring));
+        s->live &= ~(1u << PM_AR);
+        memset(&s->ar, 0, sizeof(s->ar) > sizeof(s->grey) ? sizeof(s->ar) : sizeof(s->grey));
+        memset(&s->rec[PM_AR], 0, offsetof(struct pred_record, ring));
         for (unsigned k = 0; k < PRED_RING; k++)
-            s->rec[PM_GREY].ring[k] = NAN;
+            s->rec[PM_AR].ring[k] = NAN;
+        if (s->champion1 == PM_AR)
+            s->champion1 = PM_NAIVE;
+        if (s->championh == PM_AR)
+            s->championh = s->champion1;
     }
     uint32_t old_hs = s->h_score;
     signal_set_horizons(s);
@@ -481,8 +487,23 @@ static void signal_start_hw(struct pred_signal *s)
     }
 }
 
+/* Model PM_AR from two values learnt (prev, then x at ts_ms): the autoregression, or the
+ * grey-box model, which needs only the last. */
+static void signal_start_ar(struct pred_signal *s, double prev, double x, int64_t ts_ms)
+{
+    if (pred_is_grey(s)) {
+        pred_grey_init(&s->grey, &s->cfg.physics, ts_ms, x);
+    } else {
+        double scale = fmax(fabs(x - prev), 1e-3 * fabs(prev));
+        pred_ar_init(&s->ar, 0.995, 1e-2, prev, scale > 0 ? scale : 1.0);
+        pred_ar_update(&s->ar, prev);
+        pred_ar_update(&s->ar, x);
+    }
+    s->live |= 1u << PM_AR;
+}
+
 /* Starts what the observations so far allow; prev and x are the last two learnt values. */
-static void signal_start_models(struct pred_signal *s, double prev, double x)
+static void signal_start_models(struct pred_signal *s, double prev, double x, int64_t ts_ms)
 {
     if (s->n_obs == 1) {
         pred_es_start_level(&s->es[PM_NAIVE], x);
@@ -492,11 +513,7 @@ static void signal_start_models(struct pred_signal *s, double prev, double x)
     if (s->n_obs == 2) {
         if (signal_holt_mode(s))
             signal_start_holt_pairs(s, prev, x);
-        double scale = fmax(fabs(x - prev), 1e-3 * fabs(prev));
-        pred_ar_init(&s->ar, 0.995, 1e-2, prev, scale > 0 ? scale : 1.0);
-        pred_ar_update(&s->ar, prev);
-        pred_ar_update(&s->ar, x);
-        s->live |= 1u << PM_AR;
+        signal_start_ar(s, prev, x, ts_ms);
     }
     if (s->se.m > 0 && s->t + 1 == s->se.m && !pred_is_live(s, PM_SNAIVE))
         signal_start_snaive(s);
@@ -521,18 +538,10 @@ static void signal_cover(struct pred_signal *s, double x)
 }
 
 /* During an anomaly the seasons are not learnt (an outage must not become part of the daily
- * shape); levels and trends are, from the robustly clipped value. The grey-box member starts
- * at the first value it can learn (the second observation, or the first after its relation
- * changed). */
+ * shape); levels and trends are, from the robustly clipped value. Model PM_AR, stopped when the
+ * signal's physics changed, starts again here. */
 static void signal_learn(struct pred_signal *s, int64_t ts_ms, double x)
 {
-    if (pred_has_physics(&s->cfg)) {
-        if (pred_is_live(s, PM_GREY))
-            pred_grey_update(&s->grey, &s->cfg.physics, ts_ms, x);
-        else
-            pred_grey_init(&s->grey, &s->cfg.physics, ts_ms, x);
-        s->live |= 1u << PM_GREY;
-    }
     for (unsigned id = 0; id < PRED_N_SMOOTH; id++) {
         if (!pred_is_live(s, id) || (id == PM_SNAIVE && s->anomaly))
             continue;
@@ -547,7 +556,12 @@ static void signal_learn(struct pred_signal *s, int64_t ts_ms, double x)
         if (isnan(xhat))
             s->live &= ~(1u << id); /* multiplicative model met a value <= 0 */
     }
-    if (pred_is_live(s, PM_AR))
+    if (!pred_is_live(s, PM_AR)) {
+        if (s->n_obs >= 2) /* not the start: the physics changed */
+            signal_start_ar(s, s->last_x, x, ts_ms);
+    } else if (pred_is_grey(s))
+        pred_grey_update(&s->grey, &s->cfg.physics, ts_ms, x);
+    else
         pred_ar_update(&s->ar, x);
 }
 
@@ -567,10 +581,10 @@ static void signal_bridge(struct pred_signal *s, uint64_t missing)
         for (unsigned id = 0; id < PRED_N_SMOOTH; id++)
             if (pred_is_live(s, id))
                 pred_es_skip(&s->es[id]);
-        if (pred_is_live(s, PM_AR))
-            pred_ar_skip(&s->ar);
-        if (pred_is_live(s, PM_GREY))
+        if (pred_is_live(s, PM_AR) && pred_is_grey(s))
             pred_grey_skip(&s->grey, &s->cfg.physics, s->step_ms);
+        else if (pred_is_live(s, PM_AR))
+            pred_ar_skip(&s->ar);
         if (s->se.m > 0 && !s->warm_done && s->t + 1 >= 2ull * s->se.m)
             signal_start_hw(s);
     }
@@ -633,7 +647,7 @@ size_t pred_signal_observe(struct pred_signal *s, int64_t ts_ms, double x,
         s->last_x = x;
     }
     s->n_obs++;
-    signal_start_models(s, prev, s->last_x);
+    signal_start_models(s, prev, s->last_x, ts_ms);
     s->last_raw = x;
     s->last_ts_ms = ts_ms;
     pred_bank_pick_champions(s);
@@ -699,6 +713,8 @@ const char *pred_signal_model(const struct pred_signal *s)
     unsigned id = s->champion1;
     if (id >= PM_HWA_A && id <= PM_HWM_B && (s->se.m == 0 || s->es[id].season == PRED_ES_NONE))
         return "holt";
+    if (id == PM_AR && pred_is_grey(s))
+        return "grey";
     return model_names[id];
 }
 

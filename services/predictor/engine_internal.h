@@ -8,26 +8,17 @@
 /* The bank. Two variants of each Holt-Winters family run side by side: the incumbent (A) and
  * a challenger (B) one search step away; see duel_step in bank.c. Models PM_NAIVE .. PM_HWM_B
  * are struct pred_es; without a season the additive pair is Holt's damped trend and the
- * multiplicative pair is not used. PM_GREY runs only for a signal whose plant model declares
- * its physics (pred_config.physics). */
-enum pred_model_id {
-    PM_NAIVE,
-    PM_SNAIVE,
-    PM_HWA_A,
-    PM_HWA_B,
-    PM_HWM_A,
-    PM_HWM_B,
-    PM_AR,
-    PM_GREY,
-    PM_COUNT
-};
+ * multiplicative pair is not used. PM_AR is the autoregression, or, for a signal whose plant
+ * model declares physics (pred_config.physics), the grey-box model, whose residual has an
+ * autoregression of its own: it takes the AR's place (and memory). */
+enum pred_model_id { PM_NAIVE, PM_SNAIVE, PM_HWA_A, PM_HWA_B, PM_HWM_A, PM_HWM_B, PM_AR, PM_COUNT };
 
 #define PRED_N_SMOOTH          PM_AR
 #define PRED_N_HW              4u /* PM_HWA_A .. PM_HWM_B keep a season each */
 #define PRED_FAMILIES          2u /* Holt-Winters additive, multiplicative: A and B each */
 #define PRED_RING              6u /* pending long-horizon forecasts per model */
 #define PRED_DT_LEARN          5u /* intervals whose median becomes the step */
-#define PRED_STATE_VERSION     2u /* 2: the grey-box member */
+#define PRED_STATE_VERSION     2u /* 2: the grey-box model */
 #define PRED_MIN_LONG_RECORD   3u /* long-horizon forecasts scored before that record counts */
 #define PRED_MAX_SEASON_STEPS  10000000u
 #define PRED_MAX_HORIZON_STEPS 1000000u
@@ -75,8 +66,10 @@ struct pred_signal {
     /* Until the Holt-Winters models start, their seasons hold the warm-up sums of the first
      * two seasons (hw_s[0..1] per seasonal value) and counts (hw_s[2..3]). */
     double hw_s[PRED_N_HW][PRED_SEASON_POINTS];
-    struct pred_ar ar;
-    struct pred_grey grey;
+    union {
+        struct pred_ar ar;     /* no physics */
+        struct pred_grey grey; /* physics (pred_is_grey) */
+    };
     struct pred_record rec[PM_COUNT];
     float duel_a[PRED_FAMILIES], duel_b[PRED_FAMILIES]; /* squared errors this duel */
     uint32_t duel_n[PRED_FAMILIES];
@@ -118,10 +111,16 @@ static inline bool pred_is_live(const struct pred_signal *s, unsigned id)
     return (s->live >> id) & 1u;
 }
 
-/* Whether the configuration declares a physical relation (the grey-box member runs). */
+/* Whether the configuration declares a physical relation. */
 static inline bool pred_has_physics(const struct pred_config *c)
 {
     return c->physics.cycle_s > 0 || c->physics.drift > 0;
+}
+
+/* Whether model PM_AR is the grey-box model. */
+static inline bool pred_is_grey(const struct pred_signal *s)
+{
+    return pred_has_physics(&s->cfg);
 }
 
 /* Weight of a new value in an exponentially weighted mean over about `window` points (an

@@ -540,6 +540,7 @@ bool pred_grey_valid(const struct pred_grey *g, const struct pred_grey_spec *spe
     for (unsigned i = 0; i < grey_dim(spec); i++)
         if (!(g->p[grey_at(i, i)] > 0))
             return false;
-    return isfinite(g->tau) && g->tau >= 0 && g->tau <= 1e9 && isfinite(g->resid) && isfinite(g->rxy) &&
-           isfinite(g->rxx) && g->rxx >= 0 && g->t_ms > -(1LL << 60) && g->t_ms < (1LL << 60);
+    return isfinite(g->tau) && g->tau >= 0 && g->tau <= 1e9 && isfinite(g->resid) &&
+           isfinite(g->rxy) && isfinite(g->rxx) && g->rxx >= 0 && g->t_ms > -(1LL << 60) &&
+           g->t_ms < (1LL << 60);
 }

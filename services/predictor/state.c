@@ -58,7 +58,22 @@ static bool state_shape_valid(const struct pred_signal *s)
            s->step_ms <= PRED_MAX_STEP_MS && (s->n_dt == 0 || s->step_ms > 0) &&
            s->last_ts_ms > -PRED_MAX_TS_MS && s->last_ts_ms < PRED_MAX_TS_MS &&
            s->horizon_steps > 0 && s->horizon_steps <= PRED_MAX_HORIZON_STEPS && s->h_score >= 2 &&
-           s->ring_every > 0 && s->ar.n_lags <= PRED_AR_ORDER && pred_config_valid(&s->cfg);
+           s->ring_every > 0 && (pred_is_grey(s) || s->ar.n_lags <= PRED_AR_ORDER) &&
+           pred_config_valid(&s->cfg);
+}
+
+/* Model PM_AR's state, read as what the configuration makes it. */
+static bool state_ar_valid(const struct pred_signal *s)
+{
+    return all_finite(s->ar.theta, PRED_AR_DIM) && all_finite(s->ar.p, PRED_AR_PSIZE) &&
+           all_finite(s->ar.lag, PRED_AR_ORDER) && isfinite(s->ar.centre) &&
+           (!pred_is_live(s, PM_AR) ||
+            (s->ar.scale > 0 && isfinite(s->ar.scale) && s->ar.lambda > 0 && s->ar.lambda <= 1));
+}
+
+static bool state_grey_valid(const struct pred_signal *s)
+{
+    return !pred_is_live(s, PM_AR) || pred_grey_valid(&s->grey, &s->cfg.physics);
 }
 
 static bool state_models_valid(const struct pred_signal *s)
@@ -81,12 +96,7 @@ static bool state_models_valid(const struct pred_signal *s)
     }
     return all_finite(s->snaive_s, PRED_SEASON_POINTS) &&
            all_finite(&s->hw_s[0][0], PRED_N_HW * PRED_SEASON_POINTS) &&
-           all_finite(s->ar.theta, PRED_AR_DIM) && all_finite(s->ar.p, PRED_AR_PSIZE) &&
-           all_finite(s->ar.lag, PRED_AR_ORDER) && isfinite(s->ar.centre) &&
-           (!pred_is_live(s, PM_GREY) ||
-            (pred_has_physics(&s->cfg) && pred_grey_valid(&s->grey, &s->cfg.physics))) &&
-           (!pred_is_live(s, PM_AR) ||
-            (s->ar.scale > 0 && isfinite(s->ar.scale) && s->ar.lambda > 0 && s->ar.lambda <= 1));
+           (pred_is_grey(s) ? state_grey_valid(s) : state_ar_valid(s));
 }
 
 static bool state_tracking_valid(const struct pred_signal *s)
