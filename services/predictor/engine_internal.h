@@ -125,7 +125,6 @@ static inline bool pred_is_grey(const struct pred_signal *s)
 
 /* Weight of a new value in an exponentially weighted mean over about `window` points (an
  * equal-weight mean until there are that many). */
-
 static inline float pred_ew_rate(uint32_t n, uint32_t window)
 {
     return 1.0f / (float)(n < window ? n : window);

@@ -486,7 +486,8 @@ void pred_grey_update(struct pred_grey *g, const struct pred_grey_spec *spec, in
 {
     unsigned n = grey_dim(spec);
     double tau = grey_tau(g, spec, t_ms), f[PRED_GREY_MAX], pf[PRED_GREY_MAX];
-    double lambda = exp(-(double)(t_ms - g->t_ms) / (1e3 * spec->memory_s));
+    /* Forgetting by the time that passed (none for a clock that did not move on). */
+    double lambda = t_ms > g->t_ms ? exp(-(double)(t_ms - g->t_ms) / (1e3 * spec->memory_s)) : 1.0;
     grey_features(spec, t_ms, tau, f);
     double pre = x - grey_relation(g, f, n);
     double trace = 0;
@@ -540,7 +541,7 @@ bool pred_grey_valid(const struct pred_grey *g, const struct pred_grey_spec *spe
     for (unsigned i = 0; i < grey_dim(spec); i++)
         if (!(g->p[grey_at(i, i)] > 0))
             return false;
-    return isfinite(g->tau) && g->tau >= 0 && g->tau <= 1e9 && isfinite(g->resid) &&
+    return isfinite(g->tau) && fabs(g->tau) <= 1e9 && isfinite(g->resid) &&
            isfinite(g->rxy) && isfinite(g->rxx) && g->rxx >= 0 && g->t_ms > -(1LL << 60) &&
            g->t_ms < (1LL << 60);
 }

@@ -271,7 +271,7 @@ static void grey_validity_refuses_damaged_state(void **state)
     g.p[0] = -1.0; /* P(0, 0) */
     assert_false(pred_grey_valid(&g, &spec));
     pred_grey_init(&g, &spec, EPOCH_MS, 1.0);
-    g.tau = -0.5;
+    g.tau = -2e9;
     assert_false(pred_grey_valid(&g, &spec));
     pred_grey_init(&g, &spec, EPOCH_MS, 1.0);
     g.rxx = -1.0f;
