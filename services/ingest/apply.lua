@@ -5,19 +5,20 @@
 -- KEYS[2] twin:{a}:history stream, capped with MAXLEN ~
 -- KEYS[3] twin:{a}:replay  string used as a ring bitmap of the last W sequence numbers:
 --                          bit (seq mod W) is set when seq was applied (as update or late).
--- KEYS[4] twin:{a}:derived hash: "state" -> every derived signal's operator state by name
---                          (D.encode); only for an asset whose kind has derived signals
+-- KEYS[4] twin:{a}:derived hash: "state" -> every derived signal's operator state by
+--                          "<name>#<fingerprint of its expression>" (D.encode); only for an
+--                          asset whose kind has derived signals
 -- ARGV[1] seq (decimal uint64; "0" = unsequenced)   ARGV[2] ts_ms   ARGV[3] ingest_ms
 -- ARGV[4] W (a power of two, at most 2^20)           ARGV[5] history MAXLEN
 -- ARGV[6] the asset's kind in the plant model ("" unknown)
 -- ARGV[7..] signal, value pairs (values already formatted with %.17g)
 --
 -- The script is assembled by ingest_script_build: before this text come D (derive.lua) and
--- KINDS, each kind's derived signals as {name, state slots, function(V, S)} in an order where
--- each follows the derived signals it reads, and as `reads` the measured signals they read. An
--- update that moves the state on computes them from the merged values (the state's,
--- overridden by this update's) and stores them like measured ones; a late update goes to
--- history as sent and computes nothing (its operators run in the order updates are applied,
+-- KINDS, each kind's derived signals as {name, state slots, function(V, S), state key} in an
+-- order where each follows the derived signals it reads, and as `reads` the measured signals
+-- they read. An update that moves the state on computes them from the merged values (the
+-- state's, overridden by this update's) and stores them like measured ones; a late update goes
+-- to history as sent and computes nothing (its operators run in the order updates are applied,
 -- so an older sample cannot be inserted after).
 --
 -- Returns {1, <HGETALL state>, <previous _ingest_ms>} when the state changed, {2} late (history only),
@@ -103,16 +104,18 @@ local function derive(kv)
         return
     end
     local V = derive_inputs(kind)
-    -- Every derived signal's operator state, by name, in one field: one read and one write
-    -- per update, and the hash exists from the first update on (so that all four keys move
-    -- together when a Redis Cluster slot migrates).
-    local all = D.decode(redis.call('HGET', derived, 'state'))
+    -- Every derived signal's operator state in one field: one read and one write per update,
+    -- and the hash exists from the first update on (so that all four keys move together when
+    -- a Redis Cluster slot migrates). A state is keyed by its signal's name and expression
+    -- (d[4]): after a model change an operator never meets another operator's state; it
+    -- starts over, and the state of signals no longer in the model is dropped.
+    local all, kept = D.decode(redis.call('HGET', derived, 'state')), {}
     D.t = tonumber(ts) / 1000
     local n, format = #kv, string.format
     for i = 1, #kind do
         local d = kind[i]
-        local name = d[1]
-        local S = all[name]
+        local name, key = d[1], d[4]
+        local S = all[key]
         if type(S) ~= 'table' then
             S = {}
         end
@@ -122,9 +125,11 @@ local function derive(kv)
             kv[n + 1], kv[n + 2] = name, format('%.17g', v)
             n = n + 2
         end
-        all[name] = d[2] > 0 and S or nil
+        if d[2] > 0 then
+            kept[key] = S
+        end
     end
-    redis.call('HSET', derived, 'state', D.encode(all))
+    redis.call('HSET', derived, 'state', D.encode(kept))
 end
 
 local function update_state(set_seq)

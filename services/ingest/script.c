@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The apply script for a plant model: the derived-signal operators, each kind's derived
- * signals compiled to Lua in evaluation order, and apply.lua. Pure: unit-tested. */
+ * signals compiled to Lua in evaluation order, and apply.lua. Pure; tested through a real
+ * redis-server (tests/integration/test_derive_ops.py, test_ingest_derived.py). */
 #include "apply.h"
 
 #include <stdarg.h>
@@ -59,10 +60,20 @@ static void mark_reads(const struct tw_model_kind *k, const struct tw_dx *e, boo
     }
 }
 
-/* One kind's entry: {{name, slots, function(V, S) return <expr> end}, ..., reads = {...}}, the
- * derived signals in the order the model gives (each after those it reads), reads the measured
- * signals their expressions read, which the script takes from the state when an update does
- * not carry them. */
+/* FNV-1a of a compiled expression: with the name, the key of its operator state, so that state
+ * saved for another expression (the model changed) is never fed to this one. */
+static uint32_t fingerprint(const char *text)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+/* One kind's entry: {{name, slots, function(V, S) return <expr> end, state key}, ...,
+ * reads = {...}}, the derived signals in the order the model gives (each after those it reads),
+ * reads the measured signals their expressions read, which the script takes from the state
+ * when an update does not carry them. */
 static int add_kind(struct text *t, const struct tw_model_kind *k, char *err, size_t errlen)
 {
     static struct tw_dx dx; /* 4 KB: not on the stack; callers run at startup, one at a time */
@@ -80,7 +91,8 @@ static int add_kind(struct text *t, const struct tw_model_kind *k, char *err, si
             snprintf(err, errlen, "kind %s, derived signal %s: %s", k->name, s->name, problem);
             return TW_EINVAL;
         }
-        add(t, "    {'%s', %u, function(V, S) return %s end},\n", s->name, dx.n_state, lua);
+        add(t, "    {'%s', %u, function(V, S) return %s end, '%s#%08x'},\n", s->name, dx.n_state,
+            lua, s->name, fingerprint(lua));
         mark_reads(k, &dx, read);
     }
     add(t, "    reads = {");

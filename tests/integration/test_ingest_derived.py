@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Derived signals through the real stack: twin-ingest computes a kind's derived signals atomically with each update (state, history, TwinState's `changed`), keeps operator state across a restart, leaves late telemetry alone and refuses a device that sends a derived signal.
 import json
+import re
 
 import ingestkit as ik
 import twinharness as th
@@ -87,6 +88,35 @@ class DerivedSignalsTest(TwinTestCase):
         self.assertEqual(num(st, "running_s"), 120.0)
         self.assertEqual(num(st, "overload"), 0.0)
         self.assertTrue(s.r.exists("twin:{m-1}:derived"))
+
+    def test_a_changed_expression_starts_its_operator_over(self):
+        s = self.stack()
+        s.send("m-1", {"volts": 230.0, "amps": 10.0, "pulses": 990.0}, seq=1, ts_ms=T0)
+        s.send("m-1", {"amps": 20.0, "pulses": 995.0}, seq=2, ts_ms=T0 + 60_000)
+        self.assertEqual(num(s.state("m-1"), "flow"), 5.0)
+        raw = s.redis.client(decode=False)  # the operator state is MessagePack
+        key = re.compile(rb"flow#[0-9a-f]{8}")
+        delta_key = key.search(raw.hget("twin:{m-1}:derived", "state")).group()
+        # The model changes under a running plant: "flow" becomes an ewma (its delta's state
+        # would break the ewma if fed to it), "energy" keeps its expression and its state,
+        # "volts_max" goes away.
+        plant = json.loads(json.dumps(PLANT))
+        signals = plant["asset_kinds"]["meter"]["signals"]
+        signals["flow"] = {"expr": "ewma(pulses, 1m)"}
+        del signals["volts_max"]
+        (self.h.dir / "plant.json").write_text(json.dumps(plant))
+        self.assertEqual(s.ingest.stop(), 0)
+        s.base_handled = s.sent
+        s.ingest.start()
+        s.send("m-1", {"amps": 20.0, "pulses": 1001.0}, seq=3, ts_ms=T0 + 120_000)
+        st = s.state("m-1")
+        self.assertEqual(num(st, "flow"), 1001.0)  # a new ewma starts at the value
+        self.assertAlmostEqual(num(st, "energy"), (2.3 + 4.6) / 2 * 60 / 3600 + 4.6 * 60 / 3600)
+        stored = raw.hget("twin:{m-1}:derived", "state")
+        self.assertNotIn(b"volts_max", stored)
+        self.assertEqual([k.group() != delta_key for k in key.finditer(stored)], [True])
+        s.send("m-1", {"pulses": 1003.0}, seq=4, ts_ms=T0 + 180_000)
+        self.assertGreater(num(s.state("m-1"), "flow"), 1001.0)
 
     def test_a_device_may_not_send_a_derived_signal(self):
         s = self.stack()
