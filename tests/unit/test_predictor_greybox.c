@@ -143,11 +143,61 @@ static void a_wrong_relation_does_not_spoil_the_published_path(void **state)
     assert_true(grey.abs[0][PM_COUNT] <= 1.05 * plain.abs[0][PM_COUNT]);
 }
 
+/* A changed physics restarts model PM_AR as what the new configuration makes it (the grey-box
+ * model, or the autoregression when physics is removed); the other models keep what they
+ * learnt, and a saved state comes back as it was. */
+static void changed_physics_restarts_only_that_model(void **state)
+{
+    (void)state;
+    struct pred_config cfg = {.horizon_steps = 12, .n_points = 12};
+    cfg.physics = (struct pred_grey_spec){.cycle_s = 3600, .memory_s = 7200, .drift = 1};
+    struct pred_signal *s = malloc(pred_signal_size());
+    assert_non_null(s);
+    assert_int_equal(pred_signal_init(s, &cfg), 0);
+    struct pred_event ev[PRED_MAX_EVENTS];
+    int64_t t = 1704067200000LL;
+    for (int i = 0; i < 400; i++, t += 60000)
+        pred_signal_observe(s, t, 20.0 + 2.0 * sin(2.0 * M_PI * i / 60.0) + 0.01 * i, ev);
+    assert_true(pred_is_grey(s) && pred_is_live(s, PM_AR));
+    struct pred_es naive = s->es[PM_NAIVE];
+
+    /* Saved and loaded with the same configuration: the same state. */
+    double saved[4096];
+    size_t n = pred_signal_save(s, saved, 4096);
+    struct pred_signal *back = malloc(pred_signal_size());
+    assert_non_null(back);
+    assert_int_equal(pred_signal_load(back, &cfg, saved, n), 0);
+    assert_memory_equal(&back->grey, &s->grey, sizeof(s->grey));
+
+    struct pred_config plain = cfg;
+    plain.physics = (struct pred_grey_spec){0};
+    assert_int_equal(pred_signal_reconfigure(s, &plain), 0);
+    assert_false(pred_is_grey(s) || pred_is_live(s, PM_AR));
+    assert_true(s->champion1 != PM_AR && s->rec[PM_AR].n1 == 0);
+    assert_true(s->es[PM_NAIVE].level == naive.level); /* the others keep what they learnt */
+    pred_signal_observe(s, t, 21.0, ev);
+    t += 60000;
+    assert_true(pred_is_live(s, PM_AR)); /* the autoregression, from the next value */
+    for (int i = 0; i < 10; i++, t += 60000)
+        pred_signal_observe(s, t, 21.0 + 0.1 * i, ev);
+    assert_true(isfinite(pred_bank_forecast(s, PM_AR, 1)));
+    assert_string_not_equal(pred_signal_model(s), "grey");
+
+    assert_int_equal(pred_signal_reconfigure(s, &cfg), 0); /* and back */
+    assert_false(pred_is_live(s, PM_AR));
+    pred_signal_observe(s, t, 22.0, ev);
+    assert_true(pred_is_grey(s) && pred_is_live(s, PM_AR));
+    assert_true(fabs(pred_bank_forecast(s, PM_AR, 1) - 22.0) < 1e-6); /* starts at the value */
+    free(back);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bearing_grey_box_beats_the_data_driven_models_an_hour_ahead),
         cmocka_unit_test(a_wrong_relation_does_not_spoil_the_published_path),
+        cmocka_unit_test(changed_physics_restarts_only_that_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
