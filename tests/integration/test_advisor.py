@@ -25,7 +25,7 @@ def plant_with(tmp, **autonomy):
 class AdvisorStack:
     """Redis + Mosquitto + twin-advisor, an MQTT client watching everything it says."""
 
-    def __init__(self, h, autonomy=False, model=DEMO_PLANT, replications=8):
+    def __init__(self, h, autonomy=False, model=DEMO_PLANT, replications=100):
         self.pb = tw.load_proto()
         self.redis = h.redis()
         self.broker = h.mosquitto()
