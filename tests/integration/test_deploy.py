@@ -1016,9 +1016,9 @@ class RedisAclTest(DeployTestCase):
 # ---- everything together -------------------------------------------------------------------
 
 
-# twin-advisor in these tests: 2 simulation threads, 40 replications per candidate (an
+# twin-advisor in these tests: 2 simulation threads, 100 replications per candidate (an
 # evaluation of the demo plant takes well under a second even so), advice only as shipped.
-ADVISOR_ENV = {"TWIN_ADVISOR_THREADS": 2, "TWIN_ADVISOR_REPLICATIONS": 40,
+ADVISOR_ENV = {"TWIN_ADVISOR_THREADS": 2, "TWIN_ADVISOR_REPLICATIONS": 100,
                "TWIN_ADVISOR_AUTONOMY": "false"}
 
 

@@ -223,7 +223,7 @@ class McpSdkClientTest(McpStdioTest):
                        env={"TWIN_MODEL": str(sk.DEMO_PLANT), "TWIN_SCENARIO_THREADS": 2})
         self.h.service("twin-advisor", broker=self.s.broker, redis=self.s.redis,
                        env={"TWIN_MODEL": str(sk.DEMO_PLANT), "TWIN_ADVISOR_THREADS": 2,
-                            "TWIN_ADVISOR_REPLICATIONS": 8})
+                            "TWIN_ADVISOR_REPLICATIONS": 100})
         self.s.redis.client().hset("twin:{press-1}:state", mapping={
             "vibration": "10.5", "stroke_rate": "14", "_ts_ms": str(th.now_ms()), "_seq": "1"})
         self.feed("mcp-press-1")
@@ -365,7 +365,7 @@ class McpRecommendTest(TwinTestCase):
         self.assertIn("is twin-advisor running", r["content"][0]["text"])
         self.h.service("twin-advisor", broker=s.broker, redis=s.redis,
                        env={"TWIN_MODEL": str(sk.DEMO_PLANT), "TWIN_ADVISOR_THREADS": 2,
-                            "TWIN_ADVISOR_REPLICATIONS": 8})
+                            "TWIN_ADVISOR_REPLICATIONS": 100})
         s.redis.client().hset("twin:{press-1}:state", mapping={
             "vibration": "10.5", "stroke_rate": "14", "_ts_ms": str(th.now_ms()), "_seq": "1"})
         r = mcp.call("recommend", asset="press-1")
