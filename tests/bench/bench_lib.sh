@@ -8,6 +8,19 @@
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# Exits 2 unless every program given is there (built).
+require_programs() {
+    local bin
+    for bin in "$@"; do
+        [ -x "$bin" ] || { echo "${0##*/}: $bin is missing: build first" >&2; exit 2; }
+    done
+}
+
+# At exit: the temporary directory is kept with --keep (KEEP=1), removed otherwise.
+finish_tmp() {
+    if [ "${KEEP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+}
+
 # Stops one process we started (TERM, then KILL after a bounded wait).
 stop_pid() {
     local pid=$1 i

@@ -42,9 +42,7 @@ done
 
 LOADGEN=$BUILD/bin/twin-loadgen
 INGEST=$BUILD/bin/twin-ingest
-for bin in "$LOADGEN" "$INGEST"; do
-    [ -x "$bin" ] || { echo "run_derived.sh: $bin is missing: build first" >&2; exit 2; }
-done
+require_programs "$LOADGEN" "$INGEST"
 
 TMP=$(mktemp -d /tmp/twin-bench.XXXXXX)
 MOSQ_PID="" REDIS_PID="" INGEST_PID=""
@@ -53,7 +51,7 @@ cleanup() {
     stop_pid "$INGEST_PID"
     stop_pid "$MOSQ_PID"
     stop_pid "$REDIS_PID"
-    if [ "$KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+    finish_tmp
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -43,9 +43,7 @@ done
     { echo "run_devsim.sh: --duration must be a whole number of seconds, at least 6" >&2; exit 2; }
 DEVSIM=$BUILD/bin/twin-devsim
 LOADGEN=$BUILD/bin/twin-loadgen
-for bin in "$DEVSIM" "$LOADGEN"; do
-    [ -x "$bin" ] || { echo "run_devsim.sh: $bin is missing: build first" >&2; exit 2; }
-done
+require_programs "$DEVSIM" "$LOADGEN"
 command -v mosquitto_sub >/dev/null || { echo "run_devsim.sh: mosquitto_sub is missing" >&2; exit 2; }
 
 TMP=$(mktemp -d /tmp/twin-bench-devsim.XXXXXX)
@@ -55,7 +53,7 @@ cleanup() {
     stop_pid "$DEVSIM_PID"
     stop_pid "$SUB_PID"
     stop_pid "$MOSQ_PID"
-    if [ "$KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+    finish_tmp
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -55,9 +55,7 @@ LOADGEN=$BUILD/bin/twin-loadgen
 INGEST=$BUILD/bin/twin-ingest
 PREDICTOR=$BUILD/bin/twin-predictor
 PREDBENCH=$BUILD/bin/pred-bench
-for bin in "$LOADGEN" "$INGEST" "$PREDICTOR" "$PREDBENCH"; do
-    [ -x "$bin" ] || { echo "run_predictor.sh: $bin is missing: build first" >&2; exit 2; }
-done
+require_programs "$LOADGEN" "$INGEST" "$PREDICTOR" "$PREDBENCH"
 
 TMP=$(mktemp -d /tmp/twin-predbench.XXXXXX)
 MOSQ_PID="" REDIS_PID="" INGEST_PID="" PRED_PID="" SAMPLER_PID="" LOADGEN_PID=""
@@ -70,7 +68,7 @@ cleanup() {
     stop_pid "$INGEST_PID"
     stop_pid "$MOSQ_PID"
     stop_pid "$REDIS_PID"
-    if [ "$KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+    finish_tmp
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

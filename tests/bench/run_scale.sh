@@ -52,9 +52,7 @@ while [ $# -gt 0 ]; do
 done
 LOADGEN=$BUILD/bin/twin-loadgen
 INGEST=$BUILD/bin/twin-ingest
-for bin in "$LOADGEN" "$INGEST"; do
-    [ -x "$bin" ] || { echo "run_scale.sh: $bin is missing: build first" >&2; exit 2; }
-done
+require_programs "$LOADGEN" "$INGEST"
 
 # --ingest-cpu: one cgroup per instance with a CFS quota of CG_QUOTA µs per CG_PERIOD µs.
 CG_PERIOD=100000 CG_QUOTA="" CG_VERSION="" CG_ROOT="" CG_DIR=""
@@ -154,7 +152,7 @@ cleanup() {
     stop_ingests
     stop_redis_all
     stop_pid "$MOSQ_PID"
-    if [ "$KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+    finish_tmp
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -49,7 +49,7 @@ done
 
 SCENBENCH=$BUILD/bin/scen-bench
 SIMPY_LINE=$ROOT/tests/bench/simpy_line.py
-[ -x "$SCENBENCH" ] || { echo "run_scenario.sh: $SCENBENCH is missing: build first" >&2; exit 2; }
+require_programs "$SCENBENCH"
 "$PYTHON" -c 'import simpy' 2>/dev/null ||
     { echo "run_scenario.sh: $PYTHON has no simpy: apt-get install python3-simpy3" >&2; exit 2; }
 

@@ -74,9 +74,7 @@ INGEST=$BUILD/bin/twin-ingest
 PREDICTOR=$BUILD/bin/twin-predictor
 SCENARIO=$BUILD/bin/twin-scenario
 TWINCTL=$BUILD/bin/twinctl
-for bin in "$LOADGEN" "$INGEST" "$PREDICTOR" "$SCENARIO" "$TWINCTL"; do
-    [ -x "$bin" ] || { echo "run_soak.sh: $bin is missing: build first" >&2; exit 2; }
-done
+require_programs "$LOADGEN" "$INGEST" "$PREDICTOR" "$SCENARIO" "$TWINCTL"
 for tool in mosquitto mosquitto_sub redis-server redis-cli curl ss; do
     command -v "$tool" >/dev/null || { echo "run_soak.sh: $tool is not installed" >&2; exit 2; }
 done
@@ -93,7 +91,7 @@ cleanup() {
     stop_pid "$INGEST_PID"
     stop_pid "$MOSQ_PID"
     stop_pid "$REDIS_PID"
-    if [ "$KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+    finish_tmp
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
