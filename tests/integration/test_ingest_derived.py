@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# Derived signals through the real stack: twin-ingest computes a kind's derived signals atomically with each update (state, history, TwinState's `changed`), keeps operator state across a restart, leaves late telemetry alone and refuses a device that sends a derived signal.
+# Derived signals through the real stack: twin-ingest computes a kind's derived signals atomically with each update (state, history, TwinState's `changed`), keeps operator state across a restart, starts a changed expression's operators over, leaves late telemetry alone and refuses a device that sends a derived signal.
 import json
 import re
 

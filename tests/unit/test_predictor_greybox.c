@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The grey-box model against the data-driven bank on the synthetic plant's bearing: 1 h- and
- * 6 h-ahead errors of every model of one signal's bank, measured as the engine runs. */
+/* The grey-box model against the data-driven bank on the synthetic plant's bearing (1 h- and
+ * 6 h-ahead errors of every model, measured as the engine runs), and what a changed physics
+ * restarts. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Derived signals: the small, safe expression language of the plant model's "derived" section,
+/* Derived signals: the small, safe expression language of a plant-model signal's "expr",
  * parsed into a flat tree that can be checked, evaluated and turned into code. */
 #ifndef TWIN_DERIVE_H
 #define TWIN_DERIVE_H
