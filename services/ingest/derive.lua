@@ -173,81 +173,188 @@ function D.time_in(S, k, c)
     return st[1]
 end
 
--- Windows: BUCKETS buckets of window/BUCKETS seconds each, every bucket {index, n, mean, m2,
--- min, max} (Welford's running mean and squared deviations), flattened into st. The window
--- is the buckets whose index lies in (now's - BUCKETS, now's]: it slides a bucket at a time.
+-- Windows: BUCKETS buckets of window/BUCKETS seconds each. The window is the buckets whose
+-- index lies in (now's - BUCKETS, now's]: it slides a bucket at a time. Each operator keeps per
+-- bucket only what it merges, flattened into st (F fields a bucket, the bucket's index first):
+-- count {index, n}, min and max {index, extreme}, mean {index, n, mean}, std {index, n, mean,
+-- m2} (Welford's running mean and squared deviations, merged by Chan et al.). After the
+-- buckets, at C = BUCKETS * F, comes the window's aggregate as last merged: st[C + 1] the
+-- index of now's bucket then, st[C + 2] on the aggregate (count {n}, extremes {extreme},
+-- mean {n, mean}, std {n, mean, m2}). While now stays in that bucket an update only adds its
+-- value to the aggregate; when now moves to another bucket (every window/BUCKETS seconds, or
+-- the clock went back) the buckets are merged again, and those that left the window or lie
+-- ahead of the clock are forgotten.
 local BUCKETS = 16
-local FIELDS = 6
 
--- Adds x (unless nil) to its bucket, forgets the buckets that left the window, and returns the
--- window's count, mean, m2, min and max. A bucket's fields are read into locals once.
-local function window_add(S, k, x, w)
-    local st = S[k] or {}
-    S[k] = st
-    local b = floor(D.t / (w / BUCKETS))
-    if x ~= nil then
-        local at = (b % BUCKETS) * FIELDS
-        local n, mean, m2, lo, hi
-        if st[at + 1] ~= b then
-            st[at + 1] = b
-            n, mean, m2, lo, hi = 0, 0, 0, x, x
-        else
-            n, mean, m2, lo, hi = st[at + 2], st[at + 3], st[at + 4], st[at + 5], st[at + 6]
-        end
-        n = n + 1
-        local d = x - mean
-        mean = mean + d / n
-        m2 = m2 + d * (x - mean)
-        if x < lo then lo = x end
-        if x > hi then hi = x end
-        st[at + 2], st[at + 3], st[at + 4], st[at + 5], st[at + 6] = n, mean, m2, lo, hi
+-- The window's state and the index of now's bucket.
+local function window(S, k, w)
+    local st = S[k]
+    if st == nil then
+        st = {}
+        S[k] = st
     end
-    -- The buckets of the window, merged (Chan et al.) in bucket order.
-    local n, mean, m2, lo, hi = 0, 0, 0, nil, nil
-    local oldest = b - BUCKETS
-    for i = 0, BUCKETS - 1 do
-        local at = i * FIELDS
-        local bi = st[at + 1]
-        if bi == nil then -- an empty bucket: nothing to merge or forget
-        elseif bi > oldest and bi <= b then
-            local nb = st[at + 2]
-            if nb > 0 then
-                local d = st[at + 3] - mean
-                local total = n + nb
-                mean = mean + d * nb / total
-                m2 = m2 + st[at + 4] + d * d * n * nb / total
-                n = total
-                local blo, bhi = st[at + 5], st[at + 6]
-                if lo == nil or blo < lo then lo = blo end
-                if hi == nil or bhi > hi then hi = bhi end
-            end
-        elseif bi <= oldest or bi > b then
-            for f = 1, FIELDS do st[at + f] = nil end -- out of the window (or a clock far ahead)
-        end
-    end
-    return n, mean, m2, lo, hi
+    return st, floor(D.t / (w / BUCKETS))
 end
 
+function D.count_over(S, k, x, w)
+    local st, b = window(S, k, w)
+    local C = BUCKETS * 2
+    if x ~= nil then
+        local at = (b % BUCKETS) * 2
+        if st[at + 1] ~= b then
+            st[at + 1], st[at + 2] = b, 1
+        else
+            st[at + 2] = st[at + 2] + 1
+        end
+        if st[C + 1] == b then
+            st[C + 2] = st[C + 2] + 1
+            return st[C + 2]
+        end
+    elseif st[C + 1] == b then
+        return st[C + 2]
+    end
+    local n, oldest = 0, b - BUCKETS
+    for at = 0, C - 2, 2 do
+        local bi = st[at + 1]
+        if bi == nil then -- an empty bucket
+        elseif bi > oldest and bi <= b then
+            n = n + st[at + 2]
+        else
+            st[at + 1], st[at + 2] = nil, nil
+        end
+    end
+    st[C + 1], st[C + 2] = b, n
+    return n
+end
+
+-- min_over (sign 1) and max_over (sign -1): the extreme is kept as sign * value, a minimum;
+-- an empty window's aggregate is nil.
+local function extreme_over(S, k, x, w, sign)
+    local st, b = window(S, k, w)
+    local C = BUCKETS * 2
+    if x ~= nil then
+        local at, v = (b % BUCKETS) * 2, sign * x
+        if st[at + 1] ~= b then
+            st[at + 1], st[at + 2] = b, v
+        elseif v < st[at + 2] then
+            st[at + 2] = v
+        end
+        if st[C + 1] == b then
+            local m = st[C + 2]
+            if m == nil or v < m then
+                st[C + 2] = v
+                return x
+            end
+            return sign * m
+        end
+    elseif st[C + 1] == b then
+        local m = st[C + 2]
+        return m and sign * m
+    end
+    local m, oldest = nil, b - BUCKETS
+    for at = 0, C - 2, 2 do
+        local bi = st[at + 1]
+        if bi == nil then -- an empty bucket
+        elseif bi > oldest and bi <= b then
+            local v = st[at + 2]
+            if m == nil or v < m then m = v end
+        else
+            st[at + 1], st[at + 2] = nil, nil
+        end
+    end
+    st[C + 1], st[C + 2] = b, m
+    return m and sign * m
+end
+
+function D.min_over(S, k, x, w) return extreme_over(S, k, x, w, 1) end
+function D.max_over(S, k, x, w) return extreme_over(S, k, x, w, -1) end
+
 function D.mean_over(S, k, x, w)
-    local n, mean = window_add(S, k, x, w)
+    local st, b = window(S, k, w)
+    local C = BUCKETS * 3
+    if x ~= nil then
+        local at = (b % BUCKETS) * 3
+        if st[at + 1] ~= b then
+            st[at + 1], st[at + 2], st[at + 3] = b, 1, x
+        else
+            local n, mean = st[at + 2] + 1, st[at + 3]
+            st[at + 2], st[at + 3] = n, mean + (x - mean) / n
+        end
+        if st[C + 1] == b then
+            local n, mean = st[C + 2] + 1, st[C + 3]
+            mean = mean + (x - mean) / n
+            st[C + 2], st[C + 3] = n, mean
+            return mean
+        end
+    elseif st[C + 1] == b then
+        if st[C + 2] == 0 then return nil end
+        return st[C + 3]
+    end
+    local n, mean, oldest = 0, 0, b - BUCKETS
+    for at = 0, C - 3, 3 do
+        local bi = st[at + 1]
+        if bi == nil then -- an empty bucket
+        elseif bi > oldest and bi <= b then
+            local nb = st[at + 2]
+            n = n + nb
+            mean = mean + (st[at + 3] - mean) * nb / n
+        else
+            st[at + 1], st[at + 2], st[at + 3] = nil, nil, nil
+        end
+    end
+    st[C + 1], st[C + 2], st[C + 3] = b, n, mean
     if n == 0 then return nil end
     return mean
 end
-function D.count_over(S, k, x, w)
-    return (window_add(S, k, x, w))
-end
-function D.min_over(S, k, x, w)
-    local _, _, _, lo = window_add(S, k, x, w)
-    return lo
-end
-function D.max_over(S, k, x, w)
-    local _, _, _, _, hi = window_add(S, k, x, w)
-    return hi
-end
-function D.std_over(S, k, x, w)
-    local n, _, m2 = window_add(S, k, x, w)
+
+local function sample_std(n, m2)
     if n < 2 then return nil end
     return sqrt(max(m2, 0) / (n - 1))
+end
+
+-- Adds x to a running (n, mean, m2) and returns the new one.
+local function welford(n, mean, m2, x)
+    n = n + 1
+    local d = x - mean
+    mean = mean + d / n
+    return n, mean, m2 + d * (x - mean)
+end
+
+function D.std_over(S, k, x, w)
+    local st, b = window(S, k, w)
+    local C = BUCKETS * 4
+    if x ~= nil then
+        local at = (b % BUCKETS) * 4
+        if st[at + 1] ~= b then
+            st[at + 1], st[at + 2], st[at + 3], st[at + 4] = b, welford(0, 0, 0, x)
+        else
+            st[at + 2], st[at + 3], st[at + 4] = welford(st[at + 2], st[at + 3], st[at + 4], x)
+        end
+        if st[C + 1] == b then
+            local n, mean, m2 = welford(st[C + 2], st[C + 3], st[C + 4], x)
+            st[C + 2], st[C + 3], st[C + 4] = n, mean, m2
+            return sample_std(n, m2)
+        end
+    elseif st[C + 1] == b then
+        return sample_std(st[C + 2], st[C + 4])
+    end
+    local n, mean, m2, oldest = 0, 0, 0, b - BUCKETS
+    for at = 0, C - 4, 4 do
+        local bi = st[at + 1]
+        if bi == nil then -- an empty bucket
+        elseif bi > oldest and bi <= b then
+            local nb = st[at + 2]
+            local d = st[at + 3] - mean
+            local total = n + nb
+            mean = mean + d * nb / total
+            m2 = m2 + st[at + 4] + d * d * n * nb / total
+            n = total
+        else
+            st[at + 1], st[at + 2], st[at + 3], st[at + 4] = nil, nil, nil, nil
+        end
+    end
+    st[C + 1], st[C + 2], st[C + 3], st[C + 4] = b, n, mean, m2
+    return sample_std(n, m2)
 end
 
 -- ---- state on the wire ------------------------------------------------------------------

@@ -60,13 +60,42 @@ static void mark_reads(const struct tw_model_kind *k, const struct tw_dx *e, boo
     }
 }
 
-/* FNV-1a of a compiled expression: with the name, the key of its operator state, so that state
- * saved for another expression (the model changed) is never fed to this one. */
-static uint32_t fingerprint(const char *text)
+/* The layout of the windowed operators' state in derive.lua, part of the state key of every
+ * expression that has one: a layout change starts those windows over, and every other
+ * operator (an integral, a total) keeps its state across the upgrade. 1: six fields a bucket
+ * for every window; 2: only the fields each operator merges. */
+#define WINDOW_STATE_LAYOUT "2"
+
+static bool has_window(const struct tw_dx *e)
+{
+    for (uint16_t i = 0; i < e->n; i++) {
+        switch (e->node[i].op) {
+        case TW_DX_MEAN_OVER:
+        case TW_DX_MIN_OVER:
+        case TW_DX_MAX_OVER:
+        case TW_DX_STD_OVER:
+        case TW_DX_COUNT_OVER:
+            return true;
+        default:
+            break;
+        }
+    }
+    return false;
+}
+
+/* FNV-1a of a compiled expression (and of the window layout, when it has a window): with the
+ * name, the key of its operator state, so that state saved for another expression (the model
+ * changed) or in another layout is never fed to this one. Layout 1 keys hashed the expression
+ * alone. */
+static uint32_t fingerprint(const struct tw_dx *e, const char *lua)
 {
     uint32_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+    for (const unsigned char *p = (const unsigned char *)lua; *p; p++)
         h = (h ^ *p) * 16777619u;
+    if (has_window(e))
+        for (const unsigned char *p = (const unsigned char *)"window layout " WINDOW_STATE_LAYOUT;
+             *p; p++)
+            h = (h ^ *p) * 16777619u;
     return h;
 }
 
@@ -92,7 +121,7 @@ static int add_kind(struct text *t, const struct tw_model_kind *k, char *err, si
             return TW_EINVAL;
         }
         add(t, "    {'%s', %u, function(V, S) return %s end, '%s#%08x'},\n", s->name, dx.n_state,
-            lua, s->name, fingerprint(lua));
+            lua, s->name, fingerprint(&dx, lua));
         mark_reads(k, &dx, read);
     }
     add(t, "    reads = {");

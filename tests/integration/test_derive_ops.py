@@ -86,6 +86,45 @@ class DeriveOpsTest(TwinTestCase):
         self.check("D.std_over(S,1,V['x'],160)", seq,
                    [None, math.sqrt(2), 2, math.sqrt(20 / 3), 2, None])
 
+    def test_windows_match_a_recount_of_their_samples(self):
+        # Irregular updates over three windows (several in a bucket, empty buckets, a gap
+        # longer than the window, missing values): each result against the samples whose
+        # bucket lies in the window, counted again from scratch.
+        w, width = 160, 10
+        seq, t = [], 0.0
+        for i in range(300):
+            t += (0.3, 1.7, 4.1, 0.05, 9.9)[i % 5] + (170 if i == 200 else 0)
+            seq.append((t, None if i % 11 == 3 else math.sin(i * 0.7) * 50 + i * 0.01))
+
+        def window_values(upto):
+            now = math.floor(seq[upto][0] / width)
+            return [x for tt, x in seq[:upto + 1]
+                    if x is not None and now - 16 < math.floor(tt / width) <= now]
+
+        def std(v):
+            if len(v) < 2:
+                return None
+            m = sum(v) / len(v)
+            return math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+        reference = {
+            "mean_over": lambda v: sum(v) / len(v) if v else None,
+            "count_over": len,
+            "min_over": lambda v: min(v) if v else None,
+            "max_over": lambda v: max(v) if v else None,
+            "std_over": std,
+        }
+        for op, f in reference.items():
+            want = [f(window_values(i)) for i in range(len(seq))]
+            self.check(f"D.{op}(S,1,V['x'],{w})", seq, want, places=7)
+
+    def test_a_window_forgets_buckets_ahead_of_a_clock_that_went_back(self):
+        # 10 s buckets: at 30 s the bucket of 50-55 s lies ahead and is forgotten for good.
+        seq = [(0, 1), (50, 2), (55, 3), (30, 4), (56, 5)]
+        self.check("D.mean_over(S,1,V['x'],160)", seq, [1, 1.5, 2, 2.5, 10 / 3])
+        self.check("D.count_over(S,1,V['x'],160)", seq, [1, 2, 3, 2, 3])
+        self.check("D.max_over(S,1,V['x'],160)", seq, [1, 2, 3, 4, 5])
+        self.check("D.min_over(S,1,V['x'],160)", seq, [1, 1, 1, 1, 1])
+
     def test_missing_values_and_bad_arithmetic_give_nothing(self):
         seq = [(0, 4), (1, None), (2, -1), (3, 0)]
         self.check("D.div(V['x'],D.sub(V['x'],V['x']))", seq, [None, None, None, None])

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of twin-ingest's apply step: the EVALSHA arguments and the parsing of its reply. */
+/* Unit tests of twin-ingest's apply step: the EVALSHA arguments, the parsing of its reply, and the
+ * derived signals' state keys in the apply script. */
 #include <float.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -16,6 +17,7 @@
 
 #include "apply.h"
 #include "twin/err.h"
+#include "twin/model.h"
 
 static uint64_t bits_of(double d)
 {
@@ -579,6 +581,69 @@ static void apply_reply_meta_extremes_are_exact(void **state)
     ingest_state_free(&st);
 }
 
+/* FNV-1a, as the script's state keys use it. */
+static uint32_t fnv(const char *text, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)text[i]) * 16777619u;
+    return h;
+}
+
+/* The state key the script gives derived signal `name`, and the FNV-1a of its compiled
+ * expression alone (the key of layout 1). */
+static void state_key_of(const char *script, const char *name, char *key, size_t keylen,
+                         uint32_t *expr_fnv)
+{
+    char head[64];
+    snprintf(head, sizeof head, "{'%s', ", name);
+    const char *at = strstr(script, head);
+    assert_non_null(at);
+    const char *lua = strstr(at, "return ");
+    const char *end = strstr(at, " end, '");
+    assert_true(lua && end && lua < end);
+    lua += strlen("return ");
+    *expr_fnv = fnv(lua, (size_t)(end - lua));
+    const char *k = end + strlen(" end, '");
+    size_t n = strcspn(k, "'");
+    assert_true(n < keylen);
+    memcpy(key, k, n);
+    key[n] = '\0';
+}
+
+/* A change of the windows' state layout (derive.lua) changes the state key of the expressions
+ * that have a window, so no window is fed a state of the old layout; the others keep theirs. */
+static void script_state_keys_carry_the_window_layout(void **state)
+{
+    (void)state;
+    static const char model[] =
+        "{\"version\":1,\"asset_kinds\":{\"meter\":{\"signals\":{\"amps\":{},"
+        "\"power\":{\"expr\":\"amps * 230\"},\"kwh\":{\"expr\":\"integral(power) / 3.6e6\"},"
+        "\"peak\":{\"expr\":\"1 + max_over(amps, 1h)\"}}}},"
+        "\"assets\":{\"m-1\":{\"kind\":\"meter\"}}}";
+    struct tw_model *m = NULL;
+    struct tw_model_errors errs;
+    tw_model_errors_init(&errs);
+    assert_int_equal(tw_model_load_buffer(model, strlen(model), &m, &errs), 0);
+    char *script = NULL, err[256], key[96], want[96];
+    assert_int_equal(ingest_script_build(m, &script, err, sizeof err), 0);
+    uint32_t h;
+    const char *const kept[] = {"power", "kwh"};
+    for (size_t i = 0; i < 2; i++) {
+        state_key_of(script, kept[i], key, sizeof key, &h);
+        snprintf(want, sizeof want, "%s#%08x", kept[i], h);
+        assert_string_equal(key, want);
+    }
+    state_key_of(script, "peak", key, sizeof key, &h);
+    snprintf(want, sizeof want, "peak#%08x", h);
+    assert_string_not_equal(key, want);
+    assert_int_equal(strncmp(key, "peak#", 5), 0);
+    assert_int_equal(strlen(key), strlen(want));
+    free(script);
+    tw_model_free(m);
+    tw_model_errors_free(&errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -600,6 +665,7 @@ int main(void)
         cmocka_unit_test(apply_reply_seq_with_blank_before_minus_is_eproto),
         cmocka_unit_test(apply_reply_bad_ts_is_eproto),
         cmocka_unit_test(apply_reply_meta_extremes_are_exact),
+        cmocka_unit_test(script_state_keys_carry_the_window_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
