@@ -83,20 +83,22 @@ static bool has_window(const struct tw_dx *e)
     return false;
 }
 
+/* FNV-1a, continued from h over text. */
+static uint32_t fnv1a(uint32_t h, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
 /* FNV-1a of a compiled expression (and of the window layout, when it has a window): with the
  * name, the key of its operator state, so that state saved for another expression (the model
  * changed) or in another layout is never fed to this one. Layout 1 keys hashed the expression
  * alone. */
 static uint32_t fingerprint(const struct tw_dx *e, const char *lua)
 {
-    uint32_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)lua; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    if (has_window(e))
-        for (const unsigned char *p = (const unsigned char *)"window layout " WINDOW_STATE_LAYOUT;
-             *p; p++)
-            h = (h ^ *p) * 16777619u;
-    return h;
+    uint32_t h = fnv1a(2166136261u, lua);
+    return has_window(e) ? fnv1a(h, "window layout " WINDOW_STATE_LAYOUT) : h;
 }
 
 /* One kind's entry: {{name, slots, function(V, S) return <expr> end, state key}, ...,

@@ -108,6 +108,20 @@ cpu_ticks() {
     echo $(( ${f[11]:-0} + ${f[12]:-0} ))
 }
 
+# utime + stime + cutime + cstime of process $1 (its own CPU and that of its reaped children),
+# plus utime + stime of its live children: cumulative CPU of a process tree (twin-ingest and its
+# workers, twin-loadgen and its publisher and subscriber), in clock ticks.
+tree_ticks() {
+    local stat sum p
+    local -a fld
+    [ -n "${1:-}" ] || { echo 0; return; }
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    read -r -a fld <<<"${stat##*) }"
+    sum=$(( ${fld[11]:-0} + ${fld[12]:-0} + ${fld[13]:-0} + ${fld[14]:-0} ))
+    for p in $(pgrep -P "$1" || true); do sum=$((sum + $(cpu_ticks "$p"))); done
+    echo "$sum"
+}
+
 mb() { awk -v k="${1:-0}" 'BEGIN{printf "%.1f", k / 1024}'; }
 
 verdict() { if awk "BEGIN{exit !($1)}"; then echo met; else echo MISSED; fi; }

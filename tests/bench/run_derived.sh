@@ -85,17 +85,6 @@ PY
 
 declare -A R
 
-# utime + stime in clock ticks of a process and its children (twin-ingest's workers,
-# twin-loadgen's publisher and subscriber).
-tree_ticks() {
-    local pid sum=0
-    [ -n "$1" ] || { echo 0; return; }
-    for pid in "$1" $(pgrep -P "$1" || true); do
-        sum=$((sum + $(cpu_ticks "$pid")))
-    done
-    echo "$sum"
-}
-
 # "mosquitto redis ingest loadgen" ticks, in that order.
 all_ticks() {
     echo "$(cpu_ticks "$MOSQ_PID") $(cpu_ticks "$REDIS_PID") $(tree_ticks "$INGEST_PID") $(tree_ticks "$1")"

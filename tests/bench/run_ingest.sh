@@ -64,10 +64,8 @@ start_ingest() {
 
 # One line "mosquitto redis ingest loadgen" of cumulative CPU ticks; $1: the loadgen's pid.
 cpu_snapshot() {
-    local ing=0 lg=0 p
-    for p in $(ingest_pids); do ing=$((ing + $(cpu_ticks "$p"))); done
-    for p in "$1" $(pgrep -P "$1" || true); do lg=$((lg + $(cpu_ticks "$p"))); done
-    echo "$(cpu_ticks "$MOSQ_PID") $(cpu_ticks "$REDIS_PID") $ing $lg $(idle_ticks)"
+    echo "$(cpu_ticks "$MOSQ_PID") $(cpu_ticks "$REDIS_PID") $(tree_ticks "$INGEST_PID")" \
+        "$(tree_ticks "$1") $(idle_ticks)"
 }
 
 # Sum of one twin_ingest_* counter over its label sets.

@@ -87,23 +87,11 @@ start_predictor() {
     PRED_PID=$TWIN_PID
 }
 
-# The same plus cutime + cstime: the CPU of children that have exited and been reaped.
-cpu_ticks_reaped() {
-    local stat
-    local -a f
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    read -r -a f <<<"${stat##*) }"
-    echo $(( ${f[11]:-0} + ${f[12]:-0} + ${f[13]:-0} + ${f[14]:-0} ))
-}
-
 # "mosquitto redis ingest predictor loadgen idle" cumulative ticks; $1: the loadgen's pid
 # (its publisher and subscriber are forked children; one that has exited counts in its parent).
 cpu_snapshot() {
-    local ing=0 lg p
-    for p in $(ingest_pids); do ing=$((ing + $(cpu_ticks "$p"))); done
-    lg=$(cpu_ticks_reaped "$1")
-    for p in $(pgrep -P "$1" || true); do lg=$((lg + $(cpu_ticks "$p"))); done
-    echo "$(cpu_ticks "$MOSQ_PID") $(cpu_ticks "$REDIS_PID") $ing $(cpu_ticks "$PRED_PID") $lg $(idle_ticks)"
+    echo "$(cpu_ticks "$MOSQ_PID") $(cpu_ticks "$REDIS_PID") $(tree_ticks "$INGEST_PID")" \
+        "$(cpu_ticks "$PRED_PID") $(tree_ticks "$1") $(idle_ticks)"
 }
 
 # Sum of a counter or gauge over its label sets from the /metrics at port $1.

@@ -197,19 +197,6 @@ history_len() {
         awk '$1 ~ /^[0-9]+$/ { s += $1; if ($1 > m) m = $1 } END { printf "%d %d", s, m }' || true
 }
 
-# utime + stime + cutime + cstime of process $1 (its own CPU and that of its reaped children),
-# plus utime + stime of its live children: cumulative CPU of a process tree, in clock ticks.
-tree_ticks() {
-    local stat sum p
-    local -a fld
-    [ -n "${1:-}" ] || { echo 0; return; }
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    read -r -a fld <<<"${stat##*) }"
-    sum=$(( ${fld[11]:-0} + ${fld[12]:-0} + ${fld[13]:-0} + ${fld[14]:-0} ))
-    for p in $(pgrep -P "$1" || true); do sum=$((sum + $(cpu_ticks "$p"))); done
-    echo "$sum"
-}
-
 # A process tree's ticks vanish when it exits: keep the largest value seen per name.
 declare -A TICKS_MAX
 ticks_kept() {
