@@ -6,8 +6,9 @@
 -- KEYS[3] twin:{a}:replay  string used as a ring bitmap of the last W sequence numbers:
 --                          bit (seq mod W) is set when seq was applied (as update or late).
 -- KEYS[4] twin:{a}:derived hash: "state" -> every derived signal's operator state by
---                          "<name>#<fingerprint of its expression>" (D.encode); only for an
---                          asset whose kind has derived signals
+--                          "<name>#<fingerprint of its expression>" (D.encode): its one
+--                          operator's state, or its operators' by slot; only for an asset
+--                          whose kind has derived signals
 -- ARGV[1] seq (decimal uint64; "0" = unsequenced)   ARGV[2] ts_ms   ARGV[3] ingest_ms
 -- ARGV[4] W (a power of two, at most 2^20)           ARGV[5] history MAXLEN
 -- ARGV[6] the asset's kind in the plant model ("" unknown)
@@ -21,8 +22,8 @@
 -- to history as sent and computes nothing (its operators run in the order updates are applied,
 -- so an older sample cannot be inserted after).
 --
--- Returns {1, <HGETALL state>, <previous _ingest_ms>} when the state changed, {2} late (history only),
--- {3} duplicate, {4} stale. Lua numbers are doubles, so a uint64 seq is handled as two
+-- Returns {1, <the state's fields and values, as HGETALL gives them>, <previous _ingest_ms>}
+-- when the state changed, {2} late (history only), {3} duplicate, {4} stale. Lua numbers are doubles, so a uint64 seq is handled as two
 -- 32-bit halves (hi, lo): exact for every uint64, where a plain tonumber() would round
 -- sequence numbers above 2^53 together.
 
@@ -115,9 +116,15 @@ local function derive(kv)
     for i = 1, #kind do
         local d = kind[i]
         local name, key = d[1], d[4]
+        -- An expression with one stateful operator (d[2] == 1, the usual case) stores that
+        -- operator's state as it is; with more, the table of them by slot. (Before, the one
+        -- operator's state too was wrapped: {state}. Operator state never holds a table, so
+        -- such a wrapper is recognised and unwrapped.)
         local S = all[key]
         if type(S) ~= 'table' then
             S = {}
+        elseif d[2] == 1 and type(S[1]) ~= 'table' then
+            S = {S}
         end
         local v = d[3](V, S)
         V[name] = v
@@ -125,7 +132,9 @@ local function derive(kv)
             kv[n + 1], kv[n + 2] = name, format('%.17g', v)
             n = n + 2
         end
-        if d[2] > 0 then
+        if d[2] == 1 then
+            kept[key] = S[1]
+        elseif d[2] > 1 then
             kept[key] = S
         end
     end
@@ -155,6 +164,12 @@ local function update_state(set_seq)
     kv[m + 5], kv[m + 6] = '_changed', table.concat(changed, ',')
     redis.call('HSET', state, unpack(kv))
     append_history(kv, n)
+    -- An update that wrote every field the state has (a device sending all its signals, the
+    -- usual case) leaves the state equal to kv: no need to read it back. Telemetry names each
+    -- signal once and derived names differ from measured ones, so kv has no field twice.
+    if redis.call('HLEN', state) * 2 == #kv then
+        return {1, kv, previous}
+    end
     return {1, redis.call('HGETALL', state), previous}
 end
 

@@ -118,6 +118,39 @@ class DerivedSignalsTest(TwinTestCase):
         s.send("m-1", {"pulses": 1003.0}, seq=4, ts_ms=T0 + 180_000)
         self.assertGreater(num(s.state("m-1"), "flow"), 1001.0)
 
+    def test_operator_state_stored_wrapped_by_an_older_ingest_goes_on(self):
+        # An expression with one operator now stores that operator's state as it is; an older
+        # ingest wrapped it as {state}, like the slots of an expression with several operators.
+        plant = json.loads(json.dumps(PLANT))
+        plant["asset_kinds"]["meter"]["signals"]["swing"] = {
+            "unit": "V", "expr": "max_over(volts, 1h) - min_over(volts, 1h)"}
+        s = self.stack()
+        (self.h.dir / "plant.json").write_text(json.dumps(plant))
+        self.assertEqual(s.ingest.stop(), 0)
+        s.base_handled = s.sent
+        s.ingest.start()
+        s.send("m-1", {"volts": 230.0, "amps": 10.0, "pulses": 990.0}, seq=1, ts_ms=T0)
+        self.assertEqual(num(s.state("m-1"), "swing"), 0.0)
+        # Rewrite the stored state as the older layout had it.
+        rewrap = """
+            local S = cmsgpack.unpack(redis.call('HGET', KEYS[1], 'state'))
+            local n = 0
+            for k, v in pairs(S) do
+                if type(v[1]) ~= 'table' then S[k] = {v}; n = n + 1 end
+            end
+            redis.call('HSET', KEYS[1], 'state', cmsgpack.pack(S))
+            return n"""
+        self.assertEqual(s.r.eval(rewrap, 1, "twin:{m-1}:derived"), 4)  # all but swing
+        s.send("m-1", {"volts": 240.0, "amps": 20.0, "pulses": 995.0}, seq=2, ts_ms=T0 + 60_000)
+        st = s.state("m-1")
+        self.assertAlmostEqual(num(st, "energy"), (2.3 + 4.8) / 2 * 60 / 3600)
+        self.assertEqual(num(st, "flow"), 5.0)
+        self.assertEqual(num(st, "running_s"), 60.0)
+        self.assertEqual(num(st, "volts_max"), 240.0)
+        self.assertEqual(num(st, "swing"), 10.0)
+        # and it is stored in the new layout again
+        self.assertEqual(s.r.eval(rewrap, 1, "twin:{m-1}:derived"), 4)
+
     def test_a_device_may_not_send_a_derived_signal(self):
         s = self.stack()
         pb = th.load_proto()
