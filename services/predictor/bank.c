@@ -31,6 +31,17 @@ double pred_bank_forecast(const struct pred_signal *s, unsigned id, uint32_t h)
     return pred_es_forecast(&s->es[id], &s->se, season, s->t, h);
 }
 
+void pred_bank_path(const struct pred_signal *s, unsigned id, const uint32_t *h, size_t n,
+                    double *out)
+{
+    if (id == PM_AR && !pred_is_grey(s)) {
+        pred_ar_path(&s->ar, h, n, out);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) /* the others forecast any horizon in constant time */
+        out[i] = pred_bank_forecast(s, id, h[i]);
+}
+
 double pred_sigma1(const struct pred_signal *s)
 {
     const struct pred_record *r = &s->rec[s->champion1];

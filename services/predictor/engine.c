@@ -681,15 +681,24 @@ size_t pred_signal_forecast(const struct pred_signal *s, struct pred_point *out,
     if (!isfinite(sd1))
         sd1 = fabs(s->last_x - s->last_raw);
     double kexp = growth_exponent(s);
+    uint32_t hs[PRED_MAX_POINTS];
+    double f1[PRED_MAX_POINTS], fh[PRED_MAX_POINTS];
+    if (n > PRED_MAX_POINTS)
+        n = PRED_MAX_POINTS;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t h = (uint32_t)(((uint64_t)(i + 1) * s->horizon_steps + n / 2) / n);
-        if (h == 0)
-            h = 1;
+        hs[i] = h ? h : 1;
+    }
+    pred_bank_path(s, s->champion1, hs, n, f1);
+    if (s->championh == s->champion1)
+        memcpy(fh, f1, n * sizeof(double));
+    else
+        pred_bank_path(s, s->championh, hs, n, fh);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t h = hs[i];
         /* Near points follow the one-step champion, far ones the long-horizon champion. */
         double w = fmin(log((double)h) / log((double)s->h_score), 1.0);
-        double f1 = pred_bank_forecast(s, s->champion1, h);
-        double fh = pred_bank_forecast(s, s->championh, h);
-        double mean = isfinite(fh) ? (1.0 - w) * f1 + w * fh : f1;
+        double mean = isfinite(fh[i]) ? (1.0 - w) * f1[i] + w * fh[i] : f1[i];
         if (!isfinite(mean)) /* an overflowing extrapolation: nothing better than the last */
             mean = s->last_x;
         double half = s->z * sd1 * pow((double)h, kexp);

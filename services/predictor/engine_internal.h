@@ -135,6 +135,9 @@ bool pred_config_valid(const struct pred_config *c);
 
 /* bank.c: the models, their records, the champions and the parameter search. */
 double pred_bank_forecast(const struct pred_signal *s, unsigned id, uint32_t h);
+/* out[i] = pred_bank_forecast(s, id, h[i]), h ascending (see pred_ar_path). */
+void pred_bank_path(const struct pred_signal *s, unsigned id, const uint32_t *h, size_t n,
+                    double *out);
 double pred_sigma1(const struct pred_signal *s);
 /* Scores every live model's one-step forecast of x (made from the last step), errors clipped
  * at lim, and runs the parameter duels. Returns the champion's error x - forecast. */

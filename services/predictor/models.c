@@ -278,21 +278,44 @@ static bool ar_explosive(const struct pred_ar *a)
     return !(at128 <= EXPLOSIVE_GROWTH * at64 + 1.0);
 }
 
-double pred_ar_forecast(const struct pred_ar *a, uint32_t h)
+void pred_ar_path(const struct pred_ar *a, const uint32_t *h, size_t n, double *out)
 {
     double lag[PRED_AR_ORDER], phi[PRED_AR_DIM], y = 0;
-    if (a->n_lags < PRED_AR_ORDER)
-        return a->n_lags ? a->lag[0] * a->scale + a->centre : NAN;
-    if (h > 1 && ar_explosive(a)) /* no forecast beyond the next step */
-        return NAN;
-    memcpy(lag, a->lag, sizeof(lag));
-    for (uint32_t k = 0; k < h; k++) {
-        ar_regressor(lag, phi);
-        y = ar_dot(a->theta, phi);
-        memmove(lag + 1, lag, (PRED_AR_ORDER - 1) * sizeof(double));
-        lag[0] = y;
+    if (a->n_lags < PRED_AR_ORDER) {
+        for (size_t i = 0; i < n; i++)
+            out[i] = a->n_lags ? a->lag[0] * a->scale + a->centre : NAN;
+        return;
     }
-    return y * a->scale + a->centre;
+    bool explosive = false, checked = false;
+    uint32_t k = UINT32_MAX; /* steps iterated into lag and y: none yet */
+    for (size_t i = 0; i < n; i++) {
+        if (h[i] > 1 && !checked) {
+            explosive = ar_explosive(a);
+            checked = true;
+        }
+        if (h[i] > 1 && explosive) { /* no forecast beyond the next step */
+            out[i] = NAN;
+            continue;
+        }
+        if (k > h[i]) { /* the first point, or one nearer than the last: from the start */
+            memcpy(lag, a->lag, sizeof(lag));
+            k = 0;
+        }
+        for (; k < h[i]; k++) {
+            ar_regressor(lag, phi);
+            y = ar_dot(a->theta, phi);
+            memmove(lag + 1, lag, (PRED_AR_ORDER - 1) * sizeof(double));
+            lag[0] = y;
+        }
+        out[i] = y * a->scale + a->centre;
+    }
+}
+
+double pred_ar_forecast(const struct pred_ar *a, uint32_t h)
+{
+    double y;
+    pred_ar_path(a, &h, 1, &y);
+    return y;
 }
 
 static void ar_push(struct pred_ar *a, double z)
@@ -541,7 +564,6 @@ bool pred_grey_valid(const struct pred_grey *g, const struct pred_grey_spec *spe
     for (unsigned i = 0; i < grey_dim(spec); i++)
         if (!(g->p[grey_at(i, i)] > 0))
             return false;
-    return isfinite(g->tau) && fabs(g->tau) <= 1e9 && isfinite(g->resid) &&
-           isfinite(g->rxy) && isfinite(g->rxx) && g->rxx >= 0 && g->t_ms > -(1LL << 60) &&
-           g->t_ms < (1LL << 60);
+    return isfinite(g->tau) && fabs(g->tau) <= 1e9 && isfinite(g->resid) && isfinite(g->rxy) &&
+           isfinite(g->rxx) && g->rxx >= 0 && g->t_ms > -(1LL << 60) && g->t_ms < (1LL << 60);
 }

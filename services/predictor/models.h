@@ -116,6 +116,9 @@ struct pred_ar {
 
 void pred_ar_init(struct pred_ar *a, double lambda, double delta, double centre, double scale);
 double pred_ar_forecast(const struct pred_ar *a, uint32_t h);
+/* out[i] = pred_ar_forecast(a, h[i]) for n horizons, iterating the recursion once when h
+ * ascends (a forecast path): the cost of the farthest point instead of the sum of all. */
+void pred_ar_path(const struct pred_ar *a, const uint32_t *h, size_t n, double *out);
 /* Learns x (fits only once all lags are filled); returns the one-step forecast it had (NAN
  * before it could make one). */
 double pred_ar_update(struct pred_ar *a, double x);

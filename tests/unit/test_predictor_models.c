@@ -185,6 +185,44 @@ static void ar_forecast_iterates_and_shift_moves_it(void **state)
     assert_true(fabs(pred_ar_forecast(&a, 5) - (f5 + 10.0)) < 1e-6);
 }
 
+/* A forecast path iterates the recursion once (pred_ar_path); each of its points is what the
+ * recursion iterated that far by hand gives, for ascending, repeated and nearer horizons; a
+ * fit that is explosive forecasts only the next step. */
+static void ar_path_equals_the_recursion_iterated_to_each_point(void **state)
+{
+    (void)state;
+    struct pred_ar a;
+    pred_ar_init(&a, 0.995, 1e-2, 5.0, 2.0);
+    for (int t = 0; t < 300; t++)
+        pred_ar_update(&a, 5.0 + 2.0 * sin(0.3 * t) + 0.1 * (t % 5));
+    const uint32_t h[] = {1, 2, 5, 5, 40, 3, 1000};
+    enum { N_H = sizeof(h) / sizeof(h[0]) };
+    double out[N_H];
+    pred_ar_path(&a, h, N_H, out);
+    for (int i = 0; i < N_H; i++) {
+        double lag[PRED_AR_ORDER], y = 0;
+        memcpy(lag, a.lag, sizeof(lag));
+        for (uint32_t k = 0; k < h[i]; k++) {
+            y = 0;
+            y += a.theta[0] * 1.0;
+            for (uint32_t j = 0; j < PRED_AR_ORDER; j++)
+                y += a.theta[j + 1] * lag[j];
+            memmove(lag + 1, lag, (PRED_AR_ORDER - 1) * sizeof(double));
+            lag[0] = y;
+        }
+        assert_true(isfinite(out[i]));
+        assert_true(out[i] == y * a.scale + a.centre);
+        assert_true(out[i] == pred_ar_forecast(&a, h[i]));
+    }
+    /* x_t = 2 x_{t-1}: the next step only. */
+    memset(a.theta, 0, sizeof(a.theta));
+    a.theta[1] = 2.0;
+    pred_ar_path(&a, h, N_H, out);
+    assert_true(out[0] == 2.0 * a.lag[0] * a.scale + a.centre);
+    for (int i = 1; i < N_H; i++)
+        assert_true(isnan(out[i]));
+}
+
 /* ---- grey-box ---------------------------------------------------------------------------- */
 
 #define DAY_MS   86400000LL
@@ -343,6 +381,7 @@ int main(void)
         cmocka_unit_test(holtwinters_matches_r_reference_fits),
         cmocka_unit_test(rls_equals_weighted_batch_fit),
         cmocka_unit_test(ar_forecast_iterates_and_shift_moves_it),
+        cmocka_unit_test(ar_path_equals_the_recursion_iterated_to_each_point),
         cmocka_unit_test(long_season_interpolates_between_points),
         cmocka_unit_test(damped_trend_levels_off),
         cmocka_unit_test(multiplicative_refuses_non_positive_values),
