@@ -14,7 +14,8 @@
 -- ARGV[6] the asset's kind in the plant model ("" unknown)
 -- ARGV[7..] signal, value pairs (values already formatted with %.17g)
 --
--- The script is assembled by ingest_script_build: before this text come D (derive.lua) and
+-- The script is assembled by ingest_script_build: before this text come D (derive.lua; nil
+-- when no kind has derived signals) and
 -- KINDS, each kind's derived signals as {name, state slots, function(V, S), state key} in an
 -- order where each follows the derived signals it reads, and as `reads` the measured signals
 -- they read. An update that moves the state on computes them from the merged values (the

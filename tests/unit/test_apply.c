@@ -644,6 +644,35 @@ static void script_state_keys_carry_the_window_layout(void **state)
     tw_model_errors_free(&errs);
 }
 
+/* The operators are defined only in the script of a model with derived signals: every call
+ * runs the whole script, and defining them costs a quarter of a plain apply. */
+static void script_defines_the_operators_only_when_a_kind_needs_them(void **state)
+{
+    (void)state;
+    static const char plain[] = "{\"version\":1,\"asset_kinds\":{\"meter\":{\"signals\":{"
+                                "\"amps\":{}}}},\"assets\":{\"m-1\":{\"kind\":\"meter\"}}}";
+    static const char derived[] =
+        "{\"version\":1,\"asset_kinds\":{\"meter\":{\"signals\":{\"amps\":{}}},"
+        "\"pump\":{\"signals\":{\"amps\":{},\"kw\":{\"expr\":\"amps * 0.4\"}}}},"
+        "\"assets\":{\"m-1\":{\"kind\":\"meter\"}}}";
+    const char *models[] = {NULL, plain, derived};
+    for (size_t i = 0; i < 3; i++) {
+        struct tw_model *m = NULL;
+        struct tw_model_errors errs;
+        tw_model_errors_init(&errs);
+        if (models[i])
+            assert_int_equal(tw_model_load_buffer(models[i], strlen(models[i]), &m, &errs), 0);
+        char *script = NULL, err[256];
+        assert_int_equal(ingest_script_build(m, &script, err, sizeof err), 0);
+        bool has_ops = strstr(script, "function D.mean_over(") != NULL;
+        assert_int_equal(has_ops, i == 2);
+        assert_non_null(strstr(script, ingest_apply_lua)); /* apply.lua whole, either way */
+        free(script);
+        tw_model_free(m);
+        tw_model_errors_free(&errs);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -666,6 +695,7 @@ int main(void)
         cmocka_unit_test(apply_reply_bad_ts_is_eproto),
         cmocka_unit_test(apply_reply_meta_extremes_are_exact),
         cmocka_unit_test(script_state_keys_carry_the_window_layout),
+        cmocka_unit_test(script_defines_the_operators_only_when_a_kind_needs_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
