@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# Deployment: docker-compose.yml and the Dockerfile hold together, make-secrets.sh and the entrypoint work, the shipped broker ACL and Redis users hold on real servers with every service running under its own users, and the scaled topology (docker-compose.scale.yml, run.sh --scaled) runs on a Redis Cluster.
+# Deployment: docker-compose.yml and the Dockerfile hold together, make-secrets.sh and the entrypoint work, the shipped broker ACL and Redis users hold on real servers with every service running under its own users (and grant every command of ingest's apply script), and the scaled topology (docker-compose.scale.yml, run.sh --scaled) runs on a Redis Cluster.
 """The shipped deploy/ files on real mosquitto and redis-server: secrets made by
 deploy/make-secrets.sh in the test's temp dir, the broker with the whole deploy/mosquitto.conf
 (ports and paths rewritten as scripts/run.sh does) and deploy/mosquitto.acl, Redis with the
@@ -885,6 +885,21 @@ class BrokerAclTest(DeployTestCase):
 
 
 # ---- Redis users ---------------------------------------------------------------------------
+
+
+class IngestScriptAclTest(TwinTestCase):
+
+    def test_every_command_of_the_apply_script_is_granted_to_twin_ingest(self):
+        # Redis checks a script's commands against the calling user: a command the apply
+        # script gains must be granted in deploy/users.acl too, or every apply is refused.
+        ingest = th.REPO_DIR / "services" / "ingest"
+        src = (ingest / "apply.lua").read_text() + (ingest / "derive.lua").read_text()
+        called = set(re.findall(r"redis\.call\('([A-Za-z]+)'", src))
+        self.assertGreaterEqual(len(called), 8, called)  # the pattern still finds them
+        line = next(ln for ln in (th.DEPLOY_DIR / "users.acl").read_text().splitlines()
+                    if ln.startswith("user twin-ingest "))
+        granted = {t[1:].lower() for t in line.split() if t.startswith("+")}
+        self.assertEqual({c for c in called if c.lower() not in granted}, set())
 
 
 class RedisAclTest(DeployTestCase):
