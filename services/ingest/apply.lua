@@ -15,18 +15,18 @@
 -- ARGV[7..] signal, value pairs (values already formatted with %.17g)
 --
 -- The script is assembled by ingest_script_build: before this text come D (derive.lua; nil
--- when no kind has derived signals) and
--- KINDS, each kind's derived signals as {name, state slots, function(V, S), state key} in an
--- order where each follows the derived signals it reads, and as `reads` the measured signals
--- they read. An update that moves the state on computes them from the merged values (the
--- state's, overridden by this update's) and stores them like measured ones; a late update goes
--- to history as sent and computes nothing (its operators run in the order updates are applied,
--- so an older sample cannot be inserted after).
+-- when no kind has derived signals) and KINDS, each kind's derived signals as {name, state
+-- slots, function(V, S), state key} in an order where each follows the derived signals it
+-- reads, and as `reads` the measured signals they read. An update that moves the state on
+-- computes them from the merged values (the state's, overridden by this update's) and stores
+-- them like measured ones; a late update goes to history as sent and computes nothing (its
+-- operators run in the order updates are applied, so an older sample cannot be inserted
+-- after).
 --
 -- Returns {1, <the state's fields and values, as HGETALL gives them>, <previous _ingest_ms>}
--- when the state changed, {2} late (history only), {3} duplicate, {4} stale. Lua numbers are doubles, so a uint64 seq is handled as two
--- 32-bit halves (hi, lo): exact for every uint64, where a plain tonumber() would round
--- sequence numbers above 2^53 together.
+-- when the state changed, {2} late (history only), {3} duplicate, {4} stale. Lua numbers are
+-- doubles, so a uint64 seq is handled as two 32-bit halves (hi, lo): exact for every uint64,
+-- where a plain tonumber() would round sequence numbers above 2^53 together.
 
 local state, history, replay, derived = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local seq_text, ts, ingest_ms = ARGV[1], ARGV[2], ARGV[3]
