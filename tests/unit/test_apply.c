@@ -644,17 +644,31 @@ static void script_state_keys_carry_the_window_layout(void **state)
     tw_model_errors_free(&errs);
 }
 
-/* The operators are defined only in the script of a model with derived signals: every call
- * runs the whole script, and defining them costs a quarter of a plain apply. */
-static void script_defines_the_operators_only_when_a_kind_needs_them(void **state)
+/* The number of operator definitions in script, and whether D.<name> is one of them. */
+static size_t operators_defined(const char *script, const char *name, bool *has)
+{
+    size_t n = 0;
+    char want[64];
+    snprintf(want, sizeof want, "\nfunction D.%s(", name);
+    *has = strstr(script, want) != NULL;
+    for (const char *p = strstr(script, "\nfunction D."); p; p = strstr(p + 1, "\nfunction D."))
+        n++;
+    return n;
+}
+
+/* The script defines only the operators the model's expressions call (with apply.lua's
+ * D.decode and D.encode), and none for a model without derived signals: every call runs the
+ * whole script, and each definition costs on every apply. */
+static void script_defines_only_the_operators_the_model_calls(void **state)
 {
     (void)state;
     static const char plain[] = "{\"version\":1,\"asset_kinds\":{\"meter\":{\"signals\":{"
                                 "\"amps\":{}}}},\"assets\":{\"m-1\":{\"kind\":\"meter\"}}}";
     static const char derived[] =
         "{\"version\":1,\"asset_kinds\":{\"meter\":{\"signals\":{\"amps\":{}}},"
-        "\"pump\":{\"signals\":{\"amps\":{},\"kw\":{\"expr\":\"amps * 0.4\"}}}},"
-        "\"assets\":{\"m-1\":{\"kind\":\"meter\"}}}";
+        "\"pump\":{\"signals\":{\"amps\":{},\"kw\":{\"expr\":\"amps * 0.4\"},"
+        "\"kwh\":{\"expr\":\"integral(kw) / 3600\"},\"peak\":{\"expr\":\"max_over(amps, 1h)\"}"
+        "}}},\"assets\":{\"m-1\":{\"kind\":\"meter\"}}}";
     const char *models[] = {NULL, plain, derived};
     for (size_t i = 0; i < 3; i++) {
         struct tw_model *m = NULL;
@@ -664,9 +678,25 @@ static void script_defines_the_operators_only_when_a_kind_needs_them(void **stat
             assert_int_equal(tw_model_load_buffer(models[i], strlen(models[i]), &m, &errs), 0);
         char *script = NULL, err[256];
         assert_int_equal(ingest_script_build(m, &script, err, sizeof err), 0);
-        bool has_ops = strstr(script, "function D.mean_over(") != NULL;
-        assert_int_equal(has_ops, i == 2);
         assert_non_null(strstr(script, ingest_apply_lua)); /* apply.lua whole, either way */
+        bool has;
+        if (i < 2) {
+            assert_int_equal(operators_defined(script, "mul", &has), 0);
+        } else {
+            /* mul, div, integral, max_over, decode, encode; and the helpers they use */
+            assert_int_equal(operators_defined(script, "mul", &has), 6);
+            const char *kept[] = {"mul", "div", "integral", "max_over", "decode", "encode"};
+            for (size_t k = 0; k < 6; k++) {
+                operators_defined(script, kept[k], &has);
+                assert_true(has);
+            }
+            operators_defined(script, "min_over", &has);
+            assert_false(has);
+            assert_non_null(strstr(script, "local function extreme_over("));
+            assert_non_null(strstr(script, "local function finite("));
+            /* what follows the last kept definition is derive.lua's own text, whole */
+            assert_non_null(strstr(script, "\nreturn D\nend)()\nlocal KINDS = {\n"));
+        }
         free(script);
         tw_model_free(m);
         tw_model_errors_free(&errs);
@@ -695,7 +725,7 @@ int main(void)
         cmocka_unit_test(apply_reply_bad_ts_is_eproto),
         cmocka_unit_test(apply_reply_meta_extremes_are_exact),
         cmocka_unit_test(script_state_keys_carry_the_window_layout),
-        cmocka_unit_test(script_defines_the_operators_only_when_a_kind_needs_them),
+        cmocka_unit_test(script_defines_only_the_operators_the_model_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
