@@ -10,6 +10,7 @@
 #define MIN_SCORED_TO_CHAMPION 3u
 #define SWITCH_MARGIN          0.97 /* a challenger must be 3 % better to take over */
 #define SEARCH_DIRS            8u   /* alpha, beta, gamma, phi; each up and down */
+#define PARSIMONY_MARGIN       0.95 /* far ahead, a fitted model must beat seasonal naive by 5 % */
 
 /* Whether model id keeps seasonal values in hw_s (not a Holt pair: without a season, or while a
  * guessed season warms up, when hw_s holds the warm-up sums). */
@@ -178,6 +179,13 @@ void pred_bank_pick_champions(struct pred_signal *s)
              r->absh < SWITCH_MARGIN * s->rec[besth].absh))
             besth = id;
     }
+    /* Far ahead, a model with parameters has to beat the seasonal naive forecast clearly: a
+     * few points of record do not tell a fit from one that will not last. */
+    const struct pred_record *sn = &s->rec[PM_SNAIVE];
+    if (besth != PM_SNAIVE && pred_is_live(s, PM_SNAIVE) && sn->nh >= PRED_MIN_LONG_RECORD &&
+        s->rec[besth].nh >= PRED_MIN_LONG_RECORD &&
+        !(s->rec[besth].absh < PARSIMONY_MARGIN * sn->absh))
+        besth = PM_SNAIVE;
     if (!pred_is_live(s, best1))
         best1 = PM_NAIVE;
     s->champion1 = (uint8_t)best1;
@@ -232,6 +240,18 @@ static void search_next(struct pred_signal *s, unsigned f, bool won)
         s->search_step[f] = fmaxf(s->search_step[f] * 0.7f, (float)PRED_SEARCH_STEP_MIN);
         s->search_misses[f] = 0;
     }
+}
+
+void pred_bank_refit(struct pred_signal *s, unsigned f, const struct pred_es *e,
+                     const double *season)
+{
+    unsigned a = PM_HWA_A + 2 * f;
+    s->es[a] = *e;
+    memcpy(s->hw_s[a - PM_HWA_A], season, s->se.nbins * sizeof(double));
+    s->search_step[f] = (float)PRED_SEARCH_STEP_START;
+    s->search_dir[f] = 0;
+    s->search_misses[f] = 0;
+    duel_restart(s, f);
 }
 
 /* A duel spans two seasons, so that both variants meet every part of the season twice and

@@ -126,6 +126,24 @@ unsigned pred_signal_models_running(const struct pred_signal *s);
 const char *pred_signal_model(const struct pred_signal *s);
 void pred_signal_quality(const struct pred_signal *s, struct pred_quality *q);
 
+/*
+ * Batch refit of the Holt-Winters parameters (refit.c). The online search moves one parameter
+ * per duel of two seasons; a series of a few seasons gives it too few duels to find, say, a
+ * season that follows the data closely (gamma near 1). So, for a season of at most
+ * PRED_SEASON_POINTS steps, the caller reads the signal's history when pred_signal_refit_due
+ * (at the end of seasons 6 to 12, then of every power-of-two season) and hands it to
+ * pred_signal_refit: each Holt-Winters family is fitted as R's HoltWinters fits (one-step SSE
+ * over the history, at most the last 1024 steps), and where the fit beats the parameters held
+ * on that history, the family takes the fitted parameters with the state they give at the last
+ * step; its record stays, and its online search starts again from there. ts/x: the signal's
+ * samples, oldest first; the newest must be the last one observed, and no anomaly may be under
+ * way (otherwise nothing changes).
+ * Returns the number of families refitted (0 to 2) or TW_ENOMEM.
+ */
+bool pred_signal_refittable(const struct pred_signal *s);
+bool pred_signal_refit_due(const struct pred_signal *s);
+int pred_signal_refit(struct pred_signal *s, const int64_t *ts, const double *x, size_t n);
+
 /* Persistence: the whole learnt state as a flat array of doubles (format version inside).
  * pred_signal_save writes at most cap values and returns the number needed. pred_signal_load
  * checks the version, sizes and every value (finite, in range) before accepting: 0, or

@@ -153,6 +153,11 @@ void pred_bank_sanitise(struct pred_signal *s, double x);
  * (and changes nothing) when min_gap > 0 and no model was that far. */
 bool pred_bank_relevel(struct pred_signal *s, double level, double min_gap);
 
+/* Family f's incumbent becomes model e with its season (a batch fit, refit.c); its record is
+ * kept and the parameter search starts again from there. */
+void pred_bank_refit(struct pred_signal *s, unsigned f, const struct pred_es *e,
+                     const double *season);
+
 /* alerts.c: anomaly and limits, called by pred_signal_observe. `e1` is the champion's
  * one-step error (NAN when there was none); returns the value the models should learn. */
 double pred_alert_anomaly(struct pred_signal *s, int64_t ts_ms, double x, double e1,

@@ -96,6 +96,21 @@ void pred_es_start_holt(struct pred_es *e, double x0, double x1);
 void pred_es_start_level(struct pred_es *e, double x0);
 
 /*
+ * Batch fit, as R's HoltWinters fits (refit.c). x[0 .. n) holds one value per step of a
+ * season with one value per step (nbins == m), x[0] at step t0 (a multiple of m), the first
+ * 2·m without gaps, NAN where a later step has no value. pred_es_seasonal_sse starts e (form and
+ * parameters set) as pred_es_start_seasonal does, filters from step m on (a gap is skipped) and
+ * returns the one-step SSE, leaving the state after x[n − 1] in e and s; INFINITY when the data
+ * cannot run the model. pred_es_fit_seasonal minimises that SSE over alpha, beta and gamma in
+ * [0, 1] (phi kept) by Nelder-Mead from R's start (0.3, 0.1, 0.1) and from e's parameters, and
+ * leaves the best fit, run over x, in e and s.
+ */
+double pred_es_seasonal_sse(struct pred_es *e, const struct pred_season *se, double *s,
+                            const double *x, size_t n, uint64_t t0);
+double pred_es_fit_seasonal(struct pred_es *e, const struct pred_season *se, double *s,
+                            const double *x, size_t n, uint64_t t0);
+
+/*
  * Autoregression of order PRED_AR_ORDER with an intercept, fitted by recursive least squares
  * with exponential forgetting (lambda): theta minimises sum lambda^(n-i) (y_i − phi_i·theta)^2
  * + lambda^n·delta·|theta|^2. Values are centred and scaled by constants fixed at the start,

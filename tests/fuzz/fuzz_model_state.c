@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: a stored predictor state (twin:{asset}:model) of any content is decoded,
- * refused or loaded, and a loaded one forecasts finite values, never crashes. */
+ * refused or loaded, and a loaded one refits, forecasts finite values, never crashes. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +37,14 @@ static void exercise(struct pred_signal *s)
     struct pred_point p[PRED_MAX_POINTS];
     struct pred_event ev[PRED_MAX_EVENTS];
     struct pred_quality q;
+    /* A batch refit from a history that ends at the state's last observation. */
+    int64_t ts[96];
+    double x[96];
+    for (int i = 0; i < 96; i++) {
+        ts[i] = pred_signal_basis_ms(s) - 60000LL * (95 - i);
+        x[i] = 50.0 + 10.0 * sin(i * 0.5236) + i % 5;
+    }
+    CHECK(pred_signal_refit(s, ts, x, 96) >= 0);
     for (int round = 0; round < 3; round++) {
         size_t n = pred_signal_forecast(s, p, PRED_MAX_POINTS);
         for (size_t i = 0; i < n; i++)
