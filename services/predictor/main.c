@@ -95,8 +95,8 @@ static const struct tw_option pred_options[] = {
      "largest TwinState accepted, bytes (larger ones are rejected as oversize)", TW_OPT_INT,
      OPT(max_payload), 64, 256 * 1024 * 1024, 0, NULL},
     {"warm-start-max", "TWIN_PREDICTOR_WARM_START_MAX", "10000",
-     "history entries replayed at most per asset: a warm start without stored model, or the "
-     "catch-up after a stored one (0: neither)",
+     "history entries read at most per asset: for a warm start without stored model, the "
+     "catch-up after a stored one, and (up to 4096) a batch refit (0: none of these)",
      TW_OPT_INT, OPT(warm_start_max), 0, 1000000, 0, NULL},
     {"redis-timeout-ms", "TWIN_REDIS_TIMEOUT_MS", "5000", "Redis command timeout, ms", TW_OPT_INT,
      OPT(redis_timeout_ms), 10, 600000, 0, NULL},
@@ -152,6 +152,10 @@ static void register_counters(struct tw_metrics *reg, struct pred_metrics *m)
     register_labelled(reg, &m->restored[PRED_RESTORED_HISTORY],
                       "twin_predictor_restored_signals_total", "from", "history",
                       "signals whose learning was restored, by source");
+    static const char *const refits[] = {"changed", "kept", "deferred"};
+    for (int r = 0; r < PRED_REFIT__COUNT; r++)
+        register_labelled(reg, &m->refits[r], "twin_predictor_refits_total", "result", refits[r],
+                          "batch refits of Holt-Winters parameters from history, by result");
     m->bad_model_state = tw_metrics_counter(reg, "twin_predictor_model_state_invalid_total", NULL,
                                             "stored model states refused (the signal restarts)");
     m->backpressure = tw_metrics_counter(reg, "twin_predictor_backpressure_waits_total", NULL,
@@ -159,8 +163,9 @@ static void register_counters(struct tw_metrics *reg, struct pred_metrics *m)
     m->alert_log_skipped =
         tw_metrics_counter(reg, "twin_predictor_alert_log_skipped_total", NULL,
                            "Alerts not appended to twin:{<asset>}:alerts (Redis failing)");
-    m->not_owned = tw_metrics_counter(reg, "twin_predictor_not_owned_total", NULL,
-                                      "TwinStates skipped: their asset belongs to another instance");
+    m->not_owned =
+        tw_metrics_counter(reg, "twin_predictor_not_owned_total", NULL,
+                           "TwinStates skipped: their asset belongs to another instance");
     m->released = tw_metrics_counter(reg, "twin_predictor_released_assets_total", NULL,
                                      "assets handed over to another instance that joined");
 }

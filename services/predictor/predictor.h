@@ -72,6 +72,9 @@ int pred_parse_horizon(const char *text, int64_t *ms, uint32_t *steps);
 
 enum pred_limit { PRED_LIMIT_ASSETS, PRED_LIMIT_SIGNALS, PRED_LIMIT__COUNT };
 enum pred_restored { PRED_RESTORED_MODEL, PRED_RESTORED_HISTORY, PRED_RESTORED__COUNT };
+/* A batch refit of one signal: parameters changed, kept (the fit was no better), or put off
+ * (over the refit budget, Redis down or no usable history yet). */
+enum pred_refit { PRED_REFIT_CHANGED, PRED_REFIT_KEPT, PRED_REFIT_DEFERRED, PRED_REFIT__COUNT };
 
 struct pred_metrics {
     struct tw_counter *states;
@@ -84,6 +87,7 @@ struct pred_metrics {
     struct tw_counter *persist_errors;
     struct tw_counter *refused[PRED_LIMIT__COUNT];
     struct tw_counter *restored[PRED_RESTORED__COUNT];
+    struct tw_counter *refits[PRED_REFIT__COUNT];
     struct tw_counter *bad_model_state;
     struct tw_counter *backpressure;
     struct tw_counter *alert_log_skipped;
@@ -153,6 +157,7 @@ void pred_outbox_destroy(struct pred_outbox *o);
 struct pred_sig {
     char name[TW_NAME_MAX + 1];
     bool dirty;             /* learnt since its state was last written to Redis */
+    bool refit;             /* a batch refit is due (pred_signal_refit_due when it learnt) */
     struct pred_signal *st; /* malloc(pred_signal_size()), owned by the table */
 };
 
@@ -171,6 +176,7 @@ struct pred_asset {
     bool listed[PRED_LIST__COUNT];
     int64_t last_publish_ms; /* monotonic; 0: never */
     bool dropped;            /* pred_table_drop_unless: on its way out */
+    bool refit;              /* a signal's batch refit was put off (pred_refit_asset) */
 };
 
 struct pred_list {
@@ -318,6 +324,7 @@ struct pred_service {
     int64_t publish_scan_ms; /* how often pending Predictions are checked */
     struct pred_set_batch sets;
     struct tw_ratelimit reject_log, redis_log, limit_log, alert_log, publish_log, state_log;
+    struct tw_ratelimit refit_budget; /* history reads for batch refits per second */
     char rejected_topic[PRED_TOPIC_MAX];
 };
 
@@ -348,6 +355,11 @@ void pred_redis_probe(struct pred_service *svc, int64_t now_ms);
  * signals from the history stream without publishing alerts. 0 (a->loaded), or a negative
  * tw_err when Redis could not be asked (a stays unloaded; pred_persist_tick retries). */
 int pred_restore_asset(struct pred_service *svc, struct pred_asset *a);
+
+/* Runs the batch refits due for a's signals (sig->refit) from its history stream (at most
+ * 4096 entries, and TWIN_PREDICTOR_WARM_START_MAX). Over the refit budget, or with Redis
+ * failing, they wait for the asset's next TwinState (a->refit). */
+void pred_refit_asset(struct pred_service *svc, struct pred_asset *a);
 
 /* Saves one signal's state into svc->state_buf (grown as needed) and encodes it as a
  * SignalModelState into *buf (grown as needed, *cap its size) at offset *used. 0 or

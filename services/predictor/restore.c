@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Bringing an asset's learning back: its stored model from twin:{asset}:model and what its
- * history stream holds since, or, with none stored, a warm start from that history. Loop
- * thread. */
+/* Bringing an asset's learning back (its stored model from twin:{asset}:model and what its
+ * history stream holds since, or, with none stored, a warm start from that history) and the
+ * batch refits of its models from that history. Loop thread. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -208,12 +208,11 @@ static bool history_take(struct history *h, struct tw_reply *r, int64_t since_ms
 }
 
 /* Reads the history entries newer than since_ms (device time), newest first, in pages, until
- * a page reaches since_ms, the stream's start, or TWIN_PREDICTOR_WARM_START_MAX entries. */
+ * a page reaches since_ms, the stream's start, or max entries. */
 static void history_read(struct pred_service *svc, const struct pred_asset *a, int64_t since_ms,
-                         struct history *h)
+                         size_t max, struct history *h)
 {
     char key[PRED_KEY_MAX], count[24], end[80] = "+";
-    size_t max = (size_t)svc->cfg->warm_start_max;
     bool reached = false;
     snprintf(key, sizeof(key), "twin:{%s}:history", a->id);
     while (!reached && h->read < max) {
@@ -238,27 +237,111 @@ static void history_read(struct pred_service *svc, const struct pred_asset *a, i
     }
 }
 
+/* ---- batch refits ------------------------------------------------------------------------ */
+
+#define REFIT_ENTRIES 4096 /* history entries read for a refit, at most */
+
+/* The value of signal `name` in a history entry's fields; false when it has none. */
+static bool entry_value(const struct tw_reply *f, const char *name, double *value)
+{
+    for (size_t j = 2; j + 1 < f->n; j += 2) {
+        const struct tw_reply *k = &f->elem[j];
+        if (j == 2 && reply_is_str(k) && strcmp(k->str, "seq") == 0)
+            continue;
+        if (reply_is_str(k) && strcmp(k->str, name) == 0)
+            return parse_text_double(&f->elem[j + 1], value);
+    }
+    return false;
+}
+
+/* Refits from h (sorted oldest first) the signals of a whose refit is due, or with `all` every
+ * signal that can be refitted (after a warm start). */
+static void refit_from(struct pred_service *svc, struct pred_asset *a, const struct history *h,
+                       bool all)
+{
+    int64_t *ts = malloc((h->n ? h->n : 1) * sizeof(*ts));
+    double *x = malloc((h->n ? h->n : 1) * sizeof(*x));
+    for (size_t k = 0; k < a->n_sigs; k++) {
+        struct pred_sig *sig = &a->sigs[k];
+        if (!(all ? pred_signal_refittable(sig->st) : sig->refit))
+            continue;
+        size_t n = 0;
+        for (size_t i = 0; ts && x && i < h->n; i++)
+            if (entry_value(h->entries[i].fields, sig->name, &x[n]))
+                ts[n++] = h->entries[i].ts_ms;
+        int rc = ts && x ? pred_signal_refit(sig->st, ts, x, n) : TW_ENOMEM;
+        sig->refit = false;
+        tw_counter_add(svc->m->refits[rc > 0    ? PRED_REFIT_CHANGED
+                                      : rc == 0 ? PRED_REFIT_KEPT
+                                                : PRED_REFIT_DEFERRED],
+                       1);
+        if (rc > 0) {
+            sig->dirty = true;
+            tw_log(TW_LOG_DEBUG, "refit", "asset=%s signal=%s families=%d", a->id, sig->name, rc);
+        }
+    }
+    free(ts);
+    free(x);
+}
+
+void pred_refit_asset(struct pred_service *svc, struct pred_asset *a)
+{
+    uint32_t suppressed = 0;
+    size_t due = 0;
+    for (size_t k = 0; k < a->n_sigs; k++)
+        due += a->sigs[k].refit;
+    /* Over the budget or without Redis, the refit waits for the asset's next TwinState. */
+    if (due == 0 || !pred_redis_ready(svc) ||
+        !tw_ratelimit_allow(&svc->refit_budget, tw_mono_ms(), &suppressed)) {
+        tw_counter_add(svc->m->refits[PRED_REFIT_DEFERRED], due);
+        a->refit = due > 0;
+        return;
+    }
+    size_t max = (size_t)svc->cfg->warm_start_max;
+    struct history h = {0};
+    history_read(svc, a, INT64_MIN, max < REFIT_ENTRIES ? max : REFIT_ENTRIES, &h);
+    if (!pred_redis_ready(svc)) { /* the read failed: the gate closed */
+        tw_counter_add(svc->m->refits[PRED_REFIT_DEFERRED], due);
+        a->refit = true;
+    } else {
+        if (h.n > 0)
+            qsort(h.entries, h.n, sizeof(*h.entries), warm_cmp);
+        refit_from(svc, a, &h, false);
+        a->refit = false;
+        if (a->loaded)
+            pred_table_list(&svc->table, a, PRED_LIST_DIRTY);
+    }
+    history_free(&h);
+}
+
+/* ---- replays ------------------------------------------------------------------------------ */
+
 /* Feeds the asset's history newer than since_ms, in device-time order (stream order among equal
  * times), to its signals; alerts raised on the way are not published. A signal already past an
- * entry ignores it. A Redis failure here only costs the replay: the asset learns from live data.
- * Returns the number of entries fed. */
-static size_t history_replay(struct pred_service *svc, struct pred_asset *a, int64_t since_ms)
+ * entry ignores it. With `refit`, every signal that can be refitted is, from the same entries.
+ * A Redis failure here only costs the replay: the asset learns from live data. Returns the
+ * number of entries fed. */
+static size_t history_replay(struct pred_service *svc, struct pred_asset *a, int64_t since_ms,
+                             bool refit)
 {
     struct history h = {0};
-    history_read(svc, a, since_ms, &h);
+    history_read(svc, a, since_ms, (size_t)svc->cfg->warm_start_max, &h);
     if (h.n > 0)
         qsort(h.entries, h.n, sizeof(*h.entries), warm_cmp);
     for (size_t i = 0; i < h.n; i++)
         warm_feed(svc, a, &h.entries[i]);
+    if (refit && h.n > 0)
+        refit_from(svc, a, &h, true);
     size_t n = h.n;
     history_free(&h);
     return n;
 }
 
-/* A fresh asset with no stored model learns from its recent history. */
+/* A fresh asset with no stored model learns from its recent history, and refits its models to
+ * it. */
 static void warm_start(struct pred_service *svc, struct pred_asset *a)
 {
-    size_t n = history_replay(svc, a, INT64_MIN);
+    size_t n = history_replay(svc, a, INT64_MIN, true);
     for (size_t k = 0; k < a->n_sigs; k++)
         tw_counter_add(svc->m->restored[PRED_RESTORED_HISTORY], 1);
     /* A new asset has no history yet: only a real warm start is worth a line at info. */
@@ -278,7 +361,7 @@ static void catch_up(struct pred_service *svc, struct pred_asset *a)
     }
     if (a->n_sigs == 0 || svc->cfg->warm_start_max <= 0)
         return;
-    size_t n = history_replay(svc, a, since);
+    size_t n = history_replay(svc, a, since, false);
     if (n > 0)
         tw_log(TW_LOG_INFO, "catch_up", "asset=%s entries=%zu since_ms=%" PRId64, a->id, n, since);
 }

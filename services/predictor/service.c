@@ -103,6 +103,7 @@ int pred_service_init(struct pred_service *svc, const struct pred_settings *cfg,
     svc->alert_log = (struct tw_ratelimit){.burst = 20, .interval_ms = 10000};
     svc->publish_log = (struct tw_ratelimit){.burst = 5, .interval_ms = 10000};
     svc->state_log = (struct tw_ratelimit){.burst = 10, .interval_ms = 10000};
+    svc->refit_budget = (struct tw_ratelimit){.burst = 50, .interval_ms = 1000};
     int64_t scan = cfg->publish_ms / 4;
     svc->publish_scan_ms = scan < 5 ? 5 : scan > LOOP_IDLE_MS ? LOOP_IDLE_MS : scan;
     snprintf(svc->rejected_topic, sizeof(svc->rejected_topic), "%s/rejected/predictor",
@@ -235,6 +236,8 @@ static void svc_observe(struct pred_service *svc, struct pred_asset *a, const ch
         return;
     tw_counter_add(svc->m->updates, 1);
     sig->dirty = true;
+    if (svc->cfg->warm_start_max > 0 && pred_signal_refit_due(sig->st))
+        sig->refit = a->refit = true;
     if (a->loaded)
         pred_table_list(&svc->table, a, PRED_LIST_DIRTY);
     if (n > PRED_MAX_EVENTS)
@@ -272,6 +275,8 @@ static void svc_apply(struct pred_service *svc, struct tw_twin_state *s, struct 
         if (smp)
             svc_observe(svc, a, s->changed[i], s->ts_ms, smp->value);
     }
+    if (a->refit) /* before the Prediction, which then comes from the refitted models */
+        pred_refit_asset(svc, a);
     int64_t now = tw_mono_ms();
     if (a->last_publish_ms == 0 || now - a->last_publish_ms >= svc->cfg->publish_ms)
         pred_publish_asset(svc, a, now);
