@@ -32,19 +32,20 @@ static void learnt_state(struct pred_signal *s)
         pred_signal_observe(s, 1000000 + 60000LL * i, 50.0 + 10.0 * sin(i * 0.5236) + i % 3, ev);
 }
 
-static void exercise(struct pred_signal *s)
+static void exercise(struct pred_signal *s, bool refit)
 {
     struct pred_point p[PRED_MAX_POINTS];
     struct pred_event ev[PRED_MAX_EVENTS];
     struct pred_quality q;
-    /* A batch refit from a history that ends at the state's last observation. */
+    /* A batch refit from a history that ends at the state's last observation (on one input in
+     * eight: a fit costs what ten runs without one do). */
     int64_t ts[96];
     double x[96];
-    for (int i = 0; i < 96; i++) {
+    for (int i = 0; refit && i < 96; i++) {
         ts[i] = pred_signal_basis_ms(s) - 60000LL * (95 - i);
         x[i] = 50.0 + 10.0 * sin(i * 0.5236) + i % 5;
     }
-    CHECK(pred_signal_refit(s, ts, x, 96) >= 0);
+    CHECK(!refit || pred_signal_refit(s, ts, x, 96) >= 0);
     for (int round = 0; round < 3; round++) {
         size_t n = pred_signal_forecast(s, p, PRED_MAX_POINTS);
         for (size_t i = 0; i < n; i++)
@@ -86,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = -1;
     }
     (void)rc; /* refused (s unchanged) or accepted: either way it must behave */
-    exercise(s);
+    exercise(s, size > 0 && data[size - 1] % 8 == 0);
     free(s);
     return 0;
 }
