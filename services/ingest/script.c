@@ -144,11 +144,24 @@ static bool kinds_call(const char *kinds, const char *name, size_t len)
     return false;
 }
 
+/* Whether derive.lua's definition line `line` ("function D.<name>(...") is kept: D.decode,
+ * D.encode and the operators kinds calls. Sets name and len to the operator's name. */
+static bool operator_kept(const char *line, const char *kinds, const char **name, size_t *len)
+{
+    *name = line + 11;
+    *len = strcspn(*name, "(\n");
+    return (*len == 6 && (strncmp(*name, "decode", 6) == 0 || strncmp(*name, "encode", 6) == 0)) ||
+           kinds_call(kinds, *name, *len);
+}
+
 /* derive.lua as D, without the operators no expression of kinds calls: every call runs the
  * whole script, so each definition costs on every apply (~45 closures in all, 3.3 µs of a
  * 14 µs apply measured apart). apply.lua's D.decode and D.encode and the local helpers stay;
  * no operator calls another. A definition is "function D.<name>(...)" at the start of a line,
- * ending on that line (" end") or at the next line that is "end". */
+ * ending on that line (" end") or at the next line that is "end". derive.lua's "local D = {}"
+ * becomes a constructor naming every field D gets, so that the table is made at its size
+ * instead of growing through five rehashes (~0.8 µs of a 37 µs apply with 10 derived signals,
+ * measured apart). */
 static void add_operators(struct text *t, const char *kinds)
 {
     add(t, "local D = (function()\n");
@@ -157,16 +170,20 @@ static void add_operators(struct text *t, const char *kinds)
         const char *nl = strchr(line, '\n');
         size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
         size_t text_len = nl ? (size_t)(nl - line) : len;
+        const char *name;
+        size_t n;
         if (skipping) {
             skipping = !(text_len == 3 && strncmp(line, "end", 3) == 0);
+        } else if (strncmp(line, "local D = {}\n", 13) == 0) {
+            add(t, "local D = {t = 0");
+            for (const char *d = strstr(ingest_derive_lua, "\nfunction D."); d;
+                 d = strstr(d + 1, "\nfunction D."))
+                if (operator_kept(d + 1, kinds, &name, &n))
+                    add(t, ", %.*s = false", (int)n, name);
+            add(t, "}\n");
         } else if (strncmp(line, "function D.", 11) == 0) {
-            const char *name = line + 11;
-            size_t n = strcspn(name, "(\n");
-            bool keep =
-                (n == 6 && (strncmp(name, "decode", 6) == 0 || strncmp(name, "encode", 6) == 0)) ||
-                kinds_call(kinds, name, n);
             bool one_line = text_len >= 4 && strncmp(line + text_len - 4, " end", 4) == 0;
-            if (keep)
+            if (operator_kept(line, kinds, &name, &n))
                 add(t, "%.*s", (int)len, line);
             else
                 skipping = !one_line;

@@ -694,6 +694,10 @@ static void script_defines_only_the_operators_the_model_calls(void **state)
             assert_false(has);
             assert_non_null(strstr(script, "local function extreme_over("));
             assert_non_null(strstr(script, "local function finite("));
+            /* D is made at its size: every field it gets, named in a constructor */
+            assert_non_null(strstr(script, "\nlocal D = {t = 0, mul = false, div = false, "
+                                           "integral = false, max_over = false, "
+                                           "decode = false, encode = false}\n"));
             /* what follows the last kept definition is derive.lua's own text, whole */
             assert_non_null(strstr(script, "\nreturn D\nend)()\nlocal KINDS = {\n"));
         }
