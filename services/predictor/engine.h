@@ -136,9 +136,10 @@ void pred_signal_quality(const struct pred_signal *s, struct pred_quality *q);
  * over the history, at most the last 1024 steps), and where the fit beats the parameters held
  * on that history, the family takes the fitted parameters with the state they give at the last
  * step; its record stays, and its online search starts again from there. ts/x: the signal's
- * samples, oldest first; the newest must be the last one observed, and no anomaly may be under
- * way (otherwise nothing changes).
- * Returns the number of families refitted (0 to 2) or TW_ENOMEM.
+ * samples in the order they arrived (a history stream's order): as pred_signal_observe, the
+ * refit skips one not newer than those before it. The last observation must be among them, no
+ * anomaly may be under way and REFIT_FIRST (6) seasons must have passed; otherwise nothing
+ * changes. Returns the number of families refitted (0 to 2) or TW_ENOMEM.
  */
 bool pred_signal_refittable(const struct pred_signal *s);
 bool pred_signal_refit_due(const struct pred_signal *s);

@@ -72,8 +72,10 @@ int pred_parse_horizon(const char *text, int64_t *ms, uint32_t *steps);
 
 enum pred_limit { PRED_LIMIT_ASSETS, PRED_LIMIT_SIGNALS, PRED_LIMIT__COUNT };
 enum pred_restored { PRED_RESTORED_MODEL, PRED_RESTORED_HISTORY, PRED_RESTORED__COUNT };
-/* A batch refit of one signal: parameters changed, kept (the fit was no better), or put off
- * (over the refit budget, Redis down or no usable history yet). */
+/* A batch refit of one signal: parameters changed; kept (the fit was no better, or the history
+ * could not be used: too short, not reaching the last observation, an anomaly open); or an
+ * attempt put off (over the budget of fits per second, Redis failing, out of memory: retried
+ * at the asset's next TwinState). */
 enum pred_refit { PRED_REFIT_CHANGED, PRED_REFIT_KEPT, PRED_REFIT_DEFERRED, PRED_REFIT__COUNT };
 
 struct pred_metrics {
@@ -324,7 +326,8 @@ struct pred_service {
     int64_t publish_scan_ms; /* how often pending Predictions are checked */
     struct pred_set_batch sets;
     struct tw_ratelimit reject_log, redis_log, limit_log, alert_log, publish_log, state_log;
-    struct tw_ratelimit refit_budget; /* history reads for batch refits per second */
+    int64_t refit_window_ms; /* batch refits: the second counted (monotonic) … */
+    uint32_t refit_used;     /* … and the fits made in it (restore.c) */
     char rejected_topic[PRED_TOPIC_MAX];
 };
 
@@ -357,8 +360,8 @@ void pred_redis_probe(struct pred_service *svc, int64_t now_ms);
 int pred_restore_asset(struct pred_service *svc, struct pred_asset *a);
 
 /* Runs the batch refits due for a's signals (sig->refit) from its history stream (at most
- * 4096 entries, and TWIN_PREDICTOR_WARM_START_MAX). Over the refit budget, or with Redis
- * failing, they wait for the asset's next TwinState (a->refit). */
+ * 4096 entries, and TWIN_PREDICTOR_WARM_START_MAX), at most 20 fits per second. Over that
+ * budget, or with Redis failing, they wait for the asset's next TwinState (a->refit). */
 void pred_refit_asset(struct pred_service *svc, struct pred_asset *a);
 
 /* Saves one signal's state into svc->state_buf (grown as needed) and encodes it as a

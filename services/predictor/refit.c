@@ -183,44 +183,61 @@ bool pred_signal_refit_due(const struct pred_signal *s)
     return (k >= REFIT_FIRST && k <= 12) || (k > 12 && (k & (k - 1)) == 0);
 }
 
-/* Puts the samples on the signal's grid as pred_signal_observe did (an interval under one and a
- * half steps is one step, a longer one round(interval / step) steps), counted back from the
- * newest, which must be the signal's last observation. Of samples at the same time the first
- * counts (the signal ignored the others). g[i] is step t0 + i; NAN: no sample. */
-static bool refit_grid(const struct pred_signal *s, const int64_t *ts, const double *x, size_t n,
-                       double *g, uint64_t t0, size_t len)
+/* Puts the samples on the signal's grid as pred_signal_observe put them. They come in the order
+ * they arrived; as observe does, a sample not newer than those before it (late, or a time
+ * repeated) is skipped, and so is one newer than the signal's last observation (not learnt
+ * yet). An interval under one and a half steps is one step, a longer one round(interval /
+ * step) steps, counted back from the last observation, which must be among the samples. g[i]
+ * is step t0 + i; NAN: no sample. Returns 1, 0 when the samples do not reach the last
+ * observation, or TW_ENOMEM. */
+static int refit_grid(const struct pred_signal *s, const int64_t *ts, const double *x, size_t n,
+                      double *g, uint64_t t0, size_t len)
 {
-    size_t last = n;
-    while (last > 0 && (ts[last - 1] > s->last_ts_ms || !isfinite(x[last - 1])))
-        last--;
-    if (last == 0 || ts[last - 1] != s->last_ts_ms)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        g[i] = NAN;
-    uint64_t back = 0; /* steps from sample i to the newest */
-    int64_t later = ts[last - 1];
-    for (size_t i = last; i-- > 0;) {
-        /* Times beyond ±2^60 ms are no device's (pred_signal_observe refuses them): skipping
-         * them keeps the interval arithmetic below overflow. */
-        if (!isfinite(x[i]) || ts[i] > later || ts[i] <= -PRED_MAX_TS_MS)
+    size_t *kept = malloc(n * sizeof(*kept)), k = 0;
+    if (!kept)
+        return TW_ENOMEM;
+    int64_t newest = 0;
+    /* Times beyond ±2^60 ms are no device's (observe refuses them): leaving them out keeps the
+     * interval arithmetic below overflow. */
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(x[i]) || ts[i] <= -PRED_MAX_TS_MS || ts[i] > s->last_ts_ms ||
+            (k > 0 && ts[i] <= newest))
             continue;
-        if (ts[i] < later) {
-            int64_t dt = later - ts[i];
+        kept[k++] = i;
+        newest = ts[i];
+    }
+    int rc = k > 0 && newest == s->last_ts_ms;
+    for (size_t i = 0; rc && i < len; i++)
+        g[i] = NAN;
+    uint64_t back = 0; /* steps from the sample to the last observation */
+    for (size_t j = k; rc && j-- > 0;) {
+        size_t i = kept[j];
+        if (j + 1 < k) {
+            int64_t dt = ts[kept[j + 1]] - ts[i];
             back += 2 * dt < 3 * s->step_ms ? 1 : (uint64_t)((dt + s->step_ms / 2) / s->step_ms);
-            later = ts[i];
         }
         if (back > s->t || s->t - back < t0)
             break;
         if (s->t - back - t0 < len)
             g[s->t - back - t0] = x[i];
     }
+    free(kept);
+    return rc;
+}
+
+static bool all_finite(const double *v, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return false;
     return true;
 }
 
 int pred_signal_refit(struct pred_signal *s, const int64_t *ts, const double *x, size_t n)
 {
-    /* Not during an anomaly: the fit would learn the outage the online models are kept from. */
-    if (!pred_signal_refittable(s) || n == 0 || s->anomaly)
+    /* Not during an anomaly (the fit would learn the outage the online models are kept from),
+     * nor before REFIT_FIRST seasons. */
+    if (!pred_signal_refittable(s) || n == 0 || s->anomaly || (s->t + 1) / s->se.m < REFIT_FIRST)
         return 0;
     uint32_t m = s->se.m;
     uint64_t steps = s->t + 1 < REFIT_MAX_STEPS ? s->t + 1 : REFIT_MAX_STEPS;
@@ -229,9 +246,10 @@ int pred_signal_refit(struct pred_signal *s, const int64_t *ts, const double *x,
     double *g = malloc(REFIT_MAX_STEPS * sizeof(double));
     if (!g)
         return TW_ENOMEM;
-    int changed = 0;
-    if (!refit_grid(s, ts, x, n, g, t0, len))
+    int changed = refit_grid(s, ts, x, n, g, t0, len);
+    if (changed <= 0)
         goto out;
+    changed = 0;
     /* R's start needs two whole seasons: skip seasons until two without a gap. */
     size_t from = 0;
     for (size_t i = 0; i < len && i < from + 2 * m; i++)
@@ -248,7 +266,8 @@ int pred_signal_refit(struct pred_signal *s, const int64_t *ts, const double *x,
         double sse_held =
             pred_es_seasonal_sse(&held, &s->se, scratch, g + from, len - from, t0 + from);
         double sse = pred_es_fit_seasonal(&fit, &s->se, season, g + from, len - from, t0 + from);
-        if (!(sse < sse_held) || !isfinite(pred_es_forecast(&fit, &s->se, season, s->t, 1)))
+        if (!(sse < sse_held) || !isfinite(fit.level) || !isfinite(fit.trend) ||
+            !all_finite(season, m))
             continue;
         pred_bank_refit(s, f, &fit, season);
         changed++;

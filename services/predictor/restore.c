@@ -239,7 +239,28 @@ static void history_read(struct pred_service *svc, const struct pred_asset *a, i
 
 /* ---- batch refits ------------------------------------------------------------------------ */
 
-#define REFIT_ENTRIES 4096 /* history entries read for a refit, at most */
+#define REFIT_ENTRIES     4096 /* history entries read for a refit, at most */
+#define REFITS_PER_SECOND 20   /* fits (one signal each; up to ~15 ms for 1,024 steps) */
+
+static int stream_cmp(const void *pa, const void *pb)
+{
+    const struct warm_entry *a = pa, *b = pb;
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
+/* Whether the budget allows one more fit this second (take: and counts it). */
+static bool refit_budget(struct pred_service *svc, bool take)
+{
+    int64_t now = tw_mono_ms();
+    if (now - svc->refit_window_ms >= 1000) {
+        svc->refit_window_ms = now;
+        svc->refit_used = 0;
+    }
+    if (svc->refit_used >= REFITS_PER_SECOND)
+        return false;
+    svc->refit_used += take;
+    return true;
+}
 
 /* The value of signal `name` in a history entry's fields; false when it has none. */
 static bool entry_value(const struct tw_reply *f, const char *name, double *value)
@@ -254,8 +275,9 @@ static bool entry_value(const struct tw_reply *f, const char *name, double *valu
     return false;
 }
 
-/* Refits from h (sorted oldest first) the signals of a whose refit is due, or with `all` every
- * signal that can be refitted (after a warm start). */
+/* Refits from h (in stream order) the signals of a whose refit is due, or with `all` every
+ * signal that can be refitted (after a warm start). One that the budget or memory does not
+ * allow now stays due (sig->refit, a->refit) for the asset's next TwinState. */
 static void refit_from(struct pred_service *svc, struct pred_asset *a, const struct history *h,
                        bool all)
 {
@@ -265,12 +287,16 @@ static void refit_from(struct pred_service *svc, struct pred_asset *a, const str
         struct pred_sig *sig = &a->sigs[k];
         if (!(all ? pred_signal_refittable(sig->st) : sig->refit))
             continue;
-        size_t n = 0;
-        for (size_t i = 0; ts && x && i < h->n; i++)
-            if (entry_value(h->entries[i].fields, sig->name, &x[n]))
-                ts[n++] = h->entries[i].ts_ms;
-        int rc = ts && x ? pred_signal_refit(sig->st, ts, x, n) : TW_ENOMEM;
-        sig->refit = false;
+        int rc = TW_EAGAIN;
+        if (ts && x && refit_budget(svc, true)) {
+            size_t n = 0;
+            for (size_t i = 0; i < h->n; i++)
+                if (entry_value(h->entries[i].fields, sig->name, &x[n]))
+                    ts[n++] = h->entries[i].ts_ms;
+            rc = pred_signal_refit(sig->st, ts, x, n);
+        }
+        sig->refit = rc < 0;
+        a->refit |= sig->refit;
         tw_counter_add(svc->m->refits[rc > 0    ? PRED_REFIT_CHANGED
                                       : rc == 0 ? PRED_REFIT_KEPT
                                                 : PRED_REFIT_DEFERRED],
@@ -286,15 +312,13 @@ static void refit_from(struct pred_service *svc, struct pred_asset *a, const str
 
 void pred_refit_asset(struct pred_service *svc, struct pred_asset *a)
 {
-    uint32_t suppressed = 0;
     size_t due = 0;
     for (size_t k = 0; k < a->n_sigs; k++)
         due += a->sigs[k].refit;
+    a->refit = due > 0;
     /* Over the budget or without Redis, the refit waits for the asset's next TwinState. */
-    if (due == 0 || !pred_redis_ready(svc) ||
-        !tw_ratelimit_allow(&svc->refit_budget, tw_mono_ms(), &suppressed)) {
+    if (due == 0 || !pred_redis_ready(svc) || !refit_budget(svc, false)) {
         tw_counter_add(svc->m->refits[PRED_REFIT_DEFERRED], due);
-        a->refit = due > 0;
         return;
     }
     size_t max = (size_t)svc->cfg->warm_start_max;
@@ -302,12 +326,11 @@ void pred_refit_asset(struct pred_service *svc, struct pred_asset *a)
     history_read(svc, a, INT64_MIN, max < REFIT_ENTRIES ? max : REFIT_ENTRIES, &h);
     if (!pred_redis_ready(svc)) { /* the read failed: the gate closed */
         tw_counter_add(svc->m->refits[PRED_REFIT_DEFERRED], due);
-        a->refit = true;
     } else {
         if (h.n > 0)
-            qsort(h.entries, h.n, sizeof(*h.entries), warm_cmp);
-        refit_from(svc, a, &h, false);
+            qsort(h.entries, h.n, sizeof(*h.entries), stream_cmp);
         a->refit = false;
+        refit_from(svc, a, &h, false);
         if (a->loaded)
             pred_table_list(&svc->table, a, PRED_LIST_DIRTY);
     }
@@ -330,8 +353,10 @@ static size_t history_replay(struct pred_service *svc, struct pred_asset *a, int
         qsort(h.entries, h.n, sizeof(*h.entries), warm_cmp);
     for (size_t i = 0; i < h.n; i++)
         warm_feed(svc, a, &h.entries[i]);
-    if (refit && h.n > 0)
+    if (refit && h.n > 0) { /* a refit takes the entries as the signals met them live */
+        qsort(h.entries, h.n, sizeof(*h.entries), stream_cmp);
         refit_from(svc, a, &h, true);
+    }
     size_t n = h.n;
     history_free(&h);
     return n;

@@ -103,7 +103,6 @@ int pred_service_init(struct pred_service *svc, const struct pred_settings *cfg,
     svc->alert_log = (struct tw_ratelimit){.burst = 20, .interval_ms = 10000};
     svc->publish_log = (struct tw_ratelimit){.burst = 5, .interval_ms = 10000};
     svc->state_log = (struct tw_ratelimit){.burst = 10, .interval_ms = 10000};
-    svc->refit_budget = (struct tw_ratelimit){.burst = 50, .interval_ms = 1000};
     int64_t scan = cfg->publish_ms / 4;
     svc->publish_scan_ms = scan < 5 ? 5 : scan > LOOP_IDLE_MS ? LOOP_IDLE_MS : scan;
     snprintf(svc->rejected_topic, sizeof(svc->rejected_topic), "%s/rejected/predictor",

@@ -588,6 +588,14 @@ static void refit_is_due_on_schedule_and_takes_only_its_own_history(void **state
         if (pred_signal_refit_due(s) && n_due < 16)
             due[n_due++] = t + 1;
     }
+    /* Five seasons are too few to fit: nothing changes, due or not. */
+    struct pred_signal *young = new_signal(&cfg);
+    for (long t = 0; t < 60; t++)
+        pred_signal_observe(young, ts[t], x[t], ev);
+    memcpy(copy, young, size);
+    assert_int_equal(pred_signal_refit(young, ts, x, 60), 0);
+    assert_memory_equal(young, copy, size);
+    free(young);
     /* Seasons 6, 7 and 8 of 12 months ended within the first 100 samples. */
     assert_int_equal(n_due, 3);
     assert_int_equal(due[0], 72);
@@ -600,8 +608,9 @@ static void refit_is_due_on_schedule_and_takes_only_its_own_history(void **state
     assert_int_equal(pred_signal_refit(s, ts, x, 0), 0);
     assert_memory_equal(s, copy, size);
 
-    /* Non-finite values, a sample newer than the last observation and a repeated time (the
-     * first entry counts, as it did for the signal) change nothing in the fit. */
+    /* In arrival order: non-finite values, a sample newer than the last observation, a
+     * repeated time (the first entry counts, as it did for the signal) and a late sample (older
+     * than one before it: the signal skipped it) change nothing in the fit. */
     long m = 0;
     for (long t = 0; t < 100; t++) {
         if (t == 40)
@@ -611,6 +620,8 @@ static void refit_is_due_on_schedule_and_takes_only_its_own_history(void **state
             ts2[m] = ts[t], x2[m++] = x[t] + 1000.0;
         if (t == 50)
             ts2[m] = ts[t], x2[m++] = x[t];
+        if (t == 60)
+            ts2[m] = (ts[49] + ts[50]) / 2, x2[m++] = x[t] + 500.0;
     }
     ts2[m] = ts[100], x2[m++] = x[100];
     struct pred_signal *clean = new_signal(&cfg);
