@@ -452,6 +452,7 @@ class ServiceProcess(ManagedProcess):
         self.instance = instance or (f"t{os.getpid()}-{next(self._instance_counter)}-"
                                      f"{os.urandom(2).hex()}")
         self.metrics_port = free_port() if metrics is True else (metrics or 0)
+        self._port_chosen = metrics is True
         self.topic_root = topic_root
         self.broker = broker
         variables = {
@@ -525,6 +526,24 @@ class ServiceProcess(ManagedProcess):
             return any(m.payload == b"online" and not m.retain for m in msgs)
         return wait_until(online, timeout, what=f"{self.name} to publish 'online'")
 
+    def wait_ready_or_move(self, attempts=3):
+        """wait_ready; when the metrics port the harness chose was taken before the service
+        bound it (errno 98: a client socket of another process got it as its ephemeral port in
+        between), the service starts again on another one, up to `attempts` times in all."""
+        for attempt in range(attempts):
+            try:
+                return self.wait_ready()
+            except AssertionError:
+                last_start = self.log_text().rsplit("\n==== ", 1)[-1]
+                if (attempt + 1 == attempts or self.running or not self._port_chosen
+                        or "listen_failed" not in last_start or "errno=98" not in last_start):
+                    raise
+                self.metrics_port = free_port()
+                self.variables["TWIN_METRICS_PORT"] = self.metrics_port
+                self.env = clean_env(self.variables)
+                self.start()
+        return None
+
     def wait_ready(self, timeout=START_TIMEOUT_S):
         if self.metrics_port:
             self.wait_healthy(timeout)
@@ -581,7 +600,7 @@ class Harness:
         if start:
             s.start()
             if ready:
-                s.wait_ready()
+                s.wait_ready_or_move()
         return s
 
     def mqtt(self, broker, **kw):

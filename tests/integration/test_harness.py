@@ -86,6 +86,29 @@ class HarnessProcessTest(TwinTestCase):
             h.remove_dir()
         wait_until(lambda: not th.group_members(pgid), 5, what="the group to be gone")
 
+    def test_service_whose_metrics_port_was_taken_starts_again_on_another(self):
+        broker, redis = self.h.mosquitto(), self.h.redis()
+        # The port the harness hands out is taken before the service binds it, as a client
+        # socket of another process can take it as its ephemeral port.
+        blocker = socket.socket()
+        self.addCleanup(blocker.close)
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen(1)
+        taken, real, calls = blocker.getsockname()[1], th.free_port, []
+
+        def taken_first():
+            calls.append(1)
+            return taken if len(calls) == 1 else real()
+        th.free_port = taken_first
+        try:
+            p = self.h.service("twin-predictor", broker=broker, redis=redis)
+        finally:
+            th.free_port = real
+        self.assertIn("errno=98", p.log_text())
+        self.assertNotEqual(p.metrics_port, taken)
+        self.assertEqual(p.healthz()[0], 200)
+        self.assertEqual(p.starts, 2)
+
 
 class HarnessHelpersTest(unittest.TestCase):
 
