@@ -14,12 +14,15 @@
 -- ARGV[6] the asset's kind in the plant model ("" unknown)
 -- ARGV[7..] signal, value pairs (values already formatted with %.17g)
 --
--- The script is assembled by ingest_script_build: before this text come D (derive.lua; nil
--- when no kind has derived signals) and KINDS, each kind's derived signals as {name, state
--- slots, function(V, S), state key} in an order where each follows the derived signals it
--- reads, and as `reads` the measured signals they read. An update that moves the state on
--- computes them from the merged values (the state's, overridden by this update's) and stores
--- them like measured ones; a late update goes to history as sent and computes nothing (its
+-- The script is assembled by ingest_script_build: before this text come `local D` and
+-- operators() (derive.lua, which makes D; both nil when no kind has derived signals) and
+-- KINDS, for each kind with derived signals a function that makes its entry: the derived
+-- signals as {name, state slots, function(V, S), state key} in an order where each follows the
+-- derived signals it reads, and as `reads` the measured signals they read. Every call runs the
+-- whole script, so D and an entry are made only for an update of such a kind (each closure
+-- made costs on every call: ~3.5 microseconds for 10 derived signals). An update that moves
+-- the state on computes them from the merged values (the state's, overridden by this
+-- update's) and stores them like measured ones; a late update goes to history as sent and computes nothing (its
 -- operators run in the order updates are applied, so an older sample cannot be inserted
 -- after).
 --
@@ -101,10 +104,12 @@ end
 
 -- Appends the kind's derived signals that have a value to kv, and stores their state.
 local function derive(kv)
-    local kind = KINDS[ARGV[6]]
-    if kind == nil then
+    local make = KINDS[ARGV[6]]
+    if make == nil then
         return
     end
+    D = operators()
+    local kind = make()
     local V = derive_inputs(kind)
     -- Every derived signal's operator state in one field: one read and one write per update,
     -- and the hash exists from the first update on (so that all four keys move together when

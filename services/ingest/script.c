@@ -101,17 +101,18 @@ static uint32_t fingerprint(const struct tw_dx *e, const char *lua)
     return has_window(e) ? fnv1a(h, "window layout " WINDOW_STATE_LAYOUT) : h;
 }
 
-/* One kind's entry: {{name, slots, function(V, S) return <expr> end, state key}, ...,
- * reads = {...}}, the derived signals in the order the model gives (each after those it reads),
- * reads the measured signals their expressions read, which the script takes from the state
- * when an update does not carry them. */
+/* One kind's entry, made by a function so that only an update of that kind makes it:
+ * function() return {{name, slots, function(V, S) return <expr> end, state key}, ...,
+ * reads = {...}} end, the derived signals in the order the model gives (each after those it
+ * reads), reads the measured signals their expressions read, which the script takes from the
+ * state when an update does not carry them. */
 static int add_kind(struct text *t, const struct tw_model_kind *k, char *err, size_t errlen)
 {
     static struct tw_dx dx; /* 4 KB: not on the stack; callers run at startup, one at a time */
     static char lua[8192];
     static bool read[TW_MODEL_MAX_SIGNALS];
     memset(read, 0, sizeof read);
-    add(t, "  ['%s'] = {\n", k->name);
+    add(t, "  ['%s'] = function() return {\n", k->name);
     for (size_t i = 0; i < k->n_derived; i++) {
         const struct tw_model_signal *s = &k->signals[k->derived[i]];
         char why[256];
@@ -130,7 +131,7 @@ static int add_kind(struct text *t, const struct tw_model_kind *k, char *err, si
     for (size_t i = 0; i < k->n_signals && i < TW_MODEL_MAX_SIGNALS; i++)
         if (read[i])
             add(t, "'%s', ", k->signals[i].name);
-    add(t, "},\n  },\n");
+    add(t, "},\n  } end,\n");
     return 0;
 }
 
@@ -154,9 +155,10 @@ static bool operator_kept(const char *line, const char *kinds, const char **name
            kinds_call(kinds, *name, *len);
 }
 
-/* derive.lua as D, without the operators no expression of kinds calls: every call runs the
- * whole script, so each definition costs on every apply (~45 closures in all, 3.3 µs of a
- * 14 µs apply measured apart). apply.lua's D.decode and D.encode and the local helpers stay;
+/* derive.lua as operators(), the function that makes D (called only for an update of a kind
+ * with derived signals), without the operators no expression of kinds calls: every call runs
+ * the whole script, so each definition made costs on every apply (~45 closures in all, 3.3 µs
+ * of a 14 µs apply measured apart). apply.lua's D.decode and D.encode and the local helpers stay;
  * no operator calls another. A definition is "function D.<name>(...)" at the start of a line,
  * ending on that line (" end") or at the next line that is "end". derive.lua's "local D = {}"
  * becomes a constructor naming every field D gets, so that the table is made at its size
@@ -164,7 +166,7 @@ static bool operator_kept(const char *line, const char *kinds, const char **name
  * measured apart). */
 static void add_operators(struct text *t, const char *kinds)
 {
-    add(t, "local D = (function()\n");
+    add(t, "local D\nlocal function operators()\n");
     bool skipping = false;
     for (const char *line = ingest_derive_lua; *line;) {
         const char *nl = strchr(line, '\n');
@@ -192,7 +194,7 @@ static void add_operators(struct text *t, const char *kinds)
         }
         line += len;
     }
-    add(t, "\nreturn D\nend)()\n");
+    add(t, "\nreturn D\nend\n");
 }
 
 int ingest_script_build(const struct tw_model *m, char **out, char *err, size_t errlen)
@@ -212,7 +214,7 @@ int ingest_script_build(const struct tw_model *m, char **out, char *err, size_t 
     if (kinds.len > 0)
         add_operators(&t, kinds.buf);
     else
-        add(&t, "local D -- no kind has derived signals\n");
+        add(&t, "local D, operators -- no kind has derived signals\n");
     add(&t, "local KINDS = {\n%s}\n%s", kinds.len > 0 ? kinds.buf : "", ingest_apply_lua);
     bool nomem = t.nomem || kinds.nomem;
     free(kinds.buf);

@@ -699,7 +699,12 @@ static void script_defines_only_the_operators_the_model_calls(void **state)
                                            "integral = false, max_over = false, "
                                            "decode = false, encode = false}\n"));
             /* what follows the last kept definition is derive.lua's own text, whole */
-            assert_non_null(strstr(script, "\nreturn D\nend)()\nlocal KINDS = {\n"));
+            assert_non_null(strstr(script, "\nreturn D\nend\nlocal KINDS = {\n"));
+            /* D and a kind's entry are made only for an update of a kind with derived
+             * signals */
+            assert_non_null(strstr(script, "local D\nlocal function operators()\n"));
+            assert_non_null(strstr(script, "  ['pump'] = function() return {\n"));
+            assert_null(strstr(script, "['meter']"));
         }
         free(script);
         tw_model_free(m);
