@@ -28,7 +28,7 @@ static void learnt_state(struct pred_signal *s)
 {
     struct pred_event ev[PRED_MAX_EVENTS];
     CHECK(pred_signal_init(s, &cfg) == 0);
-    for (int i = 0; i < 60; i++)
+    for (int i = 0; i < 84; i++) /* seven seasons of 12: enough for a batch refit */
         pred_signal_observe(s, 1000000 + 60000LL * i, 50.0 + 10.0 * sin(i * 0.5236) + i % 3, ev);
 }
 
@@ -37,8 +37,9 @@ static void exercise(struct pred_signal *s, bool refit)
     struct pred_point p[PRED_MAX_POINTS];
     struct pred_event ev[PRED_MAX_EVENTS];
     struct pred_quality q;
-    /* A batch refit from a history that ends at the state's last observation (on one input in
-     * eight: a fit costs what ten runs without one do). */
+    /* A batch refit from a history that ends at the state's last observation, for an input that
+     * ends in 'R' (rare in mutations, unlike 0): under the fuzzer's sanitizers a fit costs what
+     * some thirty runs without one do. */
     int64_t ts[96];
     double x[96];
     for (int i = 0; refit && i < 96; i++) {
@@ -87,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = -1;
     }
     (void)rc; /* refused (s unchanged) or accepted: either way it must behave */
-    exercise(s, size > 0 && data[size - 1] % 8 == 0);
+    exercise(s, size > 0 && data[size - 1] == 'R');
     free(s);
     return 0;
 }
