@@ -3,6 +3,8 @@
 #ifndef PRED_ENGINE_INTERNAL_H
 #define PRED_ENGINE_INTERNAL_H
 
+#include <math.h>
+
 #include "engine.h"
 
 /* The bank. Two variants of each Holt-Winters family run side by side: the incumbent (A) and
@@ -109,6 +111,14 @@ struct pred_signal {
 static inline bool pred_is_live(const struct pred_signal *s, unsigned id)
 {
     return (s->live >> id) & 1u;
+}
+
+static inline bool pred_all_finite(const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return false;
+    return true;
 }
 
 /* Whether the configuration declares a physical relation. */

@@ -225,14 +225,6 @@ static int refit_grid(const struct pred_signal *s, const int64_t *ts, const doub
     return rc;
 }
 
-static bool all_finite(const double *v, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++)
-        if (!isfinite(v[i]))
-            return false;
-    return true;
-}
-
 int pred_signal_refit(struct pred_signal *s, const int64_t *ts, const double *x, size_t n)
 {
     /* Not during an anomaly (the fit would learn the outage the online models are kept from),
@@ -267,7 +259,7 @@ int pred_signal_refit(struct pred_signal *s, const int64_t *ts, const double *x,
             pred_es_seasonal_sse(&held, &s->se, scratch, g + from, len - from, t0 + from);
         double sse = pred_es_fit_seasonal(&fit, &s->se, season, g + from, len - from, t0 + from);
         if (!(sse < sse_held) || !isfinite(fit.level) || !isfinite(fit.trend) ||
-            !all_finite(season, m))
+            !pred_all_finite(season, m))
             continue;
         pred_bank_refit(s, f, &fit, season);
         changed++;

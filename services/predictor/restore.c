@@ -277,10 +277,12 @@ static bool entry_value(const struct tw_reply *f, const char *name, double *valu
 
 /* Refits from h (in stream order) the signals of a whose refit is due, or with `all` every
  * signal that can be refitted (after a warm start). One that the budget or memory does not
- * allow now stays due (sig->refit, a->refit) for the asset's next TwinState. */
-static void refit_from(struct pred_service *svc, struct pred_asset *a, const struct history *h,
+ * allow now stays due (sig->refit, a->refit) for the asset's next TwinState. Returns whether
+ * any signal changed. */
+static bool refit_from(struct pred_service *svc, struct pred_asset *a, const struct history *h,
                        bool all)
 {
+    bool changed = false;
     int64_t *ts = malloc((h->n ? h->n : 1) * sizeof(*ts));
     double *x = malloc((h->n ? h->n : 1) * sizeof(*x));
     for (size_t k = 0; k < a->n_sigs; k++) {
@@ -302,12 +304,13 @@ static void refit_from(struct pred_service *svc, struct pred_asset *a, const str
                                                 : PRED_REFIT_DEFERRED],
                        1);
         if (rc > 0) {
-            sig->dirty = true;
+            sig->dirty = changed = true;
             tw_log(TW_LOG_DEBUG, "refit", "asset=%s signal=%s families=%d", a->id, sig->name, rc);
         }
     }
     free(ts);
     free(x);
+    return changed;
 }
 
 void pred_refit_asset(struct pred_service *svc, struct pred_asset *a)
@@ -330,8 +333,7 @@ void pred_refit_asset(struct pred_service *svc, struct pred_asset *a)
         if (h.n > 0)
             qsort(h.entries, h.n, sizeof(*h.entries), stream_cmp);
         a->refit = false;
-        refit_from(svc, a, &h, false);
-        if (a->loaded)
+        if (refit_from(svc, a, &h, false) && a->loaded)
             pred_table_list(&svc->table, a, PRED_LIST_DIRTY);
     }
     history_free(&h);

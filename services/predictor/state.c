@@ -25,14 +25,6 @@ size_t pred_signal_save(const struct pred_signal *s, double *out, size_t cap)
     return STATE_DOUBLES;
 }
 
-static bool all_finite(const double *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(v[i]))
-            return false;
-    return true;
-}
-
 static bool all_finite_f(const float *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -65,8 +57,8 @@ static bool state_shape_valid(const struct pred_signal *s)
 /* Model PM_AR's state, read as what the configuration makes it. */
 static bool state_ar_valid(const struct pred_signal *s)
 {
-    return all_finite(s->ar.theta, PRED_AR_DIM) && all_finite(s->ar.p, PRED_AR_PSIZE) &&
-           all_finite(s->ar.lag, PRED_AR_ORDER) && isfinite(s->ar.centre) &&
+    return pred_all_finite(s->ar.theta, PRED_AR_DIM) && pred_all_finite(s->ar.p, PRED_AR_PSIZE) &&
+           pred_all_finite(s->ar.lag, PRED_AR_ORDER) && isfinite(s->ar.centre) &&
            (!pred_is_live(s, PM_AR) ||
             (s->ar.scale > 0 && isfinite(s->ar.scale) && s->ar.lambda > 0 && s->ar.lambda <= 1));
 }
@@ -94,8 +86,8 @@ static bool state_models_valid(const struct pred_signal *s)
             if (isinf(r->ring[k]))
                 return false;
     }
-    return all_finite(s->snaive_s, PRED_SEASON_POINTS) &&
-           all_finite(&s->hw_s[0][0], PRED_N_HW * PRED_SEASON_POINTS) &&
+    return pred_all_finite(s->snaive_s, PRED_SEASON_POINTS) &&
+           pred_all_finite(&s->hw_s[0][0], PRED_N_HW * PRED_SEASON_POINTS) &&
            (pred_is_grey(s) ? state_grey_valid(s) : state_ar_valid(s));
 }
 
