@@ -16,8 +16,9 @@
 extern const char ingest_apply_lua[];
 extern const char ingest_derive_lua[];
 
-/* The apply script for model m (NULL: no derived signals): D (only when a kind has derived
- * signals), each kind's derived signals compiled to Lua, then apply.lua. *out is malloc'd.
+/* The apply script for model m (NULL: no derived signals): kind_code, each kind's derived
+ * signals compiled to Lua from derive.lua's operator bodies (only when a kind has derived
+ * signals), then apply.lua. *out is malloc'd.
  * Returns 0, TW_ENOMEM, or TW_EINVAL with a sentence in err (an expression the model check
  * passed but the compiler refused). */
 int ingest_script_build(const struct tw_model *m, char **out, char *err, size_t errlen);

@@ -6,7 +6,7 @@
 -- KEYS[3] twin:{a}:replay  string used as a ring bitmap of the last W sequence numbers:
 --                          bit (seq mod W) is set when seq was applied (as update or late).
 -- KEYS[4] twin:{a}:derived hash: "state" -> every derived signal's operator state by
---                          "<name>#<fingerprint of its expression>" (D.encode): its one
+--                          "<name>#<fingerprint of its expression>" (MessagePack): its one
 --                          operator's state, or its operators' by slot; only for an asset
 --                          whose kind has derived signals
 -- ARGV[1] seq (decimal uint64; "0" = unsequenced)   ARGV[2] ts_ms   ARGV[3] ingest_ms
@@ -14,17 +14,15 @@
 -- ARGV[6] the asset's kind in the plant model ("" unknown)
 -- ARGV[7..] signal, value pairs (values already formatted with %.17g)
 --
--- The script is assembled by ingest_script_build: before this text come `local D` and
--- operators() (derive.lua, which makes D; both nil when no kind has derived signals) and
--- KINDS, for each kind with derived signals a function that makes its entry: the derived
--- signals as {name, state slots, function(V, S), state key} in an order where each follows the
--- derived signals it reads, and as `reads` the measured signals they read. Every call runs the
--- whole script, so D and an entry are made only for an update of such a kind (each closure
--- made costs on every call: ~3.5 microseconds for 10 derived signals). An update that moves
--- the state on computes them from the merged values (the state's, overridden by this
--- update's) and stores them like measured ones; a late update goes to history as sent and computes nothing (its
--- operators run in the order updates are applied, so an older sample cannot be inserted
--- after).
+-- The script is assembled by ingest_script_build: before this text comes kind_code(kind)
+-- (nil when no kind has derived signals), which for a kind with derived signals returns a
+-- function computing them, compiled to straight-line Lua, and the measured signals they read.
+-- Every call runs the whole script, and each function it makes is made anew on every call, so
+-- the functions here are few and the derived signals' code is one function made only for an
+-- update of such a kind. An update that moves the state on computes them from the merged
+-- values (the state's, overridden by this update's) and stores them like measured ones; a
+-- late update goes to history as sent and computes nothing (its operators run in the order
+-- updates are applied, so an older sample cannot be inserted after).
 --
 -- Returns {1, <the state's fields and values, as HGETALL gives them>, <previous _ingest_ms>}
 -- when the state changed, {2} late (history only), {3} duplicate, {4} stale. Lua numbers are
@@ -77,16 +75,16 @@ local function sent(name)
     return false
 end
 
--- The values the kind's expressions read: this update's, and from the state only the
--- measured signals they read (kind.reads) that the update does not carry. Derived signals are
--- computed before they are read, so their stored values are never needed.
-local function derive_inputs(kind)
+-- The values a kind's expressions read: this update's, and from the state only the measured
+-- signals they read (reads) that the update does not carry. Derived signals are computed
+-- before they are read, so their stored values are never needed.
+local function derive_inputs(reads)
     local V = {}
     for i = FIRST, #ARGV, 2 do
         V[ARGV[i]] = tonumber(ARGV[i + 1])
     end
     local missing = {}
-    for _, name in ipairs(kind.reads) do
+    for _, name in ipairs(reads) do
         if V[name] == nil and not sent(name) then
             missing[#missing + 1] = name
         end
@@ -104,47 +102,31 @@ end
 
 -- Appends the kind's derived signals that have a value to kv, and stores their state.
 local function derive(kv)
-    local make = KINDS[ARGV[6]]
-    if make == nil then
+    local code, reads
+    if kind_code then
+        code, reads = kind_code(ARGV[6])
+    end
+    if code == nil then
         return
     end
-    D = operators()
-    local kind = make()
-    local V = derive_inputs(kind)
     -- Every derived signal's operator state in one field: one read and one write per update,
     -- and the hash exists from the first update on (so that all four keys move together when
-    -- a Redis Cluster slot migrates). A state is keyed by its signal's name and expression
-    -- (d[4]): after a model change an operator never meets another operator's state; it
-    -- starts over, and the state of signals no longer in the model is dropped.
-    local all, kept = D.decode(redis.call('HGET', derived, 'state')), {}
-    D.t = tonumber(ts) / 1000
-    local n, format = #kv, string.format
-    for i = 1, #kind do
-        local d = kind[i]
-        local name, key = d[1], d[4]
-        -- An expression with one stateful operator (d[2] == 1, the usual case) stores that
-        -- operator's state as it is; with more, the table of them by slot. (Before, the one
-        -- operator's state too was wrapped: {state}. Operator state never holds a table, so
-        -- such a wrapper is recognised and unwrapped.)
-        local S = all[key]
-        if type(S) ~= 'table' then
-            S = {}
-        elseif d[2] == 1 and type(S[1]) ~= 'table' then
-            S = {S}
-        end
-        local v = d[3](V, S)
-        V[name] = v
-        if v ~= nil then
-            kv[n + 1], kv[n + 2] = name, format('%.17g', v)
-            n = n + 2
-        end
-        if d[2] == 1 then
-            kept[key] = S[1]
-        elseif d[2] > 1 then
-            kept[key] = S
-        end
+    -- a Redis Cluster slot migrates). A state is keyed by its signal's name and expression:
+    -- after a model change an operator never meets another operator's state; it starts over,
+    -- and the state of signals no longer in the model is dropped. Anything that does not
+    -- decode (hand-edited) starts over too.
+    local blob, all = redis.call('HGET', derived, 'state'), nil
+    if blob and blob ~= '' then
+        local ok
+        ok, all = pcall(cmsgpack.unpack, blob)
+        if not ok then all = nil end
     end
-    redis.call('HSET', derived, 'state', D.encode(kept))
+    if type(all) ~= 'table' then
+        all = {}
+    end
+    local kept = {}
+    code(kv, derive_inputs(reads), all, kept, tonumber(ts) / 1000)
+    redis.call('HSET', derived, 'state', cmsgpack.pack(kept))
 end
 
 local function update_state(set_seq)

@@ -28,7 +28,8 @@ struct ingest_config {
     int64_t redis_replicas;  /* WAIT for this many replicas before acknowledging; 0: off */
     int64_t redis_replica_wait_ms;
     int64_t shutdown_grace_ms;
-    bool retire; /* drain every session of this instance, end them, exit */
+    bool retire;       /* drain every session of this instance, end them, exit */
+    bool print_script; /* print the apply script for the model and exit */
     const struct tw_model *model; /* loaded from common.model_path; NULL without one */
     const char *script;           /* the apply script for that model (ingest_script_build) */
 };

@@ -61,8 +61,8 @@ static const struct tw_option ingest_options[] = {
      "last writes)",
      TW_OPT_INT, OPT(redis_replicas), 0, 16, 0, NULL},
     {"redis-replica-wait-ms", "TWIN_INGEST_REDIS_REPLICA_WAIT_MS", "1000",
-     "how long WAIT waits for those replicas, ms", TW_OPT_INT, OPT(redis_replica_wait_ms), 1,
-     60000, 0, NULL},
+     "how long WAIT waits for those replicas, ms", TW_OPT_INT, OPT(redis_replica_wait_ms), 1, 60000,
+     0, NULL},
     {"shutdown-grace-ms", "TWIN_INGEST_SHUTDOWN_GRACE_MS", "10000",
      "on SIGTERM, how long in-flight work may take before workers are killed (unacknowledged "
      "messages stay with the broker)",
@@ -71,6 +71,9 @@ static const struct tw_option ingest_options[] = {
      "retire this instance name: apply what the broker still holds for every one of its "
      "sessions, end them, and exit (run once when an instance is removed for good)",
      TW_OPT_BOOL, OPT(retire), 0, 0, 0, NULL},
+    {"print-script", "TWIN_INGEST_PRINT_SCRIPT", "false",
+     "print the Lua apply script for the plant model (its derived signals compiled) and exit",
+     TW_OPT_BOOL, OPT(print_script), 0, 0, 0, NULL},
 };
 
 static const struct tw_program ingest_program = {
@@ -356,6 +359,10 @@ int main(int argc, char **argv)
         return 2;
     }
     cfg.script = script;
+    if (cfg.print_script) {
+        fputs(script, stdout);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
     if (action == TW_CONFIG_CHECK) {
         printf("twin-ingest: configuration is valid\n");
         return 0;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The apply script for a plant model: the derived-signal operators, each kind's derived
- * signals compiled to Lua in evaluation order, and apply.lua. Pure; tested through a real
- * redis-server (tests/integration/test_derive_ops.py, test_ingest_derived.py). */
+/* The apply script for a plant model: each kind's derived signals compiled to straight-line Lua
+ * from derive.lua's operator bodies, then apply.lua. Pure; tested through a real redis-server
+ * (tests/integration/test_derive_ops.py, test_ingest_derived.py). */
 #include "apply.h"
 
 #include <stdarg.h>
@@ -101,121 +101,303 @@ static uint32_t fingerprint(const struct tw_dx *e, const char *lua)
     return has_window(e) ? fnv1a(h, "window layout " WINDOW_STATE_LAYOUT) : h;
 }
 
-/* One kind's entry, made by a function so that only an update of that kind makes it:
- * function() return {{name, slots, function(V, S) return <expr> end, state key}, ...,
- * reads = {...}} end, the derived signals in the order the model gives (each after those it
- * reads), reads the measured signals their expressions read, which the script takes from the
- * state when an update does not carry them. */
-static int add_kind(struct text *t, const struct tw_model_kind *k, char *err, size_t errlen)
+/* ---- operator bodies (derive.lua) ------------------------------------------------------ */
+
+#define BODY_MAX   40 /* bodies in derive.lua */
+#define BODY_PARAM 3  /* parameters of one body, at most */
+
+/* One operator body of derive.lua: "--@ <name> <params...>" and the lines up to the next "--@". */
+struct body {
+    const char *name, *param[BODY_PARAM], *text;
+    int name_len, param_len[BODY_PARAM], text_len;
+    unsigned n_params;
+};
+
+struct bodies {
+    struct body b[BODY_MAX];
+    size_t n;
+};
+
+/* Reads derive.lua's bodies into bs. Returns -1 when it does not have the expected form. */
+static int bodies_load(struct bodies *bs)
+{
+    struct body *cur = NULL;
+    bs->n = 0;
+    for (const char *line = ingest_derive_lua; *line;) {
+        size_t len = strcspn(line, "\n");
+        if (strncmp(line, "--@", 3) == 0) {
+            if (cur)
+                cur->text_len = (int)(line - cur->text);
+            cur = NULL;
+            if (strncmp(line, "--@ ", 4) == 0) {
+                if (bs->n == BODY_MAX)
+                    return -1;
+                cur = &bs->b[bs->n++];
+                *cur = (struct body){.text = line + len + (line[len] == '\n')};
+                const char *p = line + 4, *end = line + len;
+                for (int word = 0; p < end; word++) {
+                    int n = (int)strcspn(p, " \n");
+                    if (word == 0) {
+                        cur->name = p;
+                        cur->name_len = n;
+                    } else if (cur->n_params == BODY_PARAM) {
+                        return -1;
+                    } else {
+                        cur->param[cur->n_params] = p;
+                        cur->param_len[cur->n_params++] = n;
+                    }
+                    p += n;
+                    while (p < end && *p == ' ')
+                        p++;
+                }
+            }
+        }
+        line += len + (line[len] == '\n');
+    }
+    return cur || bs->n == 0 ? -1 : 0; /* the last body ends at "--@end" */
+}
+
+static const struct body *body_find(const struct bodies *bs, const char *name)
+{
+    for (size_t i = 0; i < bs->n; i++)
+        if ((size_t)bs->b[i].name_len == strlen(name) &&
+            strncmp(bs->b[i].name, name, strlen(name)) == 0)
+            return &bs->b[i];
+    return NULL;
+}
+
+/* The body an operator compiles to, and an argument it adds after the expression's (or NULL). */
+static const char *body_of(enum tw_dx_op op, const char **extra)
+{
+    static const char *const arith[] = {
+        [TW_DX_NEG] = "neg", [TW_DX_ADD] = "add", [TW_DX_SUB] = "sub", [TW_DX_MUL] = "mul",
+        [TW_DX_DIV] = "div", [TW_DX_POW] = "pow", [TW_DX_LT] = "lt",   [TW_DX_LE] = "le",
+        [TW_DX_GT] = "gt",   [TW_DX_GE] = "ge",   [TW_DX_EQ] = "eq",   [TW_DX_NE] = "ne",
+    };
+    *extra = NULL;
+    if (op == TW_DX_MIN_OVER || op == TW_DX_MAX_OVER) {
+        *extra = op == TW_DX_MIN_OVER ? "1" : "-1";
+        return "extreme_over";
+    }
+    if ((size_t)op < sizeof arith / sizeof arith[0] && arith[op])
+        return arith[op];
+    return tw_dx_op_word(op);
+}
+
+/* ---- compiling a kind ------------------------------------------------------------------- */
+
+/* Node i as an operand: a number, a signal's value, or the local holding its result. */
+static void operand(const struct tw_dx *e, uint16_t i, char *buf, size_t len)
+{
+    const struct tw_dx_node *n = &e->node[i];
+    if (n->op == TW_DX_NUM)
+        snprintf(buf, len, "%.17g", n->num);
+    else if (n->op == TW_DX_SIGNAL) /* names are [A-Za-z0-9._:/-]: nothing to escape */
+        snprintf(buf, len, "V['%s']", tw_dx_name(e, i));
+    else
+        snprintf(buf, len, "v%u", i);
+}
+
+#define OPERAND_MAX (TW_NAME_MAX + 8)
+
+/* One block running body b on the operands, its result into v<i>; slot >= 0: a stateful
+ * operator, its state in s<slot + 1>. */
+static int emit_block(struct text *t, const struct body *b, char (*ops)[OPERAND_MAX], unsigned n,
+                      uint16_t i, int slot)
+{
+    if (n > b->n_params)
+        return -1;
+    add(t, "            do\n                local ");
+    for (unsigned k = 0; k < b->n_params; k++)
+        add(t, "%.*s, ", b->param_len[k], b->param[k]);
+    add(t, "r");
+    for (unsigned k = 0; k < n; k++)
+        add(t, "%s%s", k ? ", " : " = ", ops[k]);
+    add(t, "\n");
+    if (slot >= 0)
+        add(t, "                local st = s%d\n", slot + 1);
+    for (const char *line = b->text; line < b->text + b->text_len;) {
+        size_t len = strcspn(line, "\n");
+        size_t lead = strspn(line, " ");
+        if (lead < len && strncmp(line + lead, "--", 2) != 0) /* no blank or comment lines */
+            add(t, "                %.*s\n", (int)len, line);
+        line += len + (line[len] == '\n');
+    }
+    add(t, "                v%u = r\n", i);
+    if (slot >= 0)
+        add(t, "                s%d = st\n", slot + 1);
+    add(t, "            end\n");
+    return 0;
+}
+
+/* The nodes the root reads, directly or not (every node's arguments come before it). */
+static void mark_used(const struct tw_dx *e, bool *used)
+{
+    memset(used, 0, TW_DX_MAX_NODES * sizeof *used);
+    used[e->n - 1] = true;
+    for (int i = (int)e->n - 1; i >= 0; i--)
+        if (used[i])
+            for (uint8_t k = 0; k < e->node[i].n_args; k++)
+                used[e->node[i].args[k]] = true;
+}
+
+/* Expression e's nodes as blocks, in evaluation order. min and max of more than two arguments
+ * run their body once for each argument after the first. */
+static int emit_nodes(struct text *t, const struct bodies *bs, const struct tw_dx *e)
+{
+    bool used[TW_DX_MAX_NODES];
+    char ops[TW_DX_MAX_ARGS + 1][OPERAND_MAX];
+    mark_used(e, used);
+    for (uint16_t i = 0; i < e->n; i++) {
+        const struct tw_dx_node *n = &e->node[i];
+        if (!used[i] || n->op == TW_DX_NUM || n->op == TW_DX_SIGNAL)
+            continue;
+        const char *extra;
+        const struct body *b = body_find(bs, body_of(n->op, &extra));
+        if (!b)
+            return -1;
+        int slot = tw_dx_op_is_stateful(n->op) ? n->slot : -1;
+        add(t, "            local v%u\n", i);
+        unsigned n_ops = n->n_args;
+        for (unsigned k = 0; k < n_ops; k++)
+            operand(e, n->args[k], ops[k], sizeof ops[k]);
+        if (extra)
+            snprintf(ops[n_ops++], sizeof ops[0], "%s", extra);
+        if (n->op == TW_DX_MIN || n->op == TW_DX_MAX) {
+            for (unsigned k = 1; k < n_ops; k++) {
+                char pair[2][OPERAND_MAX];
+                if (k == 1)
+                    snprintf(pair[0], sizeof pair[0], "%s", ops[0]);
+                else /* the result so far */
+                    snprintf(pair[0], sizeof pair[0], "v%u", i);
+                snprintf(pair[1], sizeof pair[1], "%s", ops[k]);
+                if (emit_block(t, b, pair, 2, i, -1) < 0)
+                    return -1;
+            }
+        } else if (emit_block(t, b, ops, n_ops, i, slot) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* One derived signal: its operators' state from `all` (keyed by name and fingerprint, `key`),
+ * its nodes, its state into `kept`, and its value into V and, when it has one, kv. */
+static int emit_signal(struct text *t, const struct bodies *bs, const char *name,
+                       const struct tw_dx *e, const char *canonical, const char *key)
+{
+    add(t, "        do -- %s: %s\n", name, canonical);
+    /* One stateful operator (the usual case) stores its state as it is; more, the table of
+     * them by slot. (Before, one operator's state too was wrapped: {state}. Operator state
+     * never holds a table, so such a wrapper is recognised and unwrapped.) */
+    if (e->n_state == 1) {
+        add(t, "            local s1 = all['%s']\n", key);
+        add(t, "            if type(s1) ~= 'table' then s1 = nil elseif type(s1[1]) == 'table' "
+               "then s1 = s1[1] end\n");
+    } else if (e->n_state > 1) {
+        add(t, "            local S = all['%s']\n", key);
+        add(t, "            if type(S) ~= 'table' then S = {} end\n");
+        for (unsigned k = 1; k <= e->n_state; k++)
+            add(t,
+                "            local s%u = S[%u]\n            if type(s%u) ~= 'table' then s%u = "
+                "nil end\n",
+                k, k, k, k);
+    }
+    if (emit_nodes(t, bs, e) < 0)
+        return -1;
+    if (e->n_state == 1) {
+        add(t, "            kept['%s'] = s1\n", key);
+    } else if (e->n_state > 1) {
+        add(t, "            kept['%s'] = {", key);
+        for (unsigned k = 1; k <= e->n_state; k++)
+            add(t, "%ss%u", k > 1 ? ", " : "", k);
+        add(t, "}\n");
+    }
+    char root[OPERAND_MAX];
+    operand(e, (uint16_t)(e->n - 1), root, sizeof root);
+    add(t,
+        "            local value = %s\n"
+        "            V['%s'] = value\n"
+        "            if value ~= nil then\n"
+        "                kv[nkv + 1], kv[nkv + 2] = '%s', format('%%.17g', value)\n"
+        "                nkv = nkv + 2\n"
+        "            end\n"
+        "        end\n",
+        root, name, name);
+    return 0;
+}
+
+/* One kind's branch of kind_code: a function computing its derived signals in the order the
+ * model gives (each after those it reads), and the measured signals their expressions read,
+ * which apply.lua takes from the state when an update does not carry them. */
+static int add_kind(struct text *t, const struct bodies *bs, const struct tw_model_kind *k,
+                    char *err, size_t errlen)
 {
     static struct tw_dx dx; /* 4 KB: not on the stack; callers run at startup, one at a time */
-    static char lua[8192];
+    static char canonical[8192];
     static bool read[TW_MODEL_MAX_SIGNALS];
     memset(read, 0, sizeof read);
-    add(t, "  ['%s'] = function() return {\n", k->name);
+    add(t, "    if kind == '%s' then\n", k->name);
+    add(t, "        return function(kv, V, all, kept, t)\n"
+           "        local HUGE, abs, exp, floor = math.huge, math.abs, math.exp, math.floor\n"
+           "        local log, max, sqrt = math.log, math.max, math.sqrt\n"
+           "        local format, nkv = string.format, #kv\n");
     for (size_t i = 0; i < k->n_derived; i++) {
         const struct tw_model_signal *s = &k->signals[k->derived[i]];
-        char why[256];
+        char why[256], key[TW_NAME_MAX + 16];
         const char *problem = tw_dx_parse(s->expr, NULL, NULL, &dx, why, sizeof why) != 0 ? why
-                              : tw_dx_lua(&dx, lua, sizeof lua) < 0 ? "too large to compile"
-                                                                    : NULL;
+                              : tw_dx_lua(&dx, canonical, sizeof canonical) < 0
+                                  ? "too large to compile"
+                                  : NULL;
+        if (!problem) {
+            snprintf(key, sizeof key, "%s#%08x", s->name, fingerprint(&dx, canonical));
+            if (emit_signal(t, bs, s->name, &dx, canonical, key) < 0)
+                problem = "an operator has no body in derive.lua";
+        }
         if (problem) { /* the model was checked: only a changed limit could get here */
             snprintf(err, errlen, "kind %s, derived signal %s: %s", k->name, s->name, problem);
             return TW_EINVAL;
         }
-        add(t, "    {'%s', %u, function(V, S) return %s end, '%s#%08x'},\n", s->name, dx.n_state,
-            lua, s->name, fingerprint(&dx, lua));
         mark_reads(k, &dx, read);
     }
-    add(t, "    reads = {");
+    add(t, "        end, {");
     for (size_t i = 0; i < k->n_signals && i < TW_MODEL_MAX_SIGNALS; i++)
         if (read[i])
             add(t, "'%s', ", k->signals[i].name);
-    add(t, "},\n  } end,\n");
+    add(t, "}\n    end\n");
     return 0;
-}
-
-/* Whether the compiled expressions (kinds) call D.<name>( (name: len bytes). Signal names
- * cannot hold '(', so only a call matches. */
-static bool kinds_call(const char *kinds, const char *name, size_t len)
-{
-    for (const char *p = strstr(kinds, "D."); p; p = strstr(p + 2, "D."))
-        if (strncmp(p + 2, name, len) == 0 && p[2 + len] == '(')
-            return true;
-    return false;
-}
-
-/* Whether derive.lua's definition line `line` ("function D.<name>(...") is kept: D.decode,
- * D.encode and the operators kinds calls. Sets name and len to the operator's name. */
-static bool operator_kept(const char *line, const char *kinds, const char **name, size_t *len)
-{
-    *name = line + 11;
-    *len = strcspn(*name, "(\n");
-    return (*len == 6 && (strncmp(*name, "decode", 6) == 0 || strncmp(*name, "encode", 6) == 0)) ||
-           kinds_call(kinds, *name, *len);
-}
-
-/* derive.lua as operators(), the function that makes D (called only for an update of a kind
- * with derived signals), without the operators no expression of kinds calls: every call runs
- * the whole script, so each definition made costs on every apply (~45 closures in all, 3.3 µs
- * of a 14 µs apply measured apart). apply.lua's D.decode and D.encode and the local helpers stay;
- * no operator calls another. A definition is "function D.<name>(...)" at the start of a line,
- * ending on that line (" end") or at the next line that is "end". derive.lua's "local D = {}"
- * becomes a constructor naming every field D gets, so that the table is made at its size
- * instead of growing through five rehashes (~0.8 µs of a 37 µs apply with 10 derived signals,
- * measured apart). */
-static void add_operators(struct text *t, const char *kinds)
-{
-    add(t, "local D\nlocal function operators()\n");
-    bool skipping = false;
-    for (const char *line = ingest_derive_lua; *line;) {
-        const char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
-        size_t text_len = nl ? (size_t)(nl - line) : len;
-        const char *name;
-        size_t n;
-        if (skipping) {
-            skipping = !(text_len == 3 && strncmp(line, "end", 3) == 0);
-        } else if (strncmp(line, "local D = {}\n", 13) == 0) {
-            add(t, "local D = {t = 0");
-            for (const char *d = strstr(ingest_derive_lua, "\nfunction D."); d;
-                 d = strstr(d + 1, "\nfunction D."))
-                if (operator_kept(d + 1, kinds, &name, &n))
-                    add(t, ", %.*s = false", (int)n, name);
-            add(t, "}\n");
-        } else if (strncmp(line, "function D.", 11) == 0) {
-            bool one_line = text_len >= 4 && strncmp(line + text_len - 4, " end", 4) == 0;
-            if (operator_kept(line, kinds, &name, &n))
-                add(t, "%.*s", (int)len, line);
-            else
-                skipping = !one_line;
-        } else {
-            add(t, "%.*s", (int)len, line);
-        }
-        line += len;
-    }
-    add(t, "\nreturn D\nend\n");
 }
 
 int ingest_script_build(const struct tw_model *m, char **out, char *err, size_t errlen)
 {
+    static struct bodies bs; /* callers run at startup, one at a time */
     struct text kinds = {0}, t = {0};
     *out = NULL;
+    if (bodies_load(&bs) < 0) {
+        snprintf(err, errlen, "derive.lua: an operator body without its \"--@\" header");
+        return TW_EINVAL;
+    }
     for (size_t i = 0; m && i < tw_model_kind_count(m); i++) {
         const struct tw_model_kind *k = tw_model_kind_at(m, i);
         if (k->n_derived == 0)
             continue;
-        int rc = add_kind(&kinds, k, err, errlen);
+        int rc = add_kind(&kinds, &bs, k, err, errlen);
         if (rc < 0) {
             free(kinds.buf);
             return rc;
         }
     }
     if (kinds.len > 0)
-        add_operators(&t, kinds.buf);
+        add(&t,
+            "-- The derived signals of each kind that has some, compiled from the plant model\n"
+            "-- (services/ingest/derive.lua): for an update of such a kind, a function that\n"
+            "-- computes them and the measured signals they read.\n"
+            "local function kind_code(kind)\n%s"
+            "end\n",
+            kinds.buf);
     else
-        add(&t, "local D, operators -- no kind has derived signals\n");
-    add(&t, "local KINDS = {\n%s}\n%s", kinds.len > 0 ? kinds.buf : "", ingest_apply_lua);
+        add(&t, "local kind_code -- no kind has derived signals\n");
+    add(&t, "%s", ingest_apply_lua);
     bool nomem = t.nomem || kinds.nomem;
     free(kinds.buf);
     if (nomem) {

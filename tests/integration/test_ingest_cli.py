@@ -32,6 +32,7 @@ SETTINGS = [
     ("TWIN_INGEST_HISTORY_MAXLEN", "10000"),
     ("TWIN_REDIS_TIMEOUT_MS", "5000"),
     ("TWIN_INGEST_SHUTDOWN_GRACE_MS", "10000"),
+    ("TWIN_INGEST_PRINT_SCRIPT", "false"),
 ]
 
 # Nothing listens here: a config check must not need the broker or Redis.
@@ -103,6 +104,27 @@ class CommandLineTest(TwinTestCase):
         self.assertLess(took, 5.0)
         res, _ = self.run_ingest("--check-config", "--replay-window", "1000")
         self.assertEqual(res.returncode, 2)
+
+    def test_print_script_prints_the_apply_script_without_broker_or_redis(self):
+        res, took = self.run_ingest("--print-script")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertLess(took, 5.0)
+        self.assertTrue(res.stdout.decode().startswith("local kind_code -- no kind has derived signals\n"))
+        self.assertIn("twin-ingest's apply", res.stdout.decode())
+        model = self.h.dir / "meter.json"
+        model.write_text('{"version": 1, "asset_kinds": {"meter": {"signals": {"amps": {}, '
+                         '"kwh": {"expr": "integral(amps * 0.23) / 3600"}}}}, "assets": {}}')
+        res, _ = self.run_ingest("--print-script", env={"TWIN_MODEL": str(model)})
+        self.assertEqual(res.returncode, 0, res.stderr)
+        script = res.stdout.decode()
+        self.assertIn("    if kind == 'meter' then\n", script)
+        self.assertIn("do -- kwh: D.div(D.integral(S,1,D.mul(V['amps'],0.23000000000000001)),"
+                      "3600)\n", script)
+        model.write_text('{"version": 1, "asset_kinds": {"meter": {"signals": {'
+                         '"kwh": {"expr": "integral(volts)"}}}}, "assets": {}}')
+        res, _ = self.run_ingest("--print-script", env={"TWIN_MODEL": str(model)})
+        self.assertEqual(res.returncode, 2)
+        self.assertEqual(res.stdout, b"")
 
     def test_flags_win_over_environment(self):
         res, _ = self.run_ingest("--check-config", "--replay-window", "2048",

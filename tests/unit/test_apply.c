@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "apply.h"
+#include "twin/derive.h"
 #include "twin/err.h"
 #include "twin/model.h"
 
@@ -590,25 +591,36 @@ static uint32_t fnv(const char *text, size_t len)
     return h;
 }
 
-/* The state key the script gives derived signal `name`, and the FNV-1a of its compiled
- * expression alone (the key of layout 1). */
+/* The state key the script gives derived signal `name` (one with operator state), and the
+ * FNV-1a of its canonical expression alone (the key of layout 1), which the compiled code
+ * names in a comment. */
 static void state_key_of(const char *script, const char *name, char *key, size_t keylen,
                          uint32_t *expr_fnv)
 {
-    char head[64];
-    snprintf(head, sizeof head, "{'%s', ", name);
+    char head[64], state[64];
+    snprintf(head, sizeof head, "do -- %s: ", name);
+    snprintf(state, sizeof state, "all['%s#", name);
     const char *at = strstr(script, head);
     assert_non_null(at);
-    const char *lua = strstr(at, "return ");
-    const char *end = strstr(at, " end, '");
-    assert_true(lua && end && lua < end);
-    lua += strlen("return ");
-    *expr_fnv = fnv(lua, (size_t)(end - lua));
-    const char *k = end + strlen(" end, '");
+    at += strlen(head);
+    *expr_fnv = fnv(at, strcspn(at, "\n"));
+    const char *k = strstr(at, state);
+    assert_non_null(k);
+    k += strlen("all['");
     size_t n = strcspn(k, "'");
     assert_true(n < keylen);
     memcpy(key, k, n);
     key[n] = '\0';
+}
+
+static struct tw_model *model_of(const char *json)
+{
+    struct tw_model *m = NULL;
+    struct tw_model_errors errs;
+    tw_model_errors_init(&errs);
+    assert_int_equal(tw_model_load_buffer(json, strlen(json), &m, &errs), 0);
+    tw_model_errors_free(&errs);
+    return m;
 }
 
 /* A change of the windows' state layout (derive.lua) changes the state key of the expressions
@@ -616,50 +628,41 @@ static void state_key_of(const char *script, const char *name, char *key, size_t
 static void script_state_keys_carry_the_window_layout(void **state)
 {
     (void)state;
-    static const char model[] =
+    struct tw_model *m = model_of(
         "{\"version\":1,\"asset_kinds\":{\"meter\":{\"signals\":{\"amps\":{},"
         "\"power\":{\"expr\":\"amps * 230\"},\"kwh\":{\"expr\":\"integral(power) / 3.6e6\"},"
         "\"peak\":{\"expr\":\"1 + max_over(amps, 1h)\"}}}},"
-        "\"assets\":{\"m-1\":{\"kind\":\"meter\"}}}";
-    struct tw_model *m = NULL;
-    struct tw_model_errors errs;
-    tw_model_errors_init(&errs);
-    assert_int_equal(tw_model_load_buffer(model, strlen(model), &m, &errs), 0);
+        "\"assets\":{\"m-1\":{\"kind\":\"meter\"}}}");
     char *script = NULL, err[256], key[96], want[96];
     assert_int_equal(ingest_script_build(m, &script, err, sizeof err), 0);
     uint32_t h;
-    const char *const kept[] = {"power", "kwh"};
-    for (size_t i = 0; i < 2; i++) {
-        state_key_of(script, kept[i], key, sizeof key, &h);
-        snprintf(want, sizeof want, "%s#%08x", kept[i], h);
-        assert_string_equal(key, want);
-    }
+    state_key_of(script, "kwh", key, sizeof key, &h);
+    snprintf(want, sizeof want, "kwh#%08x", h);
+    assert_string_equal(key, want);
     state_key_of(script, "peak", key, sizeof key, &h);
     snprintf(want, sizeof want, "peak#%08x", h);
     assert_string_not_equal(key, want);
     assert_int_equal(strncmp(key, "peak#", 5), 0);
     assert_int_equal(strlen(key), strlen(want));
+    assert_null(strstr(script, "all['power#")); /* no operator state: nothing kept */
     free(script);
     tw_model_free(m);
-    tw_model_errors_free(&errs);
 }
 
-/* The number of operator definitions in script, and whether D.<name> is one of them. */
-static size_t operators_defined(const char *script, const char *name, bool *has)
+/* Occurrences of needle in the text before end. */
+static size_t count_before(const char *text, const char *end, const char *needle)
 {
     size_t n = 0;
-    char want[64];
-    snprintf(want, sizeof want, "\nfunction D.%s(", name);
-    *has = strstr(script, want) != NULL;
-    for (const char *p = strstr(script, "\nfunction D."); p; p = strstr(p + 1, "\nfunction D."))
+    for (const char *p = strstr(text, needle); p && p < end; p = strstr(p + 1, needle))
         n++;
     return n;
 }
 
-/* The script defines only the operators the model's expressions call (with apply.lua's
- * D.decode and D.encode), and none for a model without derived signals: every call runs the
- * whole script, and each definition costs on every apply. */
-static void script_defines_only_the_operators_the_model_calls(void **state)
+/* Every call runs the whole script and makes each function in it anew, so the derived signals
+ * are compiled to straight-line code: one function per kind that has derived signals, made
+ * only for an update of that kind, with each operator's body from derive.lua inlined; a model
+ * without derived signals adds nothing to apply.lua but `local kind_code`. */
+static void script_inlines_the_operators_of_each_kind(void **state)
 {
     (void)state;
     static const char plain[] = "{\"version\":1,\"asset_kinds\":{\"meter\":{\"signals\":{"
@@ -667,49 +670,78 @@ static void script_defines_only_the_operators_the_model_calls(void **state)
     static const char derived[] =
         "{\"version\":1,\"asset_kinds\":{\"meter\":{\"signals\":{\"amps\":{}}},"
         "\"pump\":{\"signals\":{\"amps\":{},\"kw\":{\"expr\":\"amps * 0.4\"},"
-        "\"kwh\":{\"expr\":\"integral(kw) / 3600\"},\"peak\":{\"expr\":\"max_over(amps, 1h)\"}"
-        "}}},\"assets\":{\"m-1\":{\"kind\":\"meter\"}}}";
+        "\"kwh\":{\"expr\":\"integral(kw) / 3600\"},\"peak\":{\"expr\":\"max_over(amps, 1h)\"},"
+        "\"lo\":{\"expr\":\"min(amps, kw, 2)\"}}}},\"assets\":{\"m-1\":{\"kind\":\"meter\"}}}";
     const char *models[] = {NULL, plain, derived};
     for (size_t i = 0; i < 3; i++) {
-        struct tw_model *m = NULL;
-        struct tw_model_errors errs;
-        tw_model_errors_init(&errs);
-        if (models[i])
-            assert_int_equal(tw_model_load_buffer(models[i], strlen(models[i]), &m, &errs), 0);
+        struct tw_model *m = models[i] ? model_of(models[i]) : NULL;
         char *script = NULL, err[256];
         assert_int_equal(ingest_script_build(m, &script, err, sizeof err), 0);
-        assert_non_null(strstr(script, ingest_apply_lua)); /* apply.lua whole, either way */
-        bool has;
+        const char *apply = strstr(script, ingest_apply_lua); /* apply.lua whole, last */
+        assert_non_null(apply);
+        assert_string_equal(apply, ingest_apply_lua);
         if (i < 2) {
-            assert_int_equal(operators_defined(script, "mul", &has), 0);
+            static const char none[] = "local kind_code -- no kind has derived signals\n";
+            assert_int_equal(apply - script, strlen(none));
+            assert_int_equal(strncmp(script, none, strlen(none)), 0);
         } else {
-            /* mul, div, integral, max_over, decode, encode; and the helpers they use */
-            assert_int_equal(operators_defined(script, "mul", &has), 6);
-            const char *kept[] = {"mul", "div", "integral", "max_over", "decode", "encode"};
-            for (size_t k = 0; k < 6; k++) {
-                operators_defined(script, kept[k], &has);
-                assert_true(has);
-            }
-            operators_defined(script, "min_over", &has);
-            assert_false(has);
-            assert_non_null(strstr(script, "local function extreme_over("));
-            assert_non_null(strstr(script, "local function finite("));
-            /* D is made at its size: every field it gets, named in a constructor */
-            assert_non_null(strstr(script, "\nlocal D = {t = 0, mul = false, div = false, "
-                                           "integral = false, max_over = false, "
-                                           "decode = false, encode = false}\n"));
-            /* what follows the last kept definition is derive.lua's own text, whole */
-            assert_non_null(strstr(script, "\nreturn D\nend\nlocal KINDS = {\n"));
-            /* D and a kind's entry are made only for an update of a kind with derived
-             * signals */
-            assert_non_null(strstr(script, "local D\nlocal function operators()\n"));
-            assert_non_null(strstr(script, "  ['pump'] = function() return {\n"));
-            assert_null(strstr(script, "['meter']"));
+            assert_int_equal(count_before(script, apply, "function("), 1);
+            assert_int_equal(count_before(script, apply, "local function"), 1);
+            assert_non_null(strstr(script, "local function kind_code(kind)\n"));
+            assert_non_null(strstr(script, "    if kind == 'pump' then\n"
+                                           "        return function(kv, V, all, kept, t)\n"));
+            assert_null(strstr(script, "kind == 'meter'"));
+            /* the bodies, with their arguments; min of three runs twice */
+            assert_non_null(strstr(script, "local x, w, sign, r = V['amps'], 3600, -1\n"));
+            assert_non_null(strstr(script, "st[1] = st[1] + (st[2] + x) / 2 * (t - st[3])\n"));
+            assert_non_null(strstr(script, "local a, b, r = V['amps'], V['kw']\n"));
+            assert_non_null(strstr(script, "local a, b, r = v3, 2\n"));
+            /* the measured signals read, for updates that do not carry them */
+            assert_non_null(strstr(script, "end, {'amps', }\n"));
+            /* derive.lua's comments stay out */
+            assert_int_equal(count_before(script, apply, "-- Windows"), 0);
+            assert_int_equal(count_before(script, apply, "--@"), 0);
         }
         free(script);
         tw_model_free(m);
-        tw_model_errors_free(&errs);
     }
+}
+
+/* Every operator of the expression language has a body in derive.lua: a model whose
+ * expressions use each one (checked here, so that an operator added to the language fails
+ * this test until it is added below) compiles. */
+static void script_compiles_every_operator(void **state)
+{
+    (void)state;
+    static const char *const exprs[] = {
+        "-a + b - a * b / 2 ^ a",
+        "(a < b) + (a <= b) + (a > b) + (a >= b) + (a == b) + (a != b)",
+        "abs(a) + sqrt(b) + exp(a) + log(b)",
+        "min(a, b) + max(a, b, 1) + clamp(a, 0, 1)",
+        "delta(a) + delta(b, 100) + rate(a) + rate(b, 100) + integral(a) + total(b)",
+        "mean_over(a, 1h) + min_over(a, 1h) + max_over(a, 1h) + std_over(a, 10m)",
+        "count_over(b, 5m) + ewma(a, 5m) + time_in(a > 1)",
+    };
+    static struct tw_dx dx;
+    bool seen[TW_DX__COUNT] = {false};
+    char json[2048], err[256];
+    int len = snprintf(json, sizeof json,
+                       "{\"version\":1,\"asset_kinds\":{\"k\":{\"signals\":{\"a\":{},\"b\":{}");
+    for (size_t i = 0; i < sizeof exprs / sizeof exprs[0]; i++) {
+        assert_int_equal(tw_dx_parse(exprs[i], NULL, NULL, &dx, err, sizeof err), 0);
+        for (uint16_t k = 0; k < dx.n; k++)
+            seen[dx.node[k].op] = true;
+        len += snprintf(json + len, sizeof json - (size_t)len, ",\"d%zu\":{\"expr\":\"%s\"}", i,
+                        exprs[i]);
+    }
+    snprintf(json + len, sizeof json - (size_t)len, "}}},\"assets\":{\"k-1\":{\"kind\":\"k\"}}}");
+    for (int op = 0; op < TW_DX__COUNT; op++)
+        assert_true(seen[op]);
+    struct tw_model *m = model_of(json);
+    char *script = NULL;
+    assert_int_equal(ingest_script_build(m, &script, err, sizeof err), 0);
+    free(script);
+    tw_model_free(m);
 }
 
 int main(void)
@@ -734,7 +766,8 @@ int main(void)
         cmocka_unit_test(apply_reply_bad_ts_is_eproto),
         cmocka_unit_test(apply_reply_meta_extremes_are_exact),
         cmocka_unit_test(script_state_keys_carry_the_window_layout),
-        cmocka_unit_test(script_defines_only_the_operators_the_model_calls),
+        cmocka_unit_test(script_inlines_the_operators_of_each_kind),
+        cmocka_unit_test(script_compiles_every_operator),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The derived-signal expression language: a recursive-descent parser into a flat node array,
- * and the Lua the ingest apply script evaluates. */
+ * and its canonical text (the name under which ingest keeps its operator state). */
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -434,7 +434,7 @@ const char *tw_dx_op_word(enum tw_dx_op op)
     return "?";
 }
 
-/* ---- Lua -------------------------------------------------------------------------------- */
+/* ---- canonical text -------------------------------------------------------------------------- */
 
 struct out {
     char *buf;
@@ -458,7 +458,7 @@ static void put(struct out *o, const char *fmt, ...)
         o->at += (size_t)n;
 }
 
-/* The helper each operator calls in the script's table D. */
+/* The name of an operator in the canonical text. */
 static const char *lua_word(enum tw_dx_op op)
 {
     static const char *const words[] = {

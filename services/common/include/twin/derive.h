@@ -116,10 +116,11 @@ bool tw_dx_op_is_stateful(enum tw_dx_op op);
 /* The function's or operator's name as written ("mean_over", "+"). Static text. */
 const char *tw_dx_op_word(enum tw_dx_op op);
 
-/* Writes e as a Lua expression for the apply script (see services/ingest/derive.lua): reads
- * go through V (the asset's values), stateful operators through D.<op>(S, slot, ...), and a
- * missing or non-finite value makes the whole expression nil. Returns the length written, or
- * -1 when buf is too small. */
+/* Writes e in its canonical form, one line of nested calls: V['signal'] for a read,
+ * D.<op>(S, slot, ...) for a stateful operator, D.<op>(...) for the others, numbers as %.17g.
+ * It names the expression (ingest keys an operator's state by its fingerprint, and shows it in
+ * the compiled apply script); it was the Lua the script ran before the operators were inlined.
+ * Returns the length written, or -1 when buf is too small. */
 int tw_dx_lua(const struct tw_dx *e, char *buf, size_t len);
 
 #endif
