@@ -236,7 +236,7 @@ $(row c "(c) ingest, $LATENCY_RATE msg/s" "")
 $(row d "(d) ingest, ${R[d.rate]:-?} msg/s (2x b) for ${OVERLOAD_S} s" "drained ${R[d.drain_ms]:-?} ms after last publish; backlog peak ${R[d.backlog_peak]:-?}")
 $(row e "(e) ingest, $RSS_ASSETS assets" "")
 
-twin-ingest memory (sum over its $MEM_PROCS processes; VmRSS counts pages shared by the forked workers once per process, PSS splits them): after (e), a fresh instance that took $RSS_ASSETS assets x 3 Telemetry: RSS $rss_mb MB, PSS $pss_mb MB; the same instance 1 s after start, idle: RSS $(mb "$MEM0_RSS") MB, PSS $(mb "$MEM0_PSS") MB ($MEM0_PROCS processes); the first instance after (a)-(d): RSS $(mb "$MEMD_RSS") MB, PSS $(mb "$MEMD_PSS") MB ($MEMD_PROCS processes).
+twin-ingest memory (sum over its $MEM_PROCS processes; VmRSS counts pages shared by the forked workers once per process, PSS splits them): after (e), a fresh instance that took $RSS_ASSETS assets x 3 Telemetry: RSS $rss_mb MB, PSS $pss_mb MB; the same instance 1 s after start, idle: RSS $(mb "$MEM0_RSS") MB, PSS $(mb "$MEM0_PSS") MB ($MEM0_PROCS processes); the first instance after (a)-(d), idle for 3 s: RSS $(mb "$MEMD_RSS") MB, PSS $(mb "$MEMD_PSS") MB ($MEMD_PROCS processes).
 
 Before the run: load average $LOADAVG, machine busy ${BUSY_BEFORE:-?} % of one core over 1 s (other work shares the 2 cores; see "everything else" below).
 
@@ -300,6 +300,9 @@ main() {
     run_phase d 0 "$OVERLOAD_S" --mode ingest --rate "$over" --assets "$ASSETS" \
         --drain-timeout 300 --idle-timeout 20
     settle
+    # An idle worker gives a burst's memory back a second after its last message (worker.c);
+    # settle returns about then, so wait past it.
+    sleep 2
     read -r MEMD_RSS MEMD_PSS MEMD_PROCS <<<"$(ingest_memory)"
     kill -0 "$INGEST_PID" 2>/dev/null || log "twin-ingest is no longer running after (d)"
     # A fresh twin-ingest for (e), so its memory reflects 10,000 assets, not (d)'s overload.
