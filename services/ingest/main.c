@@ -361,7 +361,10 @@ int main(int argc, char **argv)
     cfg.script = script;
     if (cfg.print_script) {
         fputs(script, stdout);
-        return fflush(stdout) == 0 ? 0 : 1;
+        int written = fflush(stdout) == 0;
+        tw_model_free(model);
+        free(script);
+        return written ? 0 : 1;
     }
     if (action == TW_CONFIG_CHECK) {
         printf("twin-ingest: configuration is valid\n");
