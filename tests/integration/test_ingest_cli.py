@@ -109,8 +109,9 @@ class CommandLineTest(TwinTestCase):
         res, took = self.run_ingest("--print-script")
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertLess(took, 5.0)
-        self.assertTrue(res.stdout.decode().startswith("local kind_code -- no kind has derived signals\n"))
-        self.assertIn("twin-ingest's apply", res.stdout.decode())
+        script = res.stdout.decode()
+        self.assertTrue(script.startswith("local kind_code -- no kind has derived signals\n"))
+        self.assertIn("twin-ingest's apply", script)
         model = self.h.dir / "meter.json"
         model.write_text('{"version": 1, "asset_kinds": {"meter": {"signals": {"amps": {}, '
                          '"kwh": {"expr": "integral(amps * 0.23) / 3600"}}}}, "assets": {}}')
