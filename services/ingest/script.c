@@ -91,13 +91,13 @@ static uint32_t fnv1a(uint32_t h, const char *text)
     return h;
 }
 
-/* FNV-1a of a compiled expression (and of the window layout, when it has a window): with the
- * name, the key of its operator state, so that state saved for another expression (the model
- * changed) or in another layout is never fed to this one. Layout 1 keys hashed the expression
- * alone. */
-static uint32_t fingerprint(const struct tw_dx *e, const char *lua)
+/* FNV-1a of an expression's canonical text (tw_dx_lua; and of the window layout, when it has a
+ * window): with the name, the key of its operator state, so that state saved for another
+ * expression (the model changed) or in another layout is never fed to this one. Layout 1 keys
+ * hashed the expression alone. */
+static uint32_t fingerprint(const struct tw_dx *e, const char *canonical)
 {
-    uint32_t h = fnv1a(2166136261u, lua);
+    uint32_t h = fnv1a(2166136261u, canonical);
     return has_window(e) ? fnv1a(h, "window layout " WINDOW_STATE_LAYOUT) : h;
 }
 
@@ -159,29 +159,23 @@ static int bodies_load(struct bodies *bs)
 
 static const struct body *body_find(const struct bodies *bs, const char *name)
 {
+    size_t len = strlen(name);
     for (size_t i = 0; i < bs->n; i++)
-        if ((size_t)bs->b[i].name_len == strlen(name) &&
-            strncmp(bs->b[i].name, name, strlen(name)) == 0)
+        if ((size_t)bs->b[i].name_len == len && strncmp(bs->b[i].name, name, len) == 0)
             return &bs->b[i];
     return NULL;
 }
 
-/* The body an operator compiles to, and an argument it adds after the expression's (or NULL). */
+/* The body an operator compiles to (derive.lua names bodies as the canonical text names
+ * operators), and an argument it adds after the expression's (or NULL). */
 static const char *body_of(enum tw_dx_op op, const char **extra)
 {
-    static const char *const arith[] = {
-        [TW_DX_NEG] = "neg", [TW_DX_ADD] = "add", [TW_DX_SUB] = "sub", [TW_DX_MUL] = "mul",
-        [TW_DX_DIV] = "div", [TW_DX_POW] = "pow", [TW_DX_LT] = "lt",   [TW_DX_LE] = "le",
-        [TW_DX_GT] = "gt",   [TW_DX_GE] = "ge",   [TW_DX_EQ] = "eq",   [TW_DX_NE] = "ne",
-    };
     *extra = NULL;
     if (op == TW_DX_MIN_OVER || op == TW_DX_MAX_OVER) {
         *extra = op == TW_DX_MIN_OVER ? "1" : "-1";
         return "extreme_over";
     }
-    if ((size_t)op < sizeof arith / sizeof arith[0] && arith[op])
-        return arith[op];
-    return tw_dx_op_word(op);
+    return tw_dx_op_name(op);
 }
 
 /* ---- compiling a kind ------------------------------------------------------------------- */
@@ -264,14 +258,10 @@ static int emit_nodes(struct text *t, const struct bodies *bs, const struct tw_d
         if (extra)
             snprintf(ops[n_ops++], sizeof ops[0], "%s", extra);
         if (n->op == TW_DX_MIN || n->op == TW_DX_MAX) {
-            for (unsigned k = 1; k < n_ops; k++) {
-                char pair[2][OPERAND_MAX];
-                if (k == 1)
-                    snprintf(pair[0], sizeof pair[0], "%s", ops[0]);
-                else /* the result so far */
-                    snprintf(pair[0], sizeof pair[0], "v%u", i);
-                snprintf(pair[1], sizeof pair[1], "%s", ops[k]);
-                if (emit_block(t, b, pair, 2, i, -1) < 0)
+            for (unsigned k = 1; k < n_ops; k++) { /* a: the result so far; b: argument k */
+                if (k > 1)
+                    snprintf(ops[k - 1], sizeof ops[0], "v%u", i);
+                if (emit_block(t, b, &ops[k - 1], 2, i, -1) < 0)
                     return -1;
             }
         } else if (emit_block(t, b, ops, n_ops, i, slot) < 0) {

@@ -458,8 +458,7 @@ static void put(struct out *o, const char *fmt, ...)
         o->at += (size_t)n;
 }
 
-/* The name of an operator in the canonical text. */
-static const char *lua_word(enum tw_dx_op op)
+const char *tw_dx_op_name(enum tw_dx_op op)
 {
     static const char *const words[] = {
         [TW_DX_NEG] = "neg", [TW_DX_ADD] = "add", [TW_DX_SUB] = "sub", [TW_DX_MUL] = "mul",
@@ -481,7 +480,7 @@ static void lua_node(const struct tw_dx *e, uint16_t i, struct out *o)
         put(o, "V['%s']", tw_dx_name(e, i));
         return;
     }
-    put(o, "D.%s(", lua_word(n->op));
+    put(o, "D.%s(", tw_dx_op_name(n->op));
     if (tw_dx_op_is_stateful(n->op))
         put(o, "S,%u,", n->slot + 1);
     for (uint8_t k = 0; k < n->n_args; k++) {

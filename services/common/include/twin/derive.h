@@ -116,6 +116,10 @@ bool tw_dx_op_is_stateful(enum tw_dx_op op);
 /* The function's or operator's name as written ("mean_over", "+"). Static text. */
 const char *tw_dx_op_word(enum tw_dx_op op);
 
+/* The operator's name in the canonical text (tw_dx_lua): the function's name, or for the
+ * arithmetic and comparisons a word ("add", "neg", "ge"). Static text. */
+const char *tw_dx_op_name(enum tw_dx_op op);
+
 /* Writes e in its canonical form, one line of nested calls: V['signal'] for a read,
  * D.<op>(S, slot, ...) for a stateful operator, D.<op>(...) for the others, numbers as %.17g.
  * It names the expression (ingest keys an operator's state by its fingerprint, and shows it in
